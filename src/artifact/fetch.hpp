@@ -1,0 +1,44 @@
+// Turns an input (path, "-", file://, data:, http(s)://) into a local file with its sha256
+// and mimetype. Fetched bytes go to a 0600 temp file that is removed with the Artifact.
+#pragma once
+
+#include "util/error.hpp"
+#include "util/temp_file.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace pss::artifact {
+
+struct FetchOptions {
+  std::filesystem::path temp_dir;                   // where fetched bytes go (0700 dir)
+  std::uint64_t max_size = 512ULL * 1024 * 1024;    // larger artifacts are refused
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds total_timeout{120};          // whole transfer
+  long max_redirects = 5;
+  bool allow_file_uris = true;                      // file:// (and plain paths)
+};
+
+struct Artifact {
+  std::string name;                 // the input as the user gave it
+  std::filesystem::path path;       // a local regular file with the bytes
+  std::optional<TempFile> temp;     // set when we own the bytes (fetched, stdin)
+  std::uint64_t size = 0;
+  std::string sha256;               // lowercase hex
+  std::string mimetype;             // libmagic
+};
+
+// Fetches and identifies one input. Errors say which input and why ("'x': No such file or
+// directory", "http://h/x: HTTP 404", "data: URI: invalid base64 at offset 7",
+// "'big': larger than the 512 MiB limit"). Plain paths must be regular files (not FIFOs,
+// devices or directories) and are used in place.
+Result<Artifact> fetch(const std::string& input, const FetchOptions& opts);
+
+// Fetches `uri` (any kind above) and returns its bytes in memory, with the same limits.
+// Used for small things such as bounty files given as URIs.
+Result<std::string> fetch_bytes(const std::string& uri, const FetchOptions& opts);
+
+} // namespace pss::artifact

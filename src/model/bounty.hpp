@@ -1,0 +1,51 @@
+// A bounty: a scan request for one artifact, as PolySwarm sends it (unknown fields ignored).
+#pragma once
+
+#include "model/bid.hpp"
+#include "util/error.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace pss::model {
+
+enum class ArtifactType { file, url };
+enum class Phase { assertion, arbitration };
+
+std::string_view to_string(ArtifactType t);
+std::string_view to_string(Phase p);
+
+struct Bounty {
+  std::uint64_t id = 0;
+  ArtifactType artifact_type = ArtifactType::file;
+  std::string artifact_uri;
+  std::optional<std::string> sha256;   // lowercase hex
+  std::optional<std::string> mimetype;
+  std::optional<std::chrono::system_clock::time_point> expiration;
+  Phase phase = Phase::assertion;
+  std::optional<std::string> response_url;
+  BidRules rules;
+  nlohmann::json metadata = nullptr;
+};
+
+// Accepts `id` or the older `guid` (integer or numeric string), `artifact_uri` or the older
+// `artifact_url`, `artifact_type` in either case, `expiration` in ISO 8601 with `Z`,
+// `+hh:mm`, `+hhmm` or no offset (UTC), bids as integers or decimal strings.
+// Error names the field and what was wrong with it.
+Result<Bounty> bounty_from_json(const nlohmann::json& j);
+Result<Bounty> parse_bounty(std::string_view text); // JSON text → bounty
+nlohmann::json to_json(const Bounty& b);
+
+// ISO 8601 helpers (UTC out, with "Z"; second precision, fractions accepted on input).
+Result<std::chrono::system_clock::time_point> parse_iso8601(std::string_view s);
+std::string format_iso8601(std::chrono::system_clock::time_point t);
+
+// Deterministic local bounty id from an artifact's sha256 (hex): its first 60 bits.
+// The same artifact gets the same id in every backend.
+std::uint64_t local_bounty_id(std::string_view sha256_hex);
+
+} // namespace pss::model

@@ -1,0 +1,91 @@
+#include "util/temp_file.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <cstdlib>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+namespace pss {
+
+namespace fs = std::filesystem;
+
+fs::path temp_base_dir() {
+  for (const char* var : {"TMPPREFIX", "TMPDIR"}) {
+    const char* v = std::getenv(var);
+    if (v != nullptr && *v != '\0') {
+      return fs::path(v);
+    }
+  }
+  return fs::path("/tmp");
+}
+
+Result<TempDir> TempDir::create(const fs::path& base, std::string_view prefix) {
+  std::string templ = (base / (std::string(prefix) + "XXXXXX")).native();
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    return errno_error("cannot create a temporary directory in", base);
+  }
+  return TempDir(fs::path(buf.data()));
+}
+
+TempDir::TempDir(TempDir&& o) noexcept : m_path(std::exchange(o.m_path, {})) {}
+TempDir& TempDir::operator=(TempDir&& o) noexcept {
+  if (this != &o) {
+    this->~TempDir();
+    m_path = std::exchange(o.m_path, {});
+  }
+  return *this;
+}
+TempDir::~TempDir() {
+  if (!m_path.empty()) {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+}
+
+Result<TempFile> TempFile::create(const fs::path& dir, std::string_view prefix) {
+  std::string templ = (dir / (std::string(prefix) + "XXXXXX")).native();
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  int fd = ::mkostemp(buf.data(), O_CLOEXEC); // mkstemp creates with mode 0600
+  if (fd < 0) {
+    return errno_error("cannot create a temporary file in", dir);
+  }
+  return TempFile(fs::path(buf.data()), UniqueFd(fd));
+}
+
+TempFile::TempFile(TempFile&& o) noexcept
+    : m_path(std::exchange(o.m_path, {})), m_fd(std::move(o.m_fd)) {}
+TempFile& TempFile::operator=(TempFile&& o) noexcept {
+  if (this != &o) {
+    this->~TempFile();
+    m_path = std::exchange(o.m_path, {});
+    m_fd = std::move(o.m_fd);
+  }
+  return *this;
+}
+TempFile::~TempFile() {
+  if (!m_path.empty()) {
+    ::unlink(m_path.c_str());
+  }
+}
+
+Result<void> TempFile::write(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(m_fd.get(), data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno_error("cannot write", m_path);
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
+} // namespace pss
