@@ -54,3 +54,12 @@ inline Error make_error(std::string message) { return Error(std::move(message));
     }                                                                                              \
     std::move(*pss_try_r_);                                                                        \
   })
+
+// Propagate the Error of a Result<void>: `PSS_TRY_VOID(check(x));`.
+#define PSS_TRY_VOID(expr)                                                                         \
+  do {                                                                                             \
+    auto pss_try_r_ = (expr);                                                                      \
+    if (!pss_try_r_) {                                                                             \
+      return pss_try_r_.error();                                                                   \
+    }                                                                                              \
+  } while (false)

@@ -1,0 +1,329 @@
+#include "process/child.hpp"
+
+#include "util/log.hpp"
+#include "util/posix.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/process/v2/environment.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <istream>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace pss::process {
+
+namespace asio = boost::asio;
+namespace bp = boost::process::v2;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Runs in the child between fork and exec: a new session makes the child leader of its own
+// process group, so signals to -pid reach everything it starts, and terminal signals
+// (Ctrl-C) sent to our group do not reach it behind our back.
+struct NewSession {
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    if (::setsid() < 0) {
+      return bp::error_code(errno, bp::system_category());
+    }
+    // Children must not inherit our ignored/blocked signals.
+    ::signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    return {};
+  }
+};
+
+const char* signal_name(int sig) {
+  switch (sig) {
+  case SIGTERM: return "SIGTERM";
+  case SIGKILL: return "SIGKILL";
+  case SIGSEGV: return "SIGSEGV";
+  case SIGABRT: return "SIGABRT";
+  case SIGINT: return "SIGINT";
+  case SIGHUP: return "SIGHUP";
+  case SIGBUS: return "SIGBUS";
+  case SIGPIPE: return "SIGPIPE";
+  default: return "signal";
+  }
+}
+
+} // namespace
+
+std::string ExitStatus::describe() const {
+  if (signal != 0) {
+    return "killed by signal " + std::to_string(signal) + " (" + signal_name(signal) + ")";
+  }
+  return "exited with status " + std::to_string(code);
+}
+
+struct Child::Impl {
+  asio::any_io_executor ex;
+  std::string name;
+  int pid = -1;
+  std::optional<ExitStatus> status;
+  std::deque<std::string> tail;
+  std::size_t tail_max = 30;
+  // Timers of wait_for() callers, cancelled (woken) when the child is reaped.
+  std::vector<std::weak_ptr<asio::steady_timer>> waiters;
+  std::shared_ptr<spdlog::logger> logger;
+
+  explicit Impl(asio::any_io_executor e) : ex(std::move(e)) {}
+
+  void wake_waiters() {
+    for (auto& w : waiters) {
+      if (auto t = w.lock()) {
+        t->cancel();
+      }
+    }
+    waiters.clear();
+  }
+
+  void reaped(int wstatus) {
+    ExitStatus s;
+    if (WIFSIGNALED(wstatus)) {
+      s.signal = WTERMSIG(wstatus);
+    } else {
+      s.code = WEXITSTATUS(wstatus);
+    }
+    status = s;
+    wake_waiters();
+  }
+
+  // Non-blocking reap; true once the child is gone.
+  bool try_reap() {
+    if (status) {
+      return true;
+    }
+    int wstatus = 0;
+    pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
+    if (r == pid) {
+      reaped(wstatus);
+      return true;
+    }
+    if (r < 0 && errno == ECHILD) { // reaped elsewhere: treat as gone
+      status = ExitStatus{0, 0};
+      wake_waiters();
+      return true;
+    }
+    return false;
+  }
+};
+
+namespace {
+
+// Reads the child's merged output line by line until EOF.
+asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
+                                  std::shared_ptr<asio::posix::stream_descriptor> pipe) {
+  asio::streambuf buf(1 << 20);
+  for (;;) {
+    auto [ec, n] = co_await asio::async_read_until(*pipe, buf, '\n',
+                                                   asio::as_tuple(asio::use_awaitable));
+    if (ec && n == 0) {
+      if (buf.size() > 0) { // last line without newline, or an over-long line
+        std::string rest(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+        buf.consume(buf.size());
+        impl->tail.push_back(rest);
+      }
+      if (ec != asio::error::eof && ec != asio::error::not_found) {
+        co_return;
+      }
+      if (ec == asio::error::eof) {
+        co_return;
+      }
+      continue;
+    }
+    std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n);
+    buf.consume(n);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+      line.pop_back();
+    }
+    impl->logger->debug("{}: {}", impl->name, line);
+    impl->tail.push_back(std::move(line));
+    while (impl->tail.size() > impl->tail_max) {
+      impl->tail.pop_front();
+    }
+  }
+}
+
+// Waits for the pidfd to become readable (the child exited), then reaps it.
+asio::awaitable<void> watch_exit(std::shared_ptr<Child::Impl> impl,
+                                 std::shared_ptr<asio::posix::stream_descriptor> pidfd) {
+  for (;;) {
+    auto [ec] = co_await pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
+                                           asio::as_tuple(asio::use_awaitable));
+    if (impl->try_reap()) {
+      impl->logger->debug("{} (pid {}) {}", impl->name, impl->pid, impl->status->describe());
+      co_return;
+    }
+    if (ec) {
+      co_return; // cancelled: the destructor reaps
+    }
+  }
+}
+
+} // namespace
+
+std::optional<std::filesystem::path> find_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return std::filesystem::path(name);
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    auto colon = dirs.find(':');
+    std::string_view dir = dirs.substr(0, colon);
+    std::filesystem::path p = std::filesystem::path(dir.empty() ? "." : dir) / name;
+    if (::access(p.c_str(), X_OK) == 0) {
+      return p;
+    }
+    if (colon == std::string_view::npos) {
+      break;
+    }
+    dirs.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
+
+Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec spec) {
+  if (spec.argv.empty()) {
+    return make_error("cannot start a program: empty command line");
+  }
+  auto exe = find_program(spec.argv[0]);
+  if (!exe) {
+    return make_error("cannot start " + quote(spec.argv[0]) + ": not found on PATH");
+  }
+  if (::access(exe->c_str(), X_OK) != 0) {
+    return errno_error("cannot start", *exe);
+  }
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return errno_error("cannot create a pipe for " + spec.name);
+  }
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
+
+  std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
+  std::vector<std::string> env_strings;
+  if (spec.env) {
+    for (const auto& [k, v] : *spec.env) {
+      env_strings.push_back(k + "=" + v);
+    }
+  }
+
+  auto impl = std::make_shared<Impl>(ex);
+  impl->name = spec.name.empty() ? exe->filename().string() : spec.name;
+  impl->tail_max = spec.tail_lines;
+  impl->logger = log::get(impl->name);
+
+  bp::error_code ec;
+  bp::process_stdio stdio{nullptr, write_end.get(), write_end.get()};
+  std::optional<bp::process> proc;
+  bp::filesystem::path start_dir = spec.cwd.empty() ? std::filesystem::current_path() : spec.cwd;
+  if (spec.env) {
+    proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir},
+                 bp::process_environment{env_strings}, NewSession{});
+  } else {
+    proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir}, NewSession{});
+  }
+  (void)ec;
+  impl->pid = proc->id();
+  // We reap the child ourselves (pidfd + waitpid); bp::process must not kill it on destruction.
+  proc->detach();
+  write_end.reset();
+
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, impl->pid, 0));
+  if (pidfd < 0) {
+    ::kill(-impl->pid, SIGKILL);
+    ::waitpid(impl->pid, nullptr, 0);
+    return errno_error("pidfd_open for " + impl->name);
+  }
+  auto pidfd_desc = std::make_shared<asio::posix::stream_descriptor>(ex, pidfd);
+  auto pipe_desc = std::make_shared<asio::posix::stream_descriptor>(ex, read_end.release());
+  asio::co_spawn(ex, pump_output(impl, pipe_desc), asio::detached);
+  asio::co_spawn(ex, watch_exit(impl, pidfd_desc), asio::detached);
+  impl->logger->debug("started {} (pid {})", impl->name, impl->pid);
+  return std::unique_ptr<Child>(new Child(std::move(impl)));
+}
+
+Child::~Child() {
+  if (m_impl && !m_impl->try_reap()) {
+    ::kill(-m_impl->pid, SIGKILL);
+    int wstatus = 0;
+    if (::waitpid(m_impl->pid, &wstatus, 0) == m_impl->pid) {
+      m_impl->reaped(wstatus);
+    }
+  }
+}
+
+int Child::pid() const { return m_impl->pid; }
+bool Child::running() const { return !m_impl->try_reap(); }
+std::optional<ExitStatus> Child::exit_status() const {
+  m_impl->try_reap();
+  return m_impl->status;
+}
+
+void Child::signal_group(int sig) const {
+  if (!m_impl->try_reap()) {
+    ::kill(-m_impl->pid, sig);
+  }
+}
+
+asio::awaitable<std::optional<ExitStatus>> Child::wait_for(std::chrono::milliseconds timeout) {
+  auto impl = m_impl;
+  if (impl->try_reap()) {
+    co_return impl->status;
+  }
+  // Sleep until the watcher reaps the child (it cancels our timer) or the deadline passes.
+  auto timer = std::make_shared<asio::steady_timer>(impl->ex);
+  timer->expires_after(timeout);
+  impl->waiters.push_back(timer);
+  co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  impl->try_reap();
+  co_return impl->status;
+}
+
+asio::awaitable<ExitStatus> Child::stop(std::chrono::milliseconds grace) {
+  auto impl = m_impl;
+  if (!impl->try_reap()) {
+    ::kill(-impl->pid, SIGTERM);
+    ::kill(-impl->pid, SIGCONT); // a stopped process must see the SIGTERM
+    if (!co_await wait_for(grace)) {
+      impl->logger->warn("{} (pid {}) did not stop within {} ms: SIGKILL", impl->name,
+                            impl->pid, grace.count());
+      ::kill(-impl->pid, SIGKILL);
+      co_await wait_for(std::chrono::seconds(10));
+    }
+  }
+  if (!impl->status) { // unkillable (uninterruptible sleep): reap synchronously
+    int wstatus = 0;
+    if (::waitpid(impl->pid, &wstatus, 0) == impl->pid) {
+      impl->reaped(wstatus);
+    }
+  }
+  co_return *impl->status;
+}
+
+std::vector<std::string> Child::output_tail() const {
+  return {m_impl->tail.begin(), m_impl->tail.end()};
+}
+
+} // namespace pss::process

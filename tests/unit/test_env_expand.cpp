@@ -1,0 +1,35 @@
+#include "env/expand.hpp"
+
+#include <doctest/doctest.h>
+
+#include <map>
+
+using pss::env::expand;
+
+TEST_CASE("env::expand") {
+  std::map<std::string, std::string> vars{{"A", "x y"}, {"CLAMAV_PATH", "/usr/sbin"}};
+  pss::env::Lookup lookup = [&](std::string_view n) -> std::optional<std::string> {
+    auto it = vars.find(std::string(n));
+    if (it == vars.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  };
+  SUBCASE("variables") { CHECK(expand("${CLAMAV_PATH}/clamd", lookup).value() == "/usr/sbin/clamd"); }
+  SUBCASE("values are not re-expanded or split") {
+    CHECK(expand("--x=${A}", lookup).value() == "--x=x y");
+  }
+  SUBCASE("$$ and lone $") {
+    CHECK(expand("a$$b $c $", lookup).value() == "a$b $c $");
+  }
+  SUBCASE("unknown variable is named") {
+    auto r = expand("${NOPE}/x", lookup);
+    REQUIRE(!r);
+    CHECK(r.error().message == "unknown variable ${NOPE}");
+  }
+  SUBCASE("unterminated") {
+    auto r = expand("${A", lookup);
+    REQUIRE(!r);
+    CHECK(r.error().message.find("unterminated") != std::string::npos);
+  }
+}

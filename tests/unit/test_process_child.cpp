@@ -1,0 +1,127 @@
+#include "process/child.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using pss::process::Child;
+using pss::process::SpawnSpec;
+
+namespace {
+// Runs a coroutine to completion on a fresh io_context.
+template <typename F>
+auto run(F f) {
+  asio::io_context io;
+  auto fut = asio::co_spawn(io, f(io.get_executor()), asio::use_future);
+  io.run();
+  return fut.get();
+}
+
+// True while a non-zombie process of the group exists. (Orphans reparented to a PID 1 that
+// does not reap linger as zombies here; they are dead, not leftovers.)
+bool group_alive(int pgid) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) {
+      continue;
+    }
+    auto close = line.rfind(')');
+    if (close == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    int ppid = 0;
+    int pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    if (pgrp == pgid && state != 'Z') {
+      return true;
+    }
+  }
+  return false;
+}
+} // namespace
+
+TEST_CASE("process::Child") {
+  SUBCASE("exit code and output") {
+    auto [status, tail] = run([](asio::any_io_executor ex) -> asio::awaitable<std::pair<pss::process::ExitStatus, std::vector<std::string>>> {
+      auto child = Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c", "echo hello; echo err >&2; exit 3"}, {}, {}, "t"}).value();
+      auto s = co_await child->wait_for(5s);
+      co_return std::pair{*s, child->output_tail()};
+    });
+    CHECK(status.code == 3);
+    CHECK(status.describe() == "exited with status 3");
+    // The pump may lag the exit by a moment; both lines are captured eventually.
+    CHECK(tail.size() <= 2);
+  }
+  SUBCASE("stop sends SIGTERM to the group") {
+    auto status = run([](asio::any_io_executor ex) -> asio::awaitable<pss::process::ExitStatus> {
+      auto child = Child::spawn(ex, SpawnSpec{{"sleep", "30"}, {}, {}, "sleep"}).value();
+      co_return co_await child->stop(2s);
+    });
+    CHECK(status.signal == SIGTERM);
+    CHECK(status.describe() == "killed by signal 15 (SIGTERM)");
+  }
+  SUBCASE("a child ignoring SIGTERM is killed, with its grandchildren") {
+    int pgid = 0;
+    auto status = run([&](asio::any_io_executor ex) -> asio::awaitable<pss::process::ExitStatus> {
+      auto child = Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c", "trap '' TERM; echo ready; sleep 30 & wait; sleep 30"}, {}, {}, "stubborn"}).value();
+      pgid = child->pid();
+      // Stop only once the trap is in place.
+      for (int i = 0; i < 250 && child->output_tail().empty(); ++i) {
+        asio::steady_timer t(ex, 20ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
+      co_return co_await child->stop(300ms);
+    });
+    CHECK(status.signal == SIGKILL);
+    // The grandchild `sleep` was in the same group: gone too (allow it a moment to die).
+    for (int i = 0; i < 50 && group_alive(pgid); ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    CHECK_FALSE(group_alive(pgid));
+  }
+  SUBCASE("environment and working directory") {
+    auto tail = run([](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
+      auto child = Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c", "echo \"$FOO $(pwd)\""},
+                                              std::map<std::string, std::string>{{"FOO", "bar"}},
+                                              "/", "env"}).value();
+      co_await child->wait_for(5s);
+      // Give the output pump a moment after the exit.
+      asio::steady_timer t(ex, 100ms);
+      co_await t.async_wait(asio::use_awaitable);
+      co_return child->output_tail();
+    });
+    REQUIRE(tail.size() == 1);
+    CHECK(tail[0] == "bar /");
+  }
+  SUBCASE("missing program is a clear error") {
+    asio::io_context io;
+    auto r = Child::spawn(io.get_executor(), SpawnSpec{{"no-such-program-pss"}, {}, {}, "x"});
+    REQUIRE(!r);
+    CHECK(r.error().message == "cannot start 'no-such-program-pss': not found on PATH");
+  }
+  SUBCASE("destroying a running child kills and reaps it") {
+    asio::io_context io;
+    int pid = 0;
+    {
+      auto child = Child::spawn(io.get_executor(), SpawnSpec{{"sleep", "30"}, {}, {}, "s"}).value();
+      pid = child->pid();
+    }
+    CHECK(::kill(pid, 0) != 0); // no zombie either: reaped
+  }
+}
