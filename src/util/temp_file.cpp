@@ -35,7 +35,7 @@ Result<TempDir> TempDir::create(const fs::path& base, std::string_view prefix) {
 TempDir::TempDir(TempDir&& o) noexcept : m_path(std::exchange(o.m_path, {})) {}
 TempDir& TempDir::operator=(TempDir&& o) noexcept {
   if (this != &o) {
-    this->~TempDir();
+    TempDir old(std::move(*this)); // removes what we held, at the end of this scope
     m_path = std::exchange(o.m_path, {});
   }
   return *this;
@@ -62,7 +62,7 @@ TempFile::TempFile(TempFile&& o) noexcept
     : m_path(std::exchange(o.m_path, {})), m_fd(std::move(o.m_fd)) {}
 TempFile& TempFile::operator=(TempFile&& o) noexcept {
   if (this != &o) {
-    this->~TempFile();
+    TempFile old(std::move(*this)); // unlinks what we held, at the end of this scope
     m_path = std::exchange(o.m_path, {});
     m_fd = std::move(o.m_fd);
   }

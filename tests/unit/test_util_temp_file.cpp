@@ -36,3 +36,23 @@ TEST_CASE("util::temp_file") {
     CHECK(r.error().message.find("/nonexistent/pss") != std::string::npos);
   }
 }
+
+TEST_CASE("util::temp_file move assignment") {
+  auto dir = pss::TempDir::create(pss::temp_base_dir(), "pss-test-").value();
+  auto a = pss::TempFile::create(dir.path(), "a-").value();
+  auto b = pss::TempFile::create(dir.path(), "b-").value();
+  fs::path a_path = a.path();
+  fs::path b_path = b.path();
+  a = std::move(b);
+  CHECK_FALSE(fs::exists(a_path)); // the replaced file is removed
+  CHECK(a.path() == b_path);
+  CHECK(fs::exists(b_path));
+  CHECK(a.write("still writable"));
+
+  auto d1 = pss::TempDir::create(dir.path(), "d1-").value();
+  auto d2 = pss::TempDir::create(dir.path(), "d2-").value();
+  fs::path d1_path = d1.path();
+  d1 = std::move(d2);
+  CHECK_FALSE(fs::exists(d1_path));
+  CHECK(fs::exists(d1.path()));
+}

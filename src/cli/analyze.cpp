@@ -1,0 +1,207 @@
+#include "cli/analyze.hpp"
+
+#include "artifact/fetch.hpp"
+#include "artifact/walk.hpp"
+#include "backend/local.hpp"
+#include "cli/engine_set.hpp"
+#include "cli/printer.hpp"
+#include "model/bounty.hpp"
+#include "util/log.hpp"
+#include "util/posix.hpp"
+#include "util/temp_file.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <thread>
+#include <unistd.h>
+
+namespace pss::cli {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t k_progress_min_inputs = 10; // fewer: no progress line
+
+Result<std::uint64_t> parse_size(const std::string& s) {
+  std::size_t pos = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(s, &pos);
+  } catch (const std::exception&) {
+    return make_error("invalid size " + quote(s) + " (e.g. 100M, 2G, 4096)");
+  }
+  std::string unit = s.substr(pos);
+  std::uint64_t mult = 1;
+  if (unit == "K" || unit == "k" || unit == "KiB") {
+    mult = 1ULL << 10;
+  } else if (unit == "M" || unit == "MiB") {
+    mult = 1ULL << 20;
+  } else if (unit == "G" || unit == "GiB") {
+    mult = 1ULL << 30;
+  } else if (!unit.empty()) {
+    return make_error("invalid size " + quote(s) + " (e.g. 100M, 2G, 4096)");
+  }
+  return v * mult;
+}
+
+// Reads a bounty file (or "-"/URI); the error names the file.
+Result<model::Bounty> read_bounty(const std::string& input, const artifact::FetchOptions& fo) {
+  auto bytes = artifact::fetch_bytes(input, fo);
+  if (!bytes) {
+    return bytes.error();
+  }
+  auto b = model::parse_bounty(*bytes);
+  if (!b) {
+    return make_error(quote(input) + ": invalid bounty: " + b.error().message);
+  }
+  return b;
+}
+
+} // namespace
+
+void setup_analyze(CLI::App& app, AnalyzeOptions& opts) {
+  app.add_option("inputs", opts.inputs,
+                 "Files, directories (recursed), '-' for stdin, or file://, data:, http(s):// URIs")
+      ->required();
+  app.add_flag("-v,--verbose", opts.verbose, "Print each Bounty and Analysis as indented JSON");
+  app.add_option("--backend", opts.backend, "Where scans run")
+      ->check(CLI::IsMember({"local", "process", "celery"}))
+      ->capture_default_str();
+  app.add_option("--concurrency", opts.concurrency,
+                 "Artifacts scanned at once (default: the number of cores)");
+  app.add_option("--format", opts.format, "Output: one line per artifact, or JSON lines")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  app.add_option("-t,--type", opts.type,
+                 "Inputs are files/URIs to fetch (file), URLs to scan as URL artifacts (url), "
+                 "or JSON bounty files (bounty)")
+      ->check(CLI::IsMember({"file", "url", "bounty"}))
+      ->capture_default_str();
+  app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
+  app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
+      ->capture_default_str();
+}
+
+int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
+  auto log = log::get("analyze");
+  if (opts.backend != "local") {
+    throw Fatal("backend '" + opts.backend + "' is not available yet; use --backend local");
+  }
+  auto max_size = parse_size(opts.max_size);
+  if (!max_size) {
+    throw Fatal("--max-size: " + max_size.error().message);
+  }
+  std::size_t concurrency = opts.concurrency;
+  if (concurrency == 0) {
+    concurrency = std::max(1U, std::thread::hardware_concurrency());
+  }
+
+  auto tmp = TempDir::create(temp_base_dir(), "pssupervise-");
+  if (!tmp) {
+    throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
+  }
+  backend::LocalOptions lo;
+  lo.concurrency = concurrency;
+  lo.fetch.temp_dir = tmp->path();
+  lo.fetch.max_size = *max_size;
+  lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
+
+  // Inputs → jobs. Directories expand in a stable order; bounty files are read up front so
+  // a bad one is reported (as an unknown result) without stopping the others.
+  std::vector<backend::Job> jobs;
+  std::vector<std::string> expanded;
+  std::vector<artifact::WalkError> walk_errors;
+  bool stdin_used = false;
+  for (const auto& in : opts.inputs) {
+    if (in == "-") {
+      if (stdin_used) {
+        throw Fatal("'-' (stdin) can be given only once");
+      }
+      stdin_used = true;
+    }
+  }
+  if (opts.type == "url") {
+    expanded = opts.inputs;
+  } else {
+    artifact::expand_inputs(opts.inputs, expanded, walk_errors);
+  }
+  for (auto& e : walk_errors) {
+    backend::Job j;
+    j.index = jobs.size();
+    j.input = e.input;
+    j.error = e.message; // an unreadable directory still gets an answer
+    jobs.push_back(std::move(j));
+  }
+  for (auto& in : expanded) {
+    backend::Job j;
+    j.index = jobs.size();
+    j.input = in;
+    if (opts.type == "url") {
+      j.artifact_type = model::ArtifactType::url;
+    } else if (opts.type == "bounty") {
+      auto b = read_bounty(in, lo.fetch);
+      if (b) {
+        j.bounty = std::move(*b);
+      } else {
+        j.error = b.error().message; // answered unknown; the other inputs go on
+      }
+    }
+    jobs.push_back(std::move(j));
+  }
+
+  bool progress = ::isatty(STDERR_FILENO) && jobs.size() >= k_progress_min_inputs;
+  Format format = opts.verbose || global.verbose ? Format::verbose
+                  : opts.format == "json"         ? Format::json
+                                                  : Format::text;
+  Printer printer(format, jobs.size(), global.engines.size() > 1, progress);
+
+  asio::io_context io;
+  EngineSet engines(global, io.get_executor());
+  int exit_code = 0;
+  bool interrupted = false;
+  auto main_task = [&]() -> asio::awaitable<void> {
+    std::exception_ptr ep;
+    try {
+      co_await engines.start_all();
+      backend::LocalBackend backend(lo, engines.engines());
+      co_await backend.run(std::move(jobs), [&](backend::JobResult r) { printer.add(std::move(r)); });
+    } catch (...) {
+      ep = std::current_exception();
+    }
+    printer.finish();
+    co_await engines.stop_all(); // also when starting failed: stop what did start
+    if (ep) {
+      std::rethrow_exception(ep);
+    }
+    exit_code = printer.exit_code();
+  };
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) {
+      return;
+    }
+    interrupted = true;
+    exit_code = 128 + sig;
+    printer.finish();
+    log->warn("interrupted by signal {}: stopping engines", sig);
+    asio::co_spawn(io, engines.stop_all(), [&](std::exception_ptr) { io.stop(); });
+  });
+  std::exception_ptr failure;
+  asio::co_spawn(io, main_task(), [&](std::exception_ptr ep) {
+    failure = ep;
+    signals.cancel();
+  });
+  io.run();
+  if (failure && !interrupted) {
+    std::rethrow_exception(failure);
+  }
+  return exit_code;
+}
+
+} // namespace pss::cli

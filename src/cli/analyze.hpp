@@ -1,0 +1,28 @@
+// `pssupervise analyze`: scan inputs with the selected engines and print one verdict each.
+#pragma once
+
+#include "cli/options.hpp"
+
+#include <CLI/App.hpp>
+
+#include <string>
+#include <vector>
+
+namespace pss::cli {
+
+struct AnalyzeOptions {
+  std::vector<std::string> inputs;
+  std::string backend = "local";
+  std::size_t concurrency = 0; // 0: number of cores
+  std::string format = "text";
+  std::string type = "file";   // file | url | bounty
+  bool verbose = false;
+  double timeout = 0;          // seconds per scan; 0: the engine's own
+  std::string max_size = "512M";
+};
+
+void setup_analyze(CLI::App& app, AnalyzeOptions& opts);
+// Returns the exit status (0 nothing malicious, 1 malicious found, 2 an error).
+int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts);
+
+} // namespace pss::cli

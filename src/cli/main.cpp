@@ -1,0 +1,91 @@
+#include "cli/main.hpp"
+
+#include "cli/analyze.hpp"
+#include "cli/engines.hpp"
+#include "cli/options.hpp"
+#include "pss_config.h"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+namespace pss::cli {
+
+namespace {
+
+constexpr int k_exit_error = 2;
+
+std::string split_help() {
+  return "Engines: a comma-separated list (default: clamav). See `pssupervise engines`.";
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // A peer that closes a socket must give us EPIPE, not kill us.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"pssupervise " PSS_VERSION
+               " — keeps antivirus scanners alive and turns each scan request into one verdict."};
+  app.set_version_flag("--version", PSS_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  GlobalOptions global;
+  std::string engines_arg = "clamav";
+  app.add_option("--engine", engines_arg, split_help())->capture_default_str();
+  app.add_option("--engines-dir", global.engines_dir, "Folder holding engines/<name>/engine.json");
+  app.add_flag("-v,--verbose", global.verbose, "More output (analyze: Bounty and Analysis JSON)");
+  app.add_option("--log-level", global.log_level, "trace, debug, info, warning, error, off")
+      ->capture_default_str();
+  app.add_option("--log-format", global.log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+
+  AnalyzeOptions analyze_opts;
+  auto* analyze = app.add_subcommand("analyze", "Scan files, directories, stdin or URIs");
+  setup_analyze(*analyze, analyze_opts);
+  auto* engines = app.add_subcommand("engines", "List the engines found and their drivers");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : k_exit_error;
+  }
+
+  global.engines.clear();
+  for (std::size_t start = 0; start <= engines_arg.size();) {
+    auto comma = engines_arg.find(',', start);
+    std::string name = engines_arg.substr(start, comma - start);
+    if (!name.empty()) {
+      global.engines.push_back(name);
+    }
+    if (comma == std::string::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  if (!log::set_level(global.log_level)) {
+    std::fprintf(stderr, "pssupervise: error: unknown --log-level '%s'\n", global.log_level.c_str());
+    return k_exit_error;
+  }
+  log::set_format(global.log_format);
+
+  try {
+    if (analyze->parsed()) {
+      return run_analyze(global, analyze_opts);
+    }
+    if (engines->parsed()) {
+      return run_engines(global);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pssupervise: error: %s\n", e.what());
+    return k_exit_error;
+  }
+  return k_exit_error;
+}
+
+} // namespace pss::cli

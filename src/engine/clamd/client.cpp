@@ -1,0 +1,245 @@
+#include "engine/clamd/client.hpp"
+
+#include "util/posix.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <fcntl.h>
+#include <functional>
+#include <memory>
+#include <unistd.h>
+
+namespace pss::engine::clamd {
+
+namespace asio = boost::asio;
+using asio::use_awaitable;
+using Socket = asio::generic::stream_protocol::socket;
+using TimePoint = std::chrono::steady_clock::time_point;
+constexpr auto k_tuple = asio::as_tuple(use_awaitable);
+constexpr std::size_t k_max_reply = 64 * 1024;
+
+std::string Endpoint::describe() const {
+  return is_unix ? "unix:" + path : "tcp:" + host + ":" + std::to_string(port);
+}
+
+Result<Endpoint> parse_endpoint(std::string_view s) {
+  Endpoint e;
+  if (s.starts_with("unix:")) {
+    s.remove_prefix(5);
+  } else if (s.starts_with("tcp:") || (!s.starts_with("/") && s.find(':') != s.npos)) {
+    if (s.starts_with("tcp:")) {
+      s.remove_prefix(4);
+    }
+    auto colon = s.rfind(':');
+    if (colon == s.npos || colon == 0) {
+      return make_error("clamd address " + quote(s) + ": expected host:port");
+    }
+    std::string_view port = s.substr(colon + 1);
+    unsigned value = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || p != port.data() + port.size() || value == 0 || value > 65535) {
+      return make_error("clamd address " + quote(s) + ": invalid port " + quote(port));
+    }
+    e.is_unix = false;
+    e.host = s.substr(0, colon);
+    if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']') {
+      e.host = e.host.substr(1, e.host.size() - 2);
+    }
+    e.port = static_cast<std::uint16_t>(value);
+    return e;
+  }
+  if (s.empty()) {
+    return make_error("clamd address is empty");
+  }
+  e.path = s;
+  return e;
+}
+
+namespace {
+
+// Closes the socket when the deadline passes, which aborts whatever operation is pending.
+class Watchdog {
+public:
+  Watchdog(asio::any_io_executor ex, TimePoint deadline, std::function<void()> on_expire)
+      : m_timer(std::make_shared<asio::steady_timer>(ex, deadline)),
+        m_state(std::make_shared<State>()) {
+    m_timer->async_wait([state = m_state, f = std::move(on_expire)](boost::system::error_code ec) {
+      if (!ec && state->armed) {
+        state->fired = true;
+        f();
+      }
+    });
+  }
+  ~Watchdog() {
+    m_state->armed = false;
+    m_timer->cancel();
+  }
+  bool fired() const { return m_state->fired; }
+
+private:
+  struct State {
+    bool armed = true;
+    bool fired = false;
+  };
+  std::shared_ptr<asio::steady_timer> m_timer;
+  std::shared_ptr<State> m_state;
+};
+
+bool is_connection_loss(const boost::system::error_code& ec) {
+  return ec == asio::error::connection_refused || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::eof ||
+         ec == asio::error::not_connected ||
+         ec == boost::system::errc::no_such_file_or_directory ||
+         ec == asio::error::connection_aborted;
+}
+
+Outcome failure(const Endpoint& ep, const std::string& what, const boost::system::error_code& ec,
+                const Watchdog& dog) {
+  Outcome o;
+  if (dog.fired()) {
+    o.timed_out = true;
+    o.error = "timeout: clamd at " + ep.describe() + " did not answer in time (" + what + ")";
+    return o;
+  }
+  o.connection_lost = is_connection_loss(ec);
+  o.error = "clamd at " + ep.describe() + ": " + what + ": " + ec.message();
+  return o;
+}
+
+asio::awaitable<boost::system::error_code> connect(Socket& sock, const Endpoint& ep) {
+  if (ep.is_unix) {
+    asio::local::stream_protocol::endpoint local(ep.path);
+    auto [ec] = co_await sock.async_connect(asio::generic::stream_protocol::endpoint(local), k_tuple);
+    co_return ec;
+  }
+  asio::ip::tcp::resolver resolver(sock.get_executor());
+  auto [rec, results] =
+      co_await resolver.async_resolve(ep.host, std::to_string(ep.port), k_tuple);
+  if (rec) {
+    co_return rec;
+  }
+  boost::system::error_code last = asio::error::host_not_found;
+  for (const auto& entry : results) {
+    if (sock.is_open()) {
+      sock.close();
+    }
+    auto [ec] = co_await sock.async_connect(
+        asio::generic::stream_protocol::endpoint(entry.endpoint()), k_tuple);
+    if (!ec) {
+      co_return ec;
+    }
+    last = ec;
+  }
+  co_return last;
+}
+
+// Reads one reply: up to the first NUL or newline, or to EOF.
+asio::awaitable<std::pair<std::string, boost::system::error_code>> read_reply(Socket& sock) {
+  std::string reply;
+  std::array<char, 4096> buf{};
+  for (;;) {
+    auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), k_tuple);
+    reply.append(buf.data(), n);
+    auto end = reply.find_first_of(std::string_view("\0\n", 2));
+    if (end != std::string::npos) {
+      reply.resize(end);
+      co_return std::pair{reply, boost::system::error_code{}};
+    }
+    if (ec) {
+      co_return std::pair{reply, ec};
+    }
+    if (reply.size() > k_max_reply) {
+      co_return std::pair{reply, boost::system::error_code(asio::error::message_size)};
+    }
+  }
+}
+
+} // namespace
+
+Client::Client(asio::any_io_executor ex, Endpoint endpoint)
+    : m_ex(std::move(ex)), m_endpoint(std::move(endpoint)) {}
+
+asio::awaitable<Outcome> Client::command(std::string command, TimePoint deadline) {
+  Socket sock(m_ex);
+  Watchdog dog(m_ex, deadline, [&sock] { sock.close(); });
+  if (auto ec = co_await connect(sock, m_endpoint)) {
+    co_return failure(m_endpoint, "cannot connect", ec, dog);
+  }
+  std::string framed = frame_command(command);
+  if (auto [ec, n] = co_await asio::async_write(sock, asio::buffer(framed), k_tuple); ec) {
+    co_return failure(m_endpoint, "cannot send " + command, ec, dog);
+  }
+  auto [reply, ec] = co_await read_reply(sock);
+  if (ec && reply.empty()) {
+    co_return failure(m_endpoint, "no reply to " + command, ec, dog);
+  }
+  Outcome o;
+  o.reply = parse_reply(reply);
+  co_return o;
+}
+
+asio::awaitable<Outcome> Client::instream(const std::filesystem::path& file, TimePoint deadline) {
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    Outcome o;
+    o.error = errno_error("cannot open", file).message;
+    co_return o;
+  }
+  Socket sock(m_ex);
+  Watchdog dog(m_ex, deadline, [&sock] { sock.close(); });
+  if (auto ec = co_await connect(sock, m_endpoint)) {
+    co_return failure(m_endpoint, "cannot connect", ec, dog);
+  }
+  std::string framed = frame_command("INSTREAM");
+  if (auto [ec, n] = co_await asio::async_write(sock, asio::buffer(framed), k_tuple); ec) {
+    co_return failure(m_endpoint, "cannot send INSTREAM", ec, dog);
+  }
+  std::vector<char> chunk(k_max_chunk);
+  bool stopped_early = false; // clamd closed on us (e.g. size limit): go read its reply
+  for (;;) {
+    ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      Outcome o;
+      o.error = errno_error("cannot read", file).message;
+      co_return o;
+    }
+    std::string header = chunk_header(static_cast<std::uint32_t>(n));
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(header),
+                                           asio::buffer(chunk.data(), static_cast<std::size_t>(n))};
+    auto [ec, written] = co_await asio::async_write(sock, bufs, k_tuple);
+    if (ec) {
+      if (dog.fired() || !is_connection_loss(ec)) {
+        co_return failure(m_endpoint, "cannot stream the artifact", ec, dog);
+      }
+      stopped_early = true;
+      break;
+    }
+    if (n == 0) {
+      break; // the zero-length chunk just sent ends the stream
+    }
+  }
+  auto [reply, ec] = co_await read_reply(sock);
+  if (reply.empty()) {
+    auto o = failure(m_endpoint, stopped_early ? "connection closed while streaming"
+                                               : "no reply to INSTREAM",
+                     ec ? ec : boost::system::error_code(asio::error::eof), dog);
+    co_return o;
+  }
+  Outcome o;
+  o.reply = parse_reply(reply);
+  co_return o;
+}
+
+} // namespace pss::engine::clamd

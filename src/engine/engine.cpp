@@ -1,0 +1,66 @@
+#include "engine/engine.hpp"
+
+#include "engine/clamd/engine.hpp"
+#include "model/category.hpp"
+
+#include <array>
+#include <utility>
+
+namespace pss::engine {
+
+namespace {
+
+using Factory = std::unique_ptr<Engine> (*)(Manifest, env::EngineEnv, boost::asio::any_io_executor);
+
+// Drivers are code for protocols; engines (folders) pick one by name.
+constexpr std::array<std::pair<std::string_view, Factory>, 1> k_drivers{{
+    {"clamd", &clamd::make_clamd_engine},
+}};
+
+} // namespace
+
+Result<std::unique_ptr<Engine>> make_engine(Manifest manifest, env::EngineEnv env,
+                                            boost::asio::any_io_executor ex) {
+  for (const auto& [name, factory] : k_drivers) {
+    if (name == manifest.driver) {
+      return factory(std::move(manifest), std::move(env), std::move(ex));
+    }
+  }
+  std::string known;
+  for (const auto& [name, factory] : k_drivers) {
+    known += (known.empty() ? "" : ", ") + std::string(name);
+  }
+  return make_error("engine " + manifest.name + ": unknown driver \"" + manifest.driver +
+                    "\" (known: " + known + ")");
+}
+
+boost::asio::awaitable<model::Analysis> analyze(Engine& engine, const artifact::Artifact& artifact,
+                                                const model::Bounty& bounty,
+                                                Clock::time_point deadline) {
+  const Manifest& m = engine.manifest();
+  model::Analysis a;
+  if (!model::scans(m.categories, artifact.mimetype)) {
+    a = model::Analysis::unknown_because(m.name + " does not scan " + artifact.mimetype,
+                                         std::string(model::k_skipped_type_unsupported));
+  } else {
+    a = co_await engine.scan(artifact, deadline);
+  }
+  a.product = m.product;
+  a.vendor = m.vendor;
+  auto v = engine.versions();
+  if (!a.analysis_engine_version && v.engine) {
+    a.analysis_engine_version = v.engine;
+  }
+  if (!a.analysis_definition_version && v.definitions) {
+    a.analysis_definition_version = v.definitions;
+  }
+  if (a.result == model::Verdict::malicious) {
+    a.confidence = m.malicious_confidence;
+  } else if (a.result == model::Verdict::benign) {
+    a.confidence = m.benign_confidence;
+  }
+  model::finalize(a, bounty);
+  co_return a;
+}
+
+} // namespace pss::engine

@@ -1,0 +1,57 @@
+// The scanner interface every driver implements, and the drivers' dispatch table.
+#pragma once
+
+#include "artifact/fetch.hpp"
+#include "engine/manifest.hpp"
+#include "env/engine_env.hpp"
+#include "model/analysis.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace pss::engine {
+
+using Clock = std::chrono::steady_clock;
+
+// What an engine says about itself once started.
+struct EngineVersions {
+  std::optional<std::string> engine;      // "1.4.6"
+  std::optional<std::string> definitions; // "27000"; absent when the engine has none
+  std::string note;                       // e.g. "custom signature database: no definition number"
+};
+
+class Engine {
+public:
+  virtual ~Engine() = default;
+
+  virtual const Manifest& manifest() const = 0;
+  // Makes the engine ready (starts its daemon, reads its versions). Throws pss::Fatal with
+  // the reason (e.g. the daemon's last output lines) if it cannot.
+  virtual boost::asio::awaitable<void> start() = 0;
+  // Scans one artifact before `deadline`. Scan failures are not exceptions: they come back
+  // as an `unknown` Analysis whose `error` says why. Fills only what the engine knows
+  // (result, name, versions, metadata); analyze() adds the rest.
+  virtual boost::asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
+                                                       Clock::time_point deadline) = 0;
+  // Stops what start() started; idempotent, never throws.
+  virtual boost::asio::awaitable<void> stop() = 0;
+  virtual EngineVersions versions() const = 0;
+};
+
+// Builds the engine of a manifest with the driver it names ("clamd", ...).
+// Error for an unknown driver (listing the known ones).
+Result<std::unique_ptr<Engine>> make_engine(Manifest manifest, env::EngineEnv env,
+                                            boost::asio::any_io_executor ex);
+
+// The full answer for one bounty: a skip for unsupported types, else the engine's scan,
+// with product, vendor, versions, confidence and bid filled in. Never throws for a scan.
+boost::asio::awaitable<model::Analysis> analyze(Engine& engine, const artifact::Artifact& artifact,
+                                                const model::Bounty& bounty,
+                                                Clock::time_point deadline);
+
+} // namespace pss::engine

@@ -1,0 +1,238 @@
+#include "engine/manifest.hpp"
+
+#include "pss_config.h"
+#include "util/posix.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
+namespace pss::engine {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Typed field access with errors that name the file and the field.
+struct Reader {
+  std::string where; // "engines/clamav/engine.json"
+
+  Error bad(const std::string& field, const std::string& what) const {
+    return make_error(where + ": field '" + field + "' " + what);
+  }
+
+  Result<std::string> string(const json& j, const std::string& field, bool required,
+                             std::string fallback = {}) const {
+    auto it = j.find(field);
+    if (it == j.end() || it->is_null()) {
+      if (required) {
+        return bad(field, "is missing");
+      }
+      return fallback;
+    }
+    if (!it->is_string()) {
+      return bad(field, "must be a string");
+    }
+    return it->get<std::string>();
+  }
+
+  Result<std::vector<std::string>> strings(const json& j, const std::string& field,
+                                           bool required) const {
+    auto it = j.find(field);
+    if (it == j.end() || it->is_null()) {
+      if (required) {
+        return bad(field, "is missing");
+      }
+      return std::vector<std::string>{};
+    }
+    if (!it->is_array()) {
+      return bad(field, "must be an array of strings");
+    }
+    std::vector<std::string> out;
+    for (const auto& e : *it) {
+      if (!e.is_string()) {
+        return bad(field, "must be an array of strings");
+      }
+      out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+
+  Result<std::chrono::milliseconds> seconds(const json& j, const std::string& field,
+                                            std::chrono::milliseconds fallback) const {
+    auto it = j.find(field);
+    if (it == j.end() || it->is_null()) {
+      return fallback;
+    }
+    if (!it->is_number() || it->get<double>() <= 0) {
+      return bad(field, "must be a positive number of seconds");
+    }
+    return std::chrono::milliseconds(static_cast<long long>(it->get<double>() * 1000));
+  }
+};
+
+} // namespace
+
+Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
+  Reader r{(engine_dir / "engine.json").native()};
+  if (!j.is_object()) {
+    return make_error(r.where + ": must be a JSON object");
+  }
+  Manifest m;
+  m.dir = engine_dir;
+  m.raw = j;
+  m.name = PSS_TRY(r.string(j, "name", false, engine_dir.filename().string()));
+  m.product = PSS_TRY(r.string(j, "product", true));
+  m.vendor = PSS_TRY(r.string(j, "vendor", true));
+  m.categories = PSS_TRY(r.strings(j, "categories", true));
+  m.runtime = PSS_TRY(r.string(j, "runtime", false, "native"));
+  if (m.runtime != "native" && m.runtime != "wine") {
+    return r.bad("runtime", "must be \"native\" or \"wine\", not \"" + m.runtime + "\"");
+  }
+  m.driver = PSS_TRY(r.string(j, "driver", true));
+  m.scan_timeout = PSS_TRY(r.seconds(j, "scan_timeout", m.scan_timeout));
+  if (auto it = j.find("env"); it != j.end()) {
+    if (!it->is_object()) {
+      return r.bad("env", "must be an object of strings");
+    }
+    for (const auto& [k, v] : it->items()) {
+      if (!v.is_string()) {
+        return r.bad("env." + k, "must be a string");
+      }
+      m.env[k] = v.get<std::string>();
+    }
+  }
+  if (auto it = j.find("confidence"); it != j.end()) {
+    if (!it->is_object()) {
+      return r.bad("confidence", "must be an object {\"malicious\": x, \"benign\": y}");
+    }
+    for (auto [key, dest] : {std::pair{"malicious", &m.malicious_confidence},
+                             std::pair{"benign", &m.benign_confidence}}) {
+      if (auto c = it->find(key); c != it->end()) {
+        if (!c->is_number() || c->get<double>() < 0 || c->get<double>() > 1) {
+          return r.bad(std::string("confidence.") + key, "must be a number in [0, 1]");
+        }
+        *dest = c->get<double>();
+      }
+    }
+  }
+  if (auto it = j.find("daemon"); it != j.end()) {
+    if (!it->is_object()) {
+      return r.bad("daemon", "must be an object");
+    }
+    const json& d = *it;
+    DaemonSpec spec;
+    spec.argv = PSS_TRY(r.strings(d, "argv", true));
+    if (spec.argv.empty()) {
+      return r.bad("daemon.argv", "must not be empty");
+    }
+    spec.dirs = PSS_TRY(r.strings(d, "dirs", false));
+    spec.socket = PSS_TRY(r.string(d, "socket", true));
+    spec.ready_timeout = PSS_TRY(r.seconds(d, "ready_timeout", spec.ready_timeout));
+    spec.stop_timeout = PSS_TRY(r.seconds(d, "stop_timeout", spec.stop_timeout));
+    if (auto c = d.find("config"); c != d.end()) {
+      if (!c->is_object()) {
+        return r.bad("daemon.config", "must map template files to target paths");
+      }
+      for (const auto& [tmpl, target] : c->items()) {
+        if (!target.is_string()) {
+          return r.bad("daemon.config." + tmpl, "must be a target path");
+        }
+        spec.config.emplace_back(tmpl, target.get<std::string>());
+      }
+    }
+    if (auto mr = d.find("max_restarts"); mr != d.end()) {
+      if (!mr->is_number_integer() || mr->get<int>() < 0) {
+        return r.bad("daemon.max_restarts", "must be a non-negative integer");
+      }
+      spec.max_restarts = mr->get<int>();
+    }
+    m.daemon = std::move(spec);
+  }
+  if (auto it = j.find("external"); it != j.end()) {
+    if (!it->is_object()) {
+      return r.bad("external", "must be an object");
+    }
+    ExternalSpec e;
+    e.socket_env = PSS_TRY(r.string(*it, "socket_env", false));
+    e.host_env = PSS_TRY(r.string(*it, "host_env", false));
+    e.port_env = PSS_TRY(r.string(*it, "port_env", false));
+    e.default_port = PSS_TRY(r.string(*it, "default_port", false));
+    m.external = std::move(e);
+  }
+  return m;
+}
+
+Result<Manifest> load_manifest(const fs::path& engine_dir) {
+  fs::path file = engine_dir / "engine.json";
+  std::ifstream in(file);
+  if (!in) {
+    return errno_error("cannot read engine manifest", file);
+  }
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded()) {
+    return make_error(file.native() + ": not valid JSON");
+  }
+  return parse_manifest(j, engine_dir);
+}
+
+std::vector<fs::path> engine_search_path(const fs::path& explicit_dir) {
+  if (!explicit_dir.empty()) {
+    return {explicit_dir};
+  }
+  std::vector<fs::path> out;
+  if (const char* v = std::getenv("PSS_ENGINES_DIR"); v != nullptr && *v != '\0') {
+    out.emplace_back(v);
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    out.push_back(exe.parent_path().parent_path() / "share" / "pssupervise" / "engines");
+  }
+  out.emplace_back(PSS_INSTALL_ENGINES_DIR);
+  out.emplace_back(PSS_SOURCE_ENGINES_DIR);
+  return out;
+}
+
+Result<fs::path> find_engine(const std::string& name, const std::vector<fs::path>& search) {
+  if (name.empty() || name.find('/') != std::string::npos || name.starts_with(".")) {
+    return make_error("invalid engine name " + quote(name));
+  }
+  for (const auto& dir : search) {
+    std::error_code ec;
+    if (fs::is_regular_file(dir / name / "engine.json", ec)) {
+      return dir / name;
+    }
+  }
+  std::string msg = "unknown engine " + quote(name);
+  auto known = list_engines(search);
+  if (!known.empty()) {
+    msg += " (known: ";
+    for (std::size_t i = 0; i < known.size(); ++i) {
+      msg += (i ? ", " : "") + known[i];
+    }
+    msg += ")";
+  }
+  msg += "; searched:";
+  for (const auto& dir : search) {
+    msg += " " + dir.native();
+  }
+  return make_error(msg);
+}
+
+std::vector<std::string> list_engines(const std::vector<fs::path>& search) {
+  std::set<std::string> names;
+  for (const auto& dir : search) {
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (fs::is_regular_file(it->path() / "engine.json", ec)) {
+        names.insert(it->path().filename().string());
+      }
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+} // namespace pss::engine

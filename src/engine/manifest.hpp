@@ -1,0 +1,68 @@
+// Engine manifests: engines/<name>/engine.json, documented field by field in
+// engines/README.md. Engines are data; the driver named here is code for a protocol.
+#pragma once
+
+#include "util/error.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pss::engine {
+
+// A daemon the engine starts and stops itself (e.g. its own clamd).
+struct DaemonSpec {
+  std::vector<std::string> argv;  // ${VAR} templates
+  // Config files rendered from templates: template (relative to the engine folder) → target.
+  std::vector<std::pair<std::string, std::string>> config;
+  std::vector<std::string> dirs;  // private (0700) directories to create first
+  std::string socket;             // "unix:/path" or "tcp:host:port", a template
+  std::chrono::milliseconds ready_timeout{std::chrono::seconds(300)};
+  std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
+  int max_restarts = 5;           // per run, before the engine is declared failed
+};
+
+// Where to find a daemon somebody else runs: the environment variables to read.
+struct ExternalSpec {
+  std::string socket_env;  // e.g. CLAMD_SOCKET: a unix socket path
+  std::string host_env;    // e.g. CLAMD_HOST
+  std::string port_env;    // e.g. CLAMD_PORT
+  std::string default_port;
+};
+
+struct Manifest {
+  std::string name;                     // folder name, e.g. "clamav"
+  std::filesystem::path dir;            // the engine's folder
+  std::string product;                  // "ClamAV"
+  std::string vendor;                   // "Cisco Talos"
+  std::vector<std::string> categories;  // model/category.hpp names, or "*"
+  std::string runtime = "native";       // native | wine
+  std::string driver;                   // clamd
+  std::map<std::string, std::string> env; // defaults of ${ENGINE}_* (key without prefix)
+  std::optional<DaemonSpec> daemon;
+  std::optional<ExternalSpec> external;
+  std::chrono::milliseconds scan_timeout{std::chrono::seconds(300)};
+  double malicious_confidence = 1.0;
+  double benign_confidence = 1.0;
+  nlohmann::json raw;                   // the whole file, for driver-specific fields
+};
+
+// Parses and validates engines/<name>/engine.json. Errors name the file and the field.
+Result<Manifest> load_manifest(const std::filesystem::path& engine_dir);
+Result<Manifest> parse_manifest(const nlohmann::json& j, const std::filesystem::path& engine_dir);
+
+// Folders searched for engines, in order: `explicit_dir` (--engines-dir) if given, else
+// $PSS_ENGINES_DIR, <prefix>/share/pssupervise/engines, and the source tree's engines/.
+std::vector<std::filesystem::path> engine_search_path(const std::filesystem::path& explicit_dir);
+// The folder of engine `name`; Error lists where it looked and the engines it saw.
+Result<std::filesystem::path> find_engine(const std::string& name,
+                                          const std::vector<std::filesystem::path>& search);
+// Names of all engines found (sorted, unique).
+std::vector<std::string> list_engines(const std::vector<std::filesystem::path>& search);
+
+} // namespace pss::engine

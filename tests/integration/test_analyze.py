@@ -1,0 +1,404 @@
+#!/usr/bin/python3
+"""`pssupervise analyze` end to end, against a real clamd (started by pssupervise or by us)."""
+import base64
+import http.server
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (BINARY, EICAR, MARKER, SAMPLES, Clamd, PssTestCase, free_port,  # noqa: E402
+                    pid_alive)
+
+
+class SamplesTest(PssTestCase):
+    def test_samples_folder_text(self):
+        r = self.pss("analyze", SAMPLES)
+        self.assertEqual(r.code, 1, r)  # something malicious
+        lines = r.stdout.splitlines()
+        # Stable, sorted order; one line per artifact.
+        names = [l.split(": ", 1)[0] for l in lines]
+        self.assertEqual(names, sorted(names), r)
+        out = {os.path.basename(l.split(": ", 1)[0]): l.split(": ", 1)[1] for l in lines}
+        self.assertEqual(out["eicar.com"], "malicious Eicar-Test-Signature")
+        self.assertEqual(out["eicar.zip"], "malicious Eicar-Test-Signature")
+        self.assertEqual(out["hello.txt"], "benign")
+        self.assertEqual(out["hello.sh"], "benign")
+        self.assertEqual(out["test-signature.txt"], "malicious PSS.Test.Marker-7f3a")
+        self.assertNoClamdLeft()
+
+    def test_json_format(self):
+        r, by_input = self.analyze_json(os.path.join(SAMPLES, "eicar.com"),
+                                        os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 1, r)
+        eicar = by_input[os.path.join(SAMPLES, "eicar.com")]
+        self.assertEqual(set(eicar), {"input", "engine", "bounty", "analysis"})
+        a = eicar["analysis"]
+        self.assertEqual(a["result"], "malicious")
+        self.assertEqual(a["result_name"], "Eicar-Test-Signature")
+        self.assertEqual(a["product"], "ClamAV")
+        self.assertEqual(a["vendor"], "Cisco Talos")
+        self.assertEqual(a["bid"], 999900000000000000)
+        self.assertRegex(a["analysis_engine_version"], r"^\d+\.\d+\.\d+")
+        # Our test DB has no definition number: none is invented.
+        self.assertNotIn("analysis_definition_version", a)
+        b = eicar["bounty"]
+        self.assertEqual(b["sha256"],
+                         "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f")
+        self.assertEqual(b["mimetype"], "text/plain")
+        self.assertEqual(b["artifact_type"], "file")
+        self.assertTrue(b["artifact_uri"].startswith("file:///"))
+        hello = by_input[os.path.join(SAMPLES, "hello.txt")]["analysis"]
+        self.assertEqual(hello["result"], "benign")
+        self.assertNotIn("result_name", hello)
+
+    def test_same_artifact_same_id(self):
+        copy = self.write("copy-of-eicar", EICAR)
+        r, by_input = self.analyze_json(os.path.join(SAMPLES, "eicar.com"), copy)
+        ids = {l["bounty"]["id"] for l in by_input.values()}
+        self.assertEqual(len(ids), 1, r)
+
+    def test_verbose_layout(self):
+        r = self.pss("analyze", "-v", os.path.join(SAMPLES, "eicar.com"))
+        self.assertEqual(r.code, 1, r)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^-+ .*eicar\.com -+$")
+        self.assertEqual(lines[1], "Bounty: {")
+        text = r.stdout
+        bounty_json = text[text.index("Bounty: ") + 8:text.index("Analysis: ")]
+        analysis_json = text[text.index("Analysis: ") + 10:]
+        self.assertEqual(json.loads(bounty_json)["artifact_type"], "file")
+        analysis = json.loads(analysis_json)
+        self.assertEqual(analysis["result"], "malicious")
+        # The documented key order: bid first, then result, result_name, product, vendor.
+        self.assertEqual(list(analysis)[:5], ["bid", "result", "result_name", "product", "vendor"])
+
+    def test_clean_exit_zero(self):
+        r = self.pss("analyze", os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 0, r)
+
+    def test_empty_file(self):
+        empty = self.write("empty", b"")
+        r, by_input = self.analyze_json(empty)
+        self.assertEqual(r.code, 0, r)
+        self.assertEqual(by_input[empty]["analysis"]["result"], "benign")
+        self.assertEqual(by_input[empty]["bounty"]["mimetype"], "inode/x-empty")  # libmagic 5.44
+
+    def test_eicar_with_trailing_bytes_and_nested_zip(self):
+        path = self.write("eicar-plus", EICAR + b"\n\n")
+        r, by_input = self.analyze_json(path)
+        self.assertEqual(by_input[path]["analysis"]["result"], "malicious", r)
+
+
+class NamesTest(PssTestCase):
+    NAMES = ["with space", "quote'single", 'quote"double', "dollar$HOME", "new\nline",
+             "caf\u00e9-\u65e5\u672c", "-leading-dash", "back\\slash", "semi;colon&amp"]
+
+    def test_awkward_file_names(self):
+        paths = [self.write(os.path.join("names", n), EICAR) for n in self.NAMES]
+        r, by_input = self.analyze_json("--", *paths)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(len(by_input), len(paths), r)
+        for p in paths:
+            self.assertEqual(by_input[p]["analysis"]["result"], "malicious", p)
+
+    def test_directory_with_awkward_names(self):
+        for n in self.NAMES:
+            self.write(os.path.join("dir", n), b"harmless " + n.encode())
+        r = self.pss("analyze", os.path.join(self.tmp, "dir"))
+        self.assertEqual(r.code, 0, r)
+        # One line each; the newline in a name is escaped, not a line break.
+        self.assertEqual(len(r.stdout.splitlines()), len(self.NAMES), r)
+        self.assertIn("new\\nline: benign", r.stdout)
+
+    def test_non_utf8_name(self):
+        d = os.path.join(self.tmp, "raw").encode()
+        os.mkdir(d)
+        name = os.path.join(d, b"bad-\xff\xfe-name")
+        with open(name, "wb") as f:
+            f.write(EICAR)
+        r = self.pss("analyze", "--format", "json", os.path.join(self.tmp, "raw"))
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(r.json_lines()[0]["analysis"]["result"], "malicious")
+
+
+class InputsTest(PssTestCase):
+    def test_stdin(self):
+        r, by_input = self.analyze_json("-", stdin=EICAR)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(by_input["-"]["analysis"]["result"], "malicious")
+
+    def test_data_uris(self):
+        b64 = "data:application/octet-stream;base64," + base64.b64encode(EICAR).decode()
+        pct = "data:," + "".join(f"%{c:02X}" for c in MARKER)
+        r, by_input = self.analyze_json(b64, pct)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(by_input[b64]["analysis"]["result_name"], "Eicar-Test-Signature")
+        self.assertEqual(by_input[pct]["analysis"]["result_name"], "PSS.Test.Marker-7f3a")
+
+    def test_file_uri(self):
+        path = self.write("x y.bin", EICAR)
+        uri = "file://" + path.replace(" ", "%20")
+        r, by_input = self.analyze_json(uri)
+        self.assertEqual(by_input[uri]["analysis"]["result"], "malicious", r)
+
+    def test_http_on_loopback(self):
+        body = {"/eicar": EICAR, "/clean": b"nothing to see"}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                data = body.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            base = f"http://127.0.0.1:{server.server_address[1]}"
+            r, by_input = self.analyze_json(base + "/eicar", base + "/clean", base + "/missing",
+                                            env={"no_proxy": "127.0.0.1"})
+        finally:
+            server.shutdown()
+            server.server_close()
+        self.assertEqual(r.code, 2, r)  # the 404 is an error; the others are answered
+        self.assertEqual(by_input[base + "/eicar"]["analysis"]["result"], "malicious")
+        self.assertEqual(by_input[base + "/clean"]["analysis"]["result"], "benign")
+        missing = by_input[base + "/missing"]["analysis"]
+        self.assertEqual(missing["result"], "unknown")
+        self.assertIn("404", missing["error"])
+        self.assertEqual(missing["comments"], "SKIPPED:CANNOT-FETCH")
+
+    def test_missing_file_others_still_scanned(self):
+        missing = os.path.join(self.tmp, "does-not-exist")
+        r, by_input = self.analyze_json(missing, os.path.join(SAMPLES, "eicar.com"))
+        self.assertEqual(r.code, 2, r)
+        self.assertEqual(by_input[os.path.join(SAMPLES, "eicar.com")]["analysis"]["result"],
+                         "malicious")
+        err = by_input[missing]["analysis"]
+        self.assertEqual(err["result"], "unknown")
+        self.assertIn("No such file or directory", err["error"])
+        self.assertIn("does-not-exist", err["error"])
+
+    def test_missing_file_text(self):
+        r = self.pss("analyze", os.path.join(self.tmp, "nope"))
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("nope: unknown (", r.stdout)
+
+    def test_url_artifact_type(self):
+        url = "http://example.invalid/" + MARKER.decode()
+        r, by_input = self.analyze_json("-t", "url", url)
+        self.assertEqual(by_input[url]["bounty"]["artifact_type"], "url", r)
+        # The URL's own text is the artifact: it carries the test signature.
+        self.assertEqual(by_input[url]["analysis"]["result"], "malicious", r)
+
+
+class BountyFileTest(PssTestCase):
+    def bounty(self, name, **fields):
+        b = {"id": 42, "artifact_type": "FILE",
+             "artifact_uri": "data:;base64," + base64.b64encode(EICAR).decode(),
+             "rules": {"min_allowed_bid": 100, "max_allowed_bid": "1000"}}
+        b.update(fields)
+        return self.write(name, json.dumps(b).encode())
+
+    def test_bounty_file(self):
+        path = self.bounty("b.json")
+        r, by_input = self.analyze_json("-t", "bounty", path)
+        self.assertEqual(r.code, 1, r)
+        line = by_input[path]
+        self.assertEqual(line["bounty"]["id"], 42)
+        self.assertEqual(line["analysis"]["result"], "malicious")
+        self.assertEqual(line["analysis"]["bid"], 1000)  # bid within the bounty's rules
+
+    def test_old_field_names(self):
+        path = self.write("old.json", json.dumps({
+            "guid": "7", "artifact_url": "data:," + MARKER.decode()}).encode())
+        r, by_input = self.analyze_json("-t", "bounty", path)
+        self.assertEqual(by_input[path]["bounty"]["id"], 7, r)
+        self.assertEqual(by_input[path]["analysis"]["result_name"], "PSS.Test.Marker-7f3a")
+
+    def test_expired_bounty_unknown(self):
+        path = self.bounty("expired.json", expiration="2001-01-01T00:00:00+00:00")
+        r, by_input = self.analyze_json("-t", "bounty", path)
+        a = by_input[path]["analysis"]
+        self.assertEqual(a["result"], "unknown", r)
+        self.assertIn("expired", a["error"])
+        self.assertEqual(a["bid"], 0)
+
+    def test_sha256_mismatch(self):
+        path = self.bounty("sha.json", sha256="0" * 64)
+        r, by_input = self.analyze_json("-t", "bounty", path)
+        self.assertIn("sha256 mismatch", by_input[path]["analysis"]["error"], r)
+
+    def test_malformed_bounty_does_not_stop_the_others(self):
+        bad = self.write("bad.json", b"{not json")
+        no_uri = self.write("no-uri.json", b'{"id": 1}')
+        good = self.bounty("good.json")
+        r, by_input = self.analyze_json("-t", "bounty", bad, no_uri, good)
+        self.assertEqual(r.code, 2, r)
+        self.assertEqual(by_input[good]["analysis"]["result"], "malicious")
+        self.assertIn("invalid bounty", by_input[bad]["analysis"]["error"])
+        self.assertIn("artifact_uri", by_input[no_uri]["analysis"]["error"])
+
+
+class ClamdTest(PssTestCase):
+    def test_oversized_stream_is_unknown(self):
+        big = self.write("big.bin", b"\0" * (2 * 1024 * 1024))
+        r, by_input = self.analyze_json(big, os.path.join(SAMPLES, "eicar.com"),
+                                        env={"CLAMAV_STREAM_MAX_LENGTH": "1M"})
+        self.assertEqual(r.code, 2, r)
+        a = by_input[big]["analysis"]
+        self.assertEqual(a["result"], "unknown")
+        self.assertIn("INSTREAM size limit exceeded", a["error"])
+        self.assertEqual(by_input[os.path.join(SAMPLES, "eicar.com")]["analysis"]["result"],
+                         "malicious")
+
+    def test_clamd_killed_mid_run_every_input_answered(self):
+        n = 200
+        for i in range(n):
+            self.write(f"many/{i:03d}.txt", (EICAR if i % 10 == 0 else b"clean %d" % i))
+        proc = subprocess.Popen([BINARY, "analyze", "--format", "json", "--concurrency", "2",
+                                 os.path.join(self.tmp, "many")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
+                                cwd=self.tmp)
+        lines = []
+        killed = []
+        for raw in proc.stdout:
+            lines.append(json.loads(raw))
+            if len(lines) == 20 and not killed:
+                pid = int(open(os.path.join(self.runtime, "clamd.pid")).read())
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        err = proc.stderr.read().decode()
+        proc.wait(60)
+        proc.stdout.close()
+        proc.stderr.close()
+        self.assertTrue(killed, "the run ended before clamd could be killed")
+        self.assertEqual(len(lines), n, err)  # every input answered
+        self.assertEqual(len({l["input"] for l in lines}), n)
+        self.assertIn("restarting", err)
+        # After the restart, scans work again: the last files got real verdicts.
+        tail = [l["analysis"]["result"] for l in lines[-50:]]
+        self.assertNotIn("unknown", tail, err)
+        self.assertEqual(sum(l["analysis"]["result"] == "malicious" for l in lines[-50:]), 5)
+        self.assertNoClamdLeft()
+
+    def test_users_clamd_on_unix_socket(self):
+        clamd = Clamd(self.tmp)
+        try:
+            r = self.pss("--log-level", "info", "analyze", "--format", "json",
+                         os.path.join(SAMPLES, "eicar.com"), env={"CLAMD_SOCKET": clamd.socket})
+            self.assertEqual(r.code, 1, r)
+            self.assertEqual(r.json_lines()[0]["analysis"]["result"], "malicious")
+            self.assertIn("using clamd at unix:" + clamd.socket, r.stderr)
+            # Not ours: still running afterwards, and we started none.
+            self.assertTrue(clamd.ping())
+            self.assertFalse(os.path.exists(os.path.join(self.runtime, "clamd.sock")))
+        finally:
+            clamd.stop()
+
+    def test_users_clamd_on_tcp(self):
+        port = free_port()
+        clamd = Clamd(self.tmp, tcp_port=port)
+        try:
+            r, by_input = self.analyze_json(os.path.join(SAMPLES, "eicar.zip"),
+                                            env={"CLAMD_HOST": "127.0.0.1",
+                                                 "CLAMD_PORT": str(port)})
+            self.assertEqual(r.code, 1, r)
+            self.assertEqual(by_input[os.path.join(SAMPLES, "eicar.zip")]["analysis"]["result"],
+                             "malicious")
+            self.assertTrue(clamd.ping())
+        finally:
+            clamd.stop()
+
+    def test_users_clamd_not_answering(self):
+        r = self.pss("analyze", os.path.join(SAMPLES, "hello.txt"),
+                     env={"CLAMD_HOST": "127.0.0.1", "CLAMD_PORT": str(free_port())})
+        self.assertEqual(r.code, 2, r)
+        self.assertRegex(r.stderr, r"pssupervise: error: while starting engine clamav: "
+                                   r"clamd at tcp:127\.0\.0\.1:\d+ does not answer PING")
+
+    def test_clamd_missing(self):
+        r = self.pss("analyze", os.path.join(SAMPLES, "hello.txt"),
+                     env={"CLAMAV_PATH": "/nonexistent"})
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("cannot start '/nonexistent/clamd'", r.stderr)
+
+    def test_clamd_failing_to_start_shows_its_output(self):
+        empty_db = os.path.join(self.tmp, "emptydb")
+        os.mkdir(empty_db)
+        r = self.pss("analyze", os.path.join(SAMPLES, "hello.txt"),
+                     env={"CLAMAV_DATA_HOME": empty_db})
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("clamd exited with status 1 before it was ready", r.stderr)
+        self.assertIn("No supported database files found", r.stderr)
+
+    def test_unsafe_runtime_dir_refused(self):
+        os.chmod(self.runtime, 0o755)
+        r = self.pss("analyze", os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("CLAMAV_RUNTIME_DIR", r.stderr)
+        self.assertIn("0755", r.stderr)
+
+    def test_runtime_dir_unset_warns_and_cleans_up(self):
+        env = dict(self.env)
+        del env["CLAMAV_RUNTIME_DIR"]
+        env.pop("XDG_RUNTIME_DIR", None)
+        self.env = env
+        r = self.pss("analyze", os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("CLAMAV_RUNTIME_DIR is not set", r.stderr)
+        leftovers = [n for n in os.listdir(self.tmp) if n.startswith("pssupervise-")]
+        self.assertEqual(leftovers, [], "private runtime/temp dirs must be removed on exit")
+
+    def test_sigterm_stops_clamd(self):
+        for i in range(50):
+            self.write(f"some/{i}", b"x" * 100000)
+        proc = subprocess.Popen([BINARY, "analyze", "--concurrency", "1",
+                                 os.path.join(self.tmp, "some")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        proc.stdout.readline()  # scanning has started
+        pid = int(open(os.path.join(self.runtime, "clamd.pid")).read())
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 128 + signal.SIGTERM)
+        for _ in range(100):
+            if not pid_alive(pid):
+                break
+            time.sleep(0.05)
+        self.assertFalse(pid_alive(pid), "clamd survived our SIGTERM")
+
+
+class CliTest(PssTestCase):
+    def test_unknown_engine(self):
+        r = self.pss("--engine", "nosuch", "analyze", os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("unknown engine 'nosuch' (known: clamav", r.stderr)
+
+    def test_engines_lists_clamav(self):
+        r = self.pss("engines")
+        self.assertEqual(r.code, 0, r)
+        self.assertRegex(r.stdout, r"clamav\s+clamd\s+native\s+ClamAV \(Cisco Talos\)")
+
+    def test_help_and_bad_option(self):
+        self.assertEqual(self.pss("--help").code, 0)
+        r = self.pss("analyze", "--format", "xml", "x")
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("xml", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
