@@ -6,6 +6,7 @@
 #include "util/sha256.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -65,15 +66,6 @@ struct LocalBackend::Impl {
     co_return artifact::fetch(source, *opts);
   }
 
-  // Fetch, hash and identify on the pool: blocking file and network I/O, CPU-bound hashing.
-  // (The task is a named local: GCC 12 destroys lambda temporaries in a co_await expression
-  // twice.)
-  asio::awaitable<Result<artifact::Artifact>> fetch(std::string source) {
-    auto task = fetch_task(std::move(source), &opts.fetch);
-    auto result = co_await asio::co_spawn(pool, std::move(task), asio::use_awaitable);
-    co_return result;
-  }
-
   std::chrono::milliseconds timeout_for(const engine::Engine& e) const {
     if (opts.scan_timeout.count() > 0) {
       return opts.scan_timeout;
@@ -81,71 +73,106 @@ struct LocalBackend::Impl {
     return e.manifest().scan_timeout;
   }
 
-  asio::awaitable<JobResult> process(Job job) {
+  // A job between its two stages: fetched (hashed, identified) on the pool, eagerly, while
+  // the worker still scans the previous one; then scanned on the I/O executor.
+  struct Pending {
+    explicit Pending(asio::any_io_executor ex) : fetched_event(ex, Clock::time_point::max()) {}
+    Job job;
     JobResult result;
-    result.index = job.index;
-    result.input = job.input;
     model::Bounty bounty;
+    bool done = false;                  // answered before fetching (bad input, expired)
+    bool fetched_ready = false;
+    Result<artifact::Artifact> fetched = make_error("not fetched");
+    asio::steady_timer fetched_event;   // cancelled when `fetched` is set
+  };
+
+  void answer_all_unknown(Pending& p, const std::string& reason, std::string_view comment) {
+    for (auto* e : engines) {
+      auto a = model::Analysis::unknown_because(reason, std::string(comment));
+      a.product = e->manifest().product;
+      a.vendor = e->manifest().vendor;
+      model::finalize(a, p.bounty);
+      p.result.analyses.push_back({e->manifest().name, std::move(a)});
+    }
+    p.result.bounty = p.bounty;
+    p.done = true;
+  }
+
+  // Stage 1: builds the bounty and starts fetching; returns at once.
+  std::shared_ptr<Pending> start(Job job, asio::any_io_executor io) {
+    auto p = std::make_shared<Pending>(io);
+    p->result.index = job.index;
+    p->result.input = job.input;
     std::string source = job.input;
     if (job.bounty) {
-      bounty = *job.bounty;
-      source = bounty.artifact_uri;
+      p->bounty = *job.bounty;
+      source = p->bounty.artifact_uri;
     } else {
-      bounty.artifact_type = job.artifact_type;
-      bounty.artifact_uri = job.input;
-    }
-    auto all_unknown = [&](const std::string& reason, std::optional<std::string> comment) {
-      for (auto* e : engines) {
-        auto a = model::Analysis::unknown_because(reason, comment);
-        a.product = e->manifest().product;
-        a.vendor = e->manifest().vendor;
-        model::finalize(a, bounty);
-        result.analyses.push_back({e->manifest().name, std::move(a)});
+      p->bounty.artifact_type = job.artifact_type;
+      p->bounty.artifact_uri = job.input;
+      p->bounty.id = model::local_bounty_id(sha256_hex(job.input)); // until we know the bytes
+      if (job.artifact_type == model::ArtifactType::url) {
+        source = "data:," + job.input; // a URL artifact is the URL itself: scan its text
       }
-    };
-    if (job.error) {
-      bounty.id = model::local_bounty_id(sha256_hex(job.input));
-      result.bounty = bounty;
-      all_unknown(*job.error, std::string(model::k_skipped_cannot_fetch));
-      co_return result;
     }
-    if (bounty.expiration && *bounty.expiration <= std::chrono::system_clock::now()) {
-      result.bounty = bounty;
-      all_unknown("bounty expired at " + model::format_iso8601(*bounty.expiration) +
-                      " before it was scanned",
-                  std::string(model::k_skipped));
-      co_return result;
+    p->job = std::move(job);
+    if (p->job.error) {
+      answer_all_unknown(*p, *p->job.error, model::k_skipped_cannot_fetch);
+      return p;
     }
+    if (p->bounty.expiration && *p->bounty.expiration <= std::chrono::system_clock::now()) {
+      answer_all_unknown(*p,
+                         "bounty expired at " + model::format_iso8601(*p->bounty.expiration) +
+                             " before it was scanned",
+                         model::k_skipped);
+      return p;
+    }
+    // The task is a named local: GCC 12 destroys lambda temporaries in a co_await twice.
+    auto task = fetch_task(std::move(source), &opts.fetch);
+    asio::co_spawn(pool, std::move(task),
+                   asio::bind_executor(io, [p](std::exception_ptr ep,
+                                               Result<artifact::Artifact> r) mutable {
+                     if (ep) {
+                       try {
+                         std::rethrow_exception(ep);
+                       } catch (const std::exception& e) {
+                         r = make_error(std::string("internal error while fetching: ") + e.what());
+                       }
+                     }
+                     p->fetched = std::move(r);
+                     p->fetched_ready = true;
+                     p->fetched_event.cancel();
+                   }));
+    return p;
+  }
 
-    Result<artifact::Artifact> fetched = make_error("not fetched");
-    if (bounty.artifact_type == model::ArtifactType::url && !job.bounty) {
-      // A URL artifact is the URL itself: scan its text.
-      fetched = co_await fetch("data:," + job.input);
-      if (fetched) {
-        fetched->name = job.input;
-      }
-    } else {
-      fetched = co_await fetch(source);
+  // Stage 2: waits for the fetch, then runs every engine.
+  asio::awaitable<JobResult> finish(std::shared_ptr<Pending> p) {
+    if (p->done) {
+      co_return std::move(p->result);
     }
-    if (!fetched) {
-      if (!job.bounty) {
-        bounty.id = model::local_bounty_id(sha256_hex(job.input));
-      }
-      result.bounty = bounty;
-      all_unknown(fetched.error().message, std::string(model::k_skipped_cannot_fetch));
-      co_return result;
+    while (!p->fetched_ready) {
+      co_await p->fetched_event.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    artifact::Artifact& art = *fetched;
+    if (!p->fetched) {
+      answer_all_unknown(*p, p->fetched.error().message, model::k_skipped_cannot_fetch);
+      co_return std::move(p->result);
+    }
+    artifact::Artifact& art = *p->fetched;
+    model::Bounty& bounty = p->bounty;
+    if (p->job.artifact_type == model::ArtifactType::url && !p->job.bounty) {
+      art.name = p->job.input;
+    }
     if (bounty.sha256 && *bounty.sha256 != art.sha256) {
-      result.bounty = bounty;
-      all_unknown("sha256 mismatch: the bounty says " + *bounty.sha256 + ", the artifact is " +
-                      art.sha256,
-                  std::string(model::k_skipped_cannot_fetch));
-      co_return result;
+      answer_all_unknown(*p,
+                         "sha256 mismatch: the bounty says " + *bounty.sha256 +
+                             ", the artifact is " + art.sha256,
+                         model::k_skipped_cannot_fetch);
+      co_return std::move(p->result);
     }
-    if (!job.bounty) {
+    if (!p->job.bounty) {
       bounty.id = model::local_bounty_id(art.sha256);
-      if (artifact::classify_input(job.input) == artifact::InputKind::path) {
+      if (artifact::classify_input(p->job.input) == artifact::InputKind::path) {
         bounty.artifact_uri = file_uri(art.path);
       }
     }
@@ -153,13 +180,13 @@ struct LocalBackend::Impl {
     if (!bounty.mimetype) {
       bounty.mimetype = art.mimetype;
     }
-    result.bounty = bounty;
+    p->result.bounty = bounty;
     for (auto* e : engines) {
       auto deadline = bounty_deadline(bounty, timeout_for(*e));
       model::Analysis a = co_await engine::analyze(*e, art, bounty, deadline);
-      result.analyses.push_back({e->manifest().name, std::move(a)});
+      p->result.analyses.push_back({e->manifest().name, std::move(a)});
     }
-    co_return result;
+    co_return std::move(p->result);
   }
 };
 
@@ -174,22 +201,31 @@ asio::awaitable<void> LocalBackend::run(std::vector<Job> jobs, ResultSink sink) 
   std::size_t running = std::max<std::size_t>(1, std::min(m_impl->opts.concurrency, jobs.size()));
   asio::steady_timer all_done(ex, Clock::time_point::max());
 
+  // Each worker scans one job while the pool fetches its next one: at most 2 x concurrency
+  // artifacts in flight, and neither clamd nor our hashing waits for the other.
   auto worker = [&]() -> asio::awaitable<void> {
-    while (next < jobs.size()) {
-      Job job = std::move(jobs[next++]);
-      std::size_t index = job.index;
-      std::string input = job.input;
+    std::shared_ptr<Impl::Pending> pending;
+    if (next < jobs.size()) {
+      pending = m_impl->start(std::move(jobs[next++]), ex);
+    }
+    while (pending) {
+      auto current = std::move(pending);
+      if (next < jobs.size()) {
+        pending = m_impl->start(std::move(jobs[next++]), ex);
+      }
       JobResult r;
       try {
-        r = co_await m_impl->process(std::move(job));
+        r = co_await m_impl->finish(current);
       } catch (const std::exception& e) {
         // A bug must not lose the bounty: answer it unknown and go on.
-        m_impl->log->error("{}: {}", input, e.what());
-        r.index = index;
-        r.input = input;
+        m_impl->log->error("{}: {}", current->result.input, e.what());
+        r.index = current->result.index;
+        r.input = current->result.input;
+        r.bounty = current->bounty;
         for (auto* eng : m_impl->engines) {
-          r.analyses.push_back({eng->manifest().name,
-                                model::Analysis::unknown_because(std::string("internal error: ") + e.what())});
+          r.analyses.push_back(
+              {eng->manifest().name,
+               model::Analysis::unknown_because(std::string("internal error: ") + e.what())});
         }
       }
       sink(std::move(r));

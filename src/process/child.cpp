@@ -21,6 +21,7 @@
 #include <deque>
 #include <fcntl.h>
 #include <istream>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,10 +38,20 @@ namespace {
 // process group, so signals to -pid reach everything it starts, and terminal signals
 // (Ctrl-C) sent to our group do not reach it behind our back.
 struct NewSession {
+  pid_t parent = ::getpid();
+
   template <typename Launcher>
   bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
     if (::setsid() < 0) {
       return bp::error_code(errno, bp::system_category());
+    }
+    // If we die without stopping it (SIGKILL, crash), the child gets SIGTERM instead of
+    // living on as an orphan holding its socket. The getppid() check closes the race with
+    // a parent that died before the prctl. (The signal follows the forking *thread*: spawn
+    // from a thread that lives as long as the child, as the I/O thread does.)
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) {
+      ::_exit(127);
     }
     // Children must not inherit our ignored/blocked signals.
     ::signal(SIGPIPE, SIG_DFL);

@@ -97,8 +97,8 @@ class PssTestCase(unittest.TestCase):
 class Clamd:
     """A clamd the test runs itself (what a user's own clamd is), on a unix socket or TCP."""
 
-    def __init__(self, tmp, tcp_port=None):
-        self.dir = os.path.join(tmp, "own-clamd")
+    def __init__(self, tmp, tcp_port=None, extra_config=(), name="own-clamd"):
+        self.dir = os.path.join(tmp, name)
         os.makedirs(os.path.join(self.dir, "tmp"), mode=0o700)
         self.socket = os.path.join(self.dir, "clamd.sock")
         self.port = tcp_port
@@ -115,6 +115,7 @@ class Clamd:
             lines += [f"TCPSocket {tcp_port}", "TCPAddr 127.0.0.1"]
         else:
             lines += [f"LocalSocket {self.socket}"]
+        lines += list(extra_config)
         with open(conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.proc = subprocess.Popen(["/usr/sbin/clamd", "--foreground", f"--config-file={conf}"],

@@ -258,13 +258,43 @@ class ClamdTest(PssTestCase):
     def test_oversized_stream_is_unknown(self):
         big = self.write("big.bin", b"\0" * (2 * 1024 * 1024))
         r, by_input = self.analyze_json(big, os.path.join(SAMPLES, "eicar.com"),
-                                        env={"CLAMAV_STREAM_MAX_LENGTH": "1M"})
+                                        env={"CLAMAV_STREAM_MAX_LENGTH": "1M",
+                                             "CLAMAV_TRANSFER": "instream"})
         self.assertEqual(r.code, 2, r)
         a = by_input[big]["analysis"]
         self.assertEqual(a["result"], "unknown")
         self.assertIn("INSTREAM size limit exceeded", a["error"])
         self.assertEqual(by_input[os.path.join(SAMPLES, "eicar.com")]["analysis"]["result"],
                          "malicious")
+
+    def test_transfer_modes(self):
+        inputs = [os.path.join(SAMPLES, n) for n in ("eicar.com", "eicar.zip", "hello.txt")]
+        expected = ["malicious", "malicious", "benign"]
+        for mode in ("auto", "instream", "fildes"):
+            r = self.pss("--log-level", "info", "analyze", "--format", "json", *inputs,
+                         env={"CLAMAV_TRANSFER": mode})
+            self.assertEqual([l["analysis"]["result"] for l in r.json_lines()], expected, r)
+            used = "INSTREAM" if mode == "instream" else "FILDES"
+            self.assertIn(f"scanning by {used}", r.stderr)
+        r = self.pss("analyze", inputs[0], env={"CLAMAV_TRANSFER": "carrier-pigeon"})
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("CLAMAV_TRANSFER must be auto, instream or fildes", r.stderr)
+
+    def test_tcp_uses_instream(self):
+        port = free_port()
+        clamd = Clamd(self.tmp, tcp_port=port)
+        try:
+            r = self.pss("--log-level", "info", "analyze", os.path.join(SAMPLES, "eicar.com"),
+                         env={"CLAMD_HOST": "127.0.0.1", "CLAMD_PORT": str(port)})
+            self.assertEqual(r.code, 1, r)
+            self.assertIn("scanning by INSTREAM on tcp:127.0.0.1", r.stderr)
+            r = self.pss("analyze", os.path.join(SAMPLES, "eicar.com"),
+                         env={"CLAMD_HOST": "127.0.0.1", "CLAMD_PORT": str(port),
+                              "CLAMAV_TRANSFER": "fildes"})
+            self.assertEqual(r.code, 2, r)
+            self.assertIn("needs a unix socket", r.stderr)
+        finally:
+            clamd.stop()
 
     def test_clamd_killed_mid_run_every_input_answered(self):
         n = 200
@@ -363,6 +393,22 @@ class ClamdTest(PssTestCase):
         self.assertIn("CLAMAV_RUNTIME_DIR is not set", r.stderr)
         leftovers = [n for n in os.listdir(self.tmp) if n.startswith("pssupervise-")]
         self.assertEqual(leftovers, [], "private runtime/temp dirs must be removed on exit")
+
+    def test_sigkill_of_pssupervise_leaves_no_clamd(self):
+        for i in range(50):
+            self.write(f"some/{i}", b"x" * 100000)
+        proc = subprocess.Popen([BINARY, "analyze", "--concurrency", "1",
+                                 os.path.join(self.tmp, "some")],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
+        proc.stdout.readline()
+        pid = int(open(os.path.join(self.runtime, "clamd.pid")).read())
+        proc.kill()
+        proc.communicate(timeout=30)
+        for _ in range(200):
+            if not pid_alive(pid):
+                break
+            time.sleep(0.05)
+        self.assertFalse(pid_alive(pid), "clamd outlived a killed pssupervise")
 
     def test_sigterm_stops_clamd(self):
         for i in range(50):

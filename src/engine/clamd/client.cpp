@@ -13,9 +13,11 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fcntl.h>
 #include <functional>
 #include <memory>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace pss::engine::clamd {
@@ -236,6 +238,67 @@ asio::awaitable<Outcome> Client::instream(const std::filesystem::path& file, Tim
                                                : "no reply to INSTREAM",
                      ec ? ec : boost::system::error_code(asio::error::eof), dog);
     co_return o;
+  }
+  Outcome o;
+  o.reply = parse_reply(reply);
+  co_return o;
+}
+
+asio::awaitable<Outcome> Client::fildes(const std::filesystem::path& file, TimePoint deadline) {
+  if (!m_endpoint.is_unix) {
+    Outcome o;
+    o.error = "FILDES needs a unix socket, not " + m_endpoint.describe();
+    co_return o;
+  }
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    Outcome o;
+    o.error = errno_error("cannot open", file).message;
+    co_return o;
+  }
+  Socket sock(m_ex);
+  Watchdog dog(m_ex, deadline, [&sock] { sock.close(); });
+  if (auto ec = co_await connect(sock, m_endpoint)) {
+    co_return failure(m_endpoint, "cannot connect", ec, dog);
+  }
+  std::string framed = frame_command("FILDES");
+  if (auto [ec, n] = co_await asio::async_write(sock, asio::buffer(framed), k_tuple); ec) {
+    co_return failure(m_endpoint, "cannot send FILDES", ec, dog);
+  }
+  // One data byte carrying the descriptor as ancillary data (clamd's own client does this).
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  int raw_fd = fd.get();
+  std::memcpy(CMSG_DATA(cmsg), &raw_fd, sizeof raw_fd);
+  for (;;) {
+    ssize_t n = ::sendmsg(sock.native_handle(), &msg, MSG_NOSIGNAL);
+    if (n == 1) {
+      break;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      auto [ec] = co_await sock.async_wait(Socket::wait_write, k_tuple);
+      if (ec) {
+        co_return failure(m_endpoint, "cannot pass the file", ec, dog);
+      }
+      continue;
+    }
+    co_return failure(m_endpoint, "cannot pass the file",
+                      boost::system::error_code(errno, boost::system::system_category()), dog);
+  }
+  auto [reply, ec] = co_await read_reply(sock);
+  if (reply.empty()) {
+    co_return failure(m_endpoint, "no reply to FILDES",
+                      ec ? ec : boost::system::error_code(asio::error::eof), dog);
   }
   Outcome o;
   o.reply = parse_reply(reply);

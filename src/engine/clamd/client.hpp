@@ -48,6 +48,11 @@ public:
   boost::asio::awaitable<Outcome> instream(const std::filesystem::path& file,
                                            std::chrono::steady_clock::time_point deadline);
 
+  // Passes the open file to clamd with zFILDES (SCM_RIGHTS; unix sockets only): clamd scans
+  // it in place, with no copy and no temporary file on its side.
+  boost::asio::awaitable<Outcome> fildes(const std::filesystem::path& file,
+                                         std::chrono::steady_clock::time_point deadline);
+
 private:
   boost::asio::any_io_executor m_ex;
   Endpoint m_endpoint;

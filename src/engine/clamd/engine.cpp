@@ -66,6 +66,7 @@ public:
       throw Fatal("no clamd to use: set " + m_manifest.external.value_or(ExternalSpec{}).socket_env +
                   " or a host and port, or give the manifest a \"daemon\" section");
     }
+    choose_transfer();
     co_await read_versions();
   }
 
@@ -75,7 +76,7 @@ public:
       co_return model::Analysis::unknown_because(m_failure);
     }
     int generation = m_generation;
-    Outcome out = co_await m_client->instream(artifact.path, deadline);
+    Outcome out = co_await transfer(artifact, deadline);
     if (!out.reply && out.connection_lost && Clock::now() < deadline) {
       // Connection loss is retried once, on a restarted clamd if ours died.
       m_log->warn("{}; retrying once", out.error);
@@ -85,7 +86,7 @@ public:
           co_return model::Analysis::unknown_because(m_failure);
         }
       }
-      out = co_await m_client->instream(artifact.path, deadline);
+      out = co_await transfer(artifact, deadline);
     }
     co_return to_analysis(out);
   }
@@ -100,6 +101,34 @@ public:
   }
 
 private:
+  // FILDES when clamd is on a unix socket (no copy), INSTREAM otherwise; ${ENGINE}_TRANSFER
+  // (auto | instream | fildes) overrides.
+  asio::awaitable<Outcome> transfer(const artifact::Artifact& artifact, Clock::time_point deadline) {
+    if (m_use_fildes) {
+      co_return co_await m_client->fildes(artifact.path, deadline);
+    }
+    co_return co_await m_client->instream(artifact.path, deadline);
+  }
+
+  void choose_transfer() {
+    std::string mode = m_env.get("TRANSFER").value_or("auto");
+    if (mode == "auto") {
+      m_use_fildes = m_client->endpoint().is_unix;
+    } else if (mode == "fildes") {
+      if (!m_client->endpoint().is_unix) {
+        throw Fatal(m_env.prefix + "_TRANSFER=fildes needs a unix socket, not " +
+                    m_client->endpoint().describe());
+      }
+      m_use_fildes = true;
+    } else if (mode == "instream") {
+      m_use_fildes = false;
+    } else {
+      throw Fatal(m_env.prefix + "_TRANSFER must be auto, instream or fildes, not " + quote(mode));
+    }
+    m_log->info("scanning by {} on {}", m_use_fildes ? "FILDES" : "INSTREAM",
+                m_client->endpoint().describe());
+  }
+
   std::optional<Endpoint> external_endpoint() const {
     if (!m_manifest.external) {
       return std::nullopt;
@@ -311,6 +340,7 @@ private:
   int m_restarts = 0;
   bool m_restarting = false;
   bool m_failed = false;
+  bool m_use_fildes = false;
   std::string m_failure;
 };
 
