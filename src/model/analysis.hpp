@@ -41,12 +41,14 @@ void finalize(Analysis& a, const Bounty& b);
 
 // CLI form: {"bid", "result", "result_name", "product", "vendor", "analysis_engine_version",
 // "analysis_definition_version", ...}; absent optionals are omitted, `error`/`comments`
-// included when set.
-nlohmann::json to_json(const Analysis& a);
+// included when set; `confidence` when not 1.0, `metadata` when not empty. Ordered JSON so that
+// printing keeps this order; it converts to nlohmann::json as needed.
+nlohmann::ordered_json to_json(const Analysis& a);
 Result<Analysis> analysis_from_json(const nlohmann::json& j);
 
 // PolySwarm form: assertion {"verdict","bid","confidence","metadata":{...}} or, in the
-// arbitration phase, a vote {"verdict","metadata"} (no bid).
-nlohmann::json to_polyswarm(const Analysis& a, Phase phase);
+// arbitration phase, a vote {"verdict","metadata"} (no bid). Without a finalized bid, an
+// assertion bids as bid_for() with the default rules.
+nlohmann::ordered_json to_polyswarm(const Analysis& a, Phase phase);
 
 } // namespace pss::model

@@ -38,14 +38,22 @@ struct Bounty {
 // Error names the field and what was wrong with it.
 Result<Bounty> bounty_from_json(const nlohmann::json& j);
 Result<Bounty> parse_bounty(std::string_view text); // JSON text → bounty
-nlohmann::json to_json(const Bounty& b);
+// Canonical names, in a stable order: id, artifact_type, artifact_uri, [sha256, mimetype,
+// expiration, response_url], phase, rules, [metadata]. Converts to nlohmann::json as needed.
+nlohmann::ordered_json to_json(const Bounty& b);
+
+// An amount of wei from JSON: a non-negative integer, a decimal string ("62500000000000000",
+// "6.25e16") or a float (6.25e16), whole and within 64 bits. The Error says what was wrong
+// (without naming a field: the caller does).
+Result<Wei> wei_from_json(const nlohmann::json& j);
 
 // ISO 8601 helpers (UTC out, with "Z"; second precision, fractions accepted on input).
 Result<std::chrono::system_clock::time_point> parse_iso8601(std::string_view s);
 std::string format_iso8601(std::chrono::system_clock::time_point t);
 
 // Deterministic local bounty id from an artifact's sha256 (hex): its first 60 bits.
-// The same artifact gets the same id in every backend.
+// The same artifact gets the same id in every backend. (Text that does not start with 15 hex
+// digits gets a 60-bit FNV-1a hash of the text instead.)
 std::uint64_t local_bounty_id(std::string_view sha256_hex);
 
 } // namespace pss::model
