@@ -14,21 +14,21 @@
 namespace pss::artifact {
 
 struct FetchOptions {
-  std::filesystem::path temp_dir;                   // where fetched bytes go (0700 dir)
-  std::uint64_t max_size = 512ULL * 1024 * 1024;    // larger artifacts are refused
+  std::filesystem::path temp_dir;                // where fetched bytes go (0700 dir)
+  std::uint64_t max_size = 512ULL * 1024 * 1024; // larger artifacts are refused
   std::chrono::seconds connect_timeout{10};
-  std::chrono::seconds total_timeout{120};          // whole transfer
+  std::chrono::seconds total_timeout{120}; // whole transfer
   long max_redirects = 5;
-  bool allow_file_uris = true;                      // file:// (and plain paths)
+  bool allow_file_uris = true; // file:// (and plain paths)
 };
 
 struct Artifact {
-  std::string name;                 // the input as the user gave it
-  std::filesystem::path path;       // a local regular file with the bytes
-  std::optional<TempFile> temp;     // set when we own the bytes (fetched, stdin)
+  std::string name;             // the input as the user gave it
+  std::filesystem::path path;   // a local regular file with the bytes
+  std::optional<TempFile> temp; // set when we own the bytes (fetched, stdin)
   std::uint64_t size = 0;
-  std::string sha256;               // lowercase hex
-  std::string mimetype;             // libmagic
+  std::string sha256;   // lowercase hex
+  std::string mimetype; // libmagic
 };
 
 // Fetches and identifies one input. Errors say which input and why ("'x': No such file or

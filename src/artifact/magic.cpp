@@ -6,9 +6,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <magic.h>
-#include <unistd.h>
 #include <memory>
 #include <string>
+#include <unistd.h>
 
 namespace pss::artifact {
 

@@ -17,7 +17,7 @@ struct Job {
   std::string input;                   // what the user named (path, URI, "-", bounty file)
   std::optional<model::Bounty> bounty; // given (-t bounty); otherwise built locally
   model::ArtifactType artifact_type = model::ArtifactType::file;
-  std::optional<std::string> error;    // known before scanning (bad bounty file, ...)
+  std::optional<std::string> error; // known before scanning (bad bounty file, ...)
 };
 
 struct EngineAnalysis {

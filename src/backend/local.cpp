@@ -5,6 +5,7 @@
 #include "util/log.hpp"
 #include "util/sha256.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,8 +14,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <algorithm>
 #include <filesystem>
 
 namespace pss::backend {
@@ -59,10 +58,11 @@ struct LocalBackend::Impl {
   std::shared_ptr<spdlog::logger> log = log::get("local");
 
   Impl(LocalOptions o, std::vector<engine::Engine*> e)
-      : opts(std::move(o)), engines(std::move(e)), pool(std::max<std::size_t>(1, opts.concurrency)) {}
+      : opts(std::move(o)), engines(std::move(e)),
+        pool(std::max<std::size_t>(1, opts.concurrency)) {}
 
-  static asio::awaitable<Result<artifact::Artifact>> fetch_task(std::string source,
-                                                              const artifact::FetchOptions* opts) {
+  static asio::awaitable<Result<artifact::Artifact>>
+  fetch_task(std::string source, const artifact::FetchOptions* opts) {
     co_return artifact::fetch(source, *opts);
   }
 
@@ -80,10 +80,10 @@ struct LocalBackend::Impl {
     Job job;
     JobResult result;
     model::Bounty bounty;
-    bool done = false;                  // answered before fetching (bad input, expired)
+    bool done = false; // answered before fetching (bad input, expired)
     bool fetched_ready = false;
     Result<artifact::Artifact> fetched = make_error("not fetched");
-    asio::steady_timer fetched_event;   // cancelled when `fetched` is set
+    asio::steady_timer fetched_event; // cancelled when `fetched` is set
   };
 
   void answer_all_unknown(Pending& p, const std::string& reason, std::string_view comment) {
@@ -129,20 +129,20 @@ struct LocalBackend::Impl {
     }
     // The task is a named local: GCC 12 destroys lambda temporaries in a co_await twice.
     auto task = fetch_task(std::move(source), &opts.fetch);
-    asio::co_spawn(pool, std::move(task),
-                   asio::bind_executor(io, [p](std::exception_ptr ep,
-                                               Result<artifact::Artifact> r) mutable {
-                     if (ep) {
-                       try {
-                         std::rethrow_exception(ep);
-                       } catch (const std::exception& e) {
-                         r = make_error(std::string("internal error while fetching: ") + e.what());
-                       }
-                     }
-                     p->fetched = std::move(r);
-                     p->fetched_ready = true;
-                     p->fetched_event.cancel();
-                   }));
+    asio::co_spawn(
+        pool, std::move(task),
+        asio::bind_executor(io, [p](std::exception_ptr ep, Result<artifact::Artifact> r) mutable {
+          if (ep) {
+            try {
+              std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+              r = make_error(std::string("internal error while fetching: ") + e.what());
+            }
+          }
+          p->fetched = std::move(r);
+          p->fetched_ready = true;
+          p->fetched_event.cancel();
+        }));
     return p;
   }
 
@@ -193,7 +193,9 @@ struct LocalBackend::Impl {
 LocalBackend::LocalBackend(LocalOptions opts, std::vector<engine::Engine*> engines)
     : m_impl(std::make_unique<Impl>(std::move(opts), std::move(engines))) {}
 
-LocalBackend::~LocalBackend() { m_impl->pool.join(); }
+LocalBackend::~LocalBackend() {
+  m_impl->pool.join();
+}
 
 asio::awaitable<void> LocalBackend::run(std::vector<Job> jobs, ResultSink sink) {
   auto ex = co_await asio::this_coro::executor;

@@ -7,7 +7,6 @@
 #include "engine/engine.hpp"
 
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>

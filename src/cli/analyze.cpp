@@ -15,7 +15,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <csignal>
 #include <thread>
 #include <unistd.h>
@@ -157,8 +156,8 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
 
   bool progress = ::isatty(STDERR_FILENO) && jobs.size() >= k_progress_min_inputs;
   Format format = opts.verbose || global.verbose ? Format::verbose
-                  : opts.format == "json"         ? Format::json
-                                                  : Format::text;
+                  : opts.format == "json"        ? Format::json
+                                                 : Format::text;
   Printer printer(format, jobs.size(), global.engines.size() > 1, progress);
 
   asio::io_context io;
@@ -170,7 +169,8 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
     try {
       co_await engines.start_all();
       backend::LocalBackend backend(lo, engines.engines());
-      co_await backend.run(std::move(jobs), [&](backend::JobResult r) { printer.add(std::move(r)); });
+      co_await backend.run(std::move(jobs),
+                           [&](backend::JobResult r) { printer.add(std::move(r)); });
     } catch (...) {
       ep = std::current_exception();
     }

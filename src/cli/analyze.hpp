@@ -4,7 +4,6 @@
 #include "cli/options.hpp"
 
 #include <CLI/App.hpp>
-
 #include <string>
 #include <vector>
 
@@ -15,9 +14,9 @@ struct AnalyzeOptions {
   std::string backend = "local";
   std::size_t concurrency = 0; // 0: number of cores
   std::string format = "text";
-  std::string type = "file";   // file | url | bounty
+  std::string type = "file"; // file | url | bounty
   bool verbose = false;
-  double timeout = 0;          // seconds per scan; 0: the engine's own
+  double timeout = 0; // seconds per scan; 0: the engine's own
   std::string max_size = "512M";
 };
 

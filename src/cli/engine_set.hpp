@@ -7,7 +7,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-
 #include <memory>
 #include <vector>
 
@@ -19,8 +18,8 @@ public:
   EngineSet(const GlobalOptions& opts, boost::asio::any_io_executor ex);
 
   std::vector<engine::Engine*> engines() const;
-  boost::asio::awaitable<void> start_all();  // throws Fatal "while starting engine X: ..."
-  boost::asio::awaitable<void> stop_all();   // never throws
+  boost::asio::awaitable<void> start_all(); // throws Fatal "while starting engine X: ..."
+  boost::asio::awaitable<void> stop_all();  // never throws
 
 private:
   std::vector<std::unique_ptr<engine::Engine>> m_engines;

@@ -8,7 +8,6 @@
 #include "util/log.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -69,7 +68,8 @@ int main(int argc, char** argv) {
     start = comma + 1;
   }
   if (!log::set_level(global.log_level)) {
-    std::fprintf(stderr, "pssupervise: error: unknown --log-level '%s'\n", global.log_level.c_str());
+    std::fprintf(stderr, "pssupervise: error: unknown --log-level '%s'\n",
+                 global.log_level.c_str());
     return k_exit_error;
   }
   log::set_format(global.log_format);

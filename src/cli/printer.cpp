@@ -1,7 +1,6 @@
 #include "cli/printer.hpp"
 
 #include <nlohmann/json.hpp>
-
 #include <unistd.h>
 
 namespace pss::cli {

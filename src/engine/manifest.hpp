@@ -4,11 +4,10 @@
 
 #include "util/error.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,39 +16,39 @@ namespace pss::engine {
 
 // A daemon the engine starts and stops itself (e.g. its own clamd).
 struct DaemonSpec {
-  std::vector<std::string> argv;  // ${VAR} templates
+  std::vector<std::string> argv; // ${VAR} templates
   // Config files rendered from templates: template (relative to the engine folder) → target.
   std::vector<std::pair<std::string, std::string>> config;
-  std::vector<std::string> dirs;  // private (0700) directories to create first
-  std::string socket;             // "unix:/path" or "tcp:host:port", a template
+  std::vector<std::string> dirs; // private (0700) directories to create first
+  std::string socket;            // "unix:/path" or "tcp:host:port", a template
   std::chrono::milliseconds ready_timeout{std::chrono::seconds(300)};
   std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
-  int max_restarts = 5;           // per run, before the engine is declared failed
+  int max_restarts = 5; // per run, before the engine is declared failed
 };
 
 // Where to find a daemon somebody else runs: the environment variables to read.
 struct ExternalSpec {
-  std::string socket_env;  // e.g. CLAMD_SOCKET: a unix socket path
-  std::string host_env;    // e.g. CLAMD_HOST
-  std::string port_env;    // e.g. CLAMD_PORT
+  std::string socket_env; // e.g. CLAMD_SOCKET: a unix socket path
+  std::string host_env;   // e.g. CLAMD_HOST
+  std::string port_env;   // e.g. CLAMD_PORT
   std::string default_port;
 };
 
 struct Manifest {
-  std::string name;                     // folder name, e.g. "clamav"
-  std::filesystem::path dir;            // the engine's folder
-  std::string product;                  // "ClamAV"
-  std::string vendor;                   // "Cisco Talos"
-  std::vector<std::string> categories;  // model/category.hpp names, or "*"
-  std::string runtime = "native";       // native | wine
-  std::string driver;                   // clamd
+  std::string name;                       // folder name, e.g. "clamav"
+  std::filesystem::path dir;              // the engine's folder
+  std::string product;                    // "ClamAV"
+  std::string vendor;                     // "Cisco Talos"
+  std::vector<std::string> categories;    // model/category.hpp names, or "*"
+  std::string runtime = "native";         // native | wine
+  std::string driver;                     // clamd
   std::map<std::string, std::string> env; // defaults of ${ENGINE}_* (key without prefix)
   std::optional<DaemonSpec> daemon;
   std::optional<ExternalSpec> external;
   std::chrono::milliseconds scan_timeout{std::chrono::seconds(300)};
   double malicious_confidence = 1.0;
   double benign_confidence = 1.0;
-  nlohmann::json raw;                   // the whole file, for driver-specific fields
+  nlohmann::json raw; // the whole file, for driver-specific fields
 };
 
 // Parses and validates engines/<name>/engine.json. Errors name the file and the field.

@@ -105,8 +105,7 @@ Result<EngineEnv> resolve_engine_env(std::string_view engine_name, const fs::pat
     if (auto it = manifest_defaults.find(key); it != manifest_defaults.end()) {
       auto r = expand(it->second, lookup);
       if (!r) {
-        return make_error("engine " + e.engine + ": default of " + full + ": " +
-                          r.error().message);
+        return make_error("engine " + e.engine + ": default of " + full + ": " + r.error().message);
       }
       e.vars[full] = *r;
       return {};

@@ -38,14 +38,14 @@ std::string env_prefix(std::string_view engine_name);
 
 // The standard keys, in documentation order.
 inline constexpr std::string_view k_standard_keys[] = {
-    "PATH",       "SDK_HOME",  "SECRETS_HOME", "CONFIG_HOME", "CACHE_HOME",
-    "DATA_HOME",  "STATE_HOME", "RUNTIME_DIR", "SCANNER",     "UPDATER"};
+    "PATH",      "SDK_HOME",   "SECRETS_HOME", "CONFIG_HOME", "CACHE_HOME",
+    "DATA_HOME", "STATE_HOME", "RUNTIME_DIR",  "SCANNER",     "UPDATER"};
 
 struct EngineEnv {
-  std::string engine;                       // "clamav"
-  std::string prefix;                       // "CLAMAV"
-  std::map<std::string, std::string> vars;  // full names: CLAMAV_PATH → /usr/sbin, ENGINE_DIR
-  bool runtime_dir_from_user = false;       // RUNTIME_DIR came from the environment
+  std::string engine;                         // "clamav"
+  std::string prefix;                         // "CLAMAV"
+  std::map<std::string, std::string> vars;    // full names: CLAMAV_PATH → /usr/sbin, ENGINE_DIR
+  bool runtime_dir_from_user = false;         // RUNTIME_DIR came from the environment
   std::optional<TempDir> private_runtime_dir; // made by prepare_runtime_dir, removed on exit
 
   // "PATH" or "CLAMAV_PATH" → value, if set.

@@ -7,7 +7,6 @@
 #include "model/verdict.hpp"
 
 #include <nlohmann/json.hpp>
-
 #include <optional>
 #include <string>
 
@@ -21,15 +20,15 @@ inline constexpr std::string_view k_skipped_cannot_fetch = "SKIPPED:CANNOT-FETCH
 
 struct Analysis {
   Verdict result = Verdict::unknown;
-  double confidence = 1.0;              // in [0, 1]; drives the bid
-  std::optional<Wei> bid;               // set by finalize(); absent in arbitration
-  std::optional<std::string> result_name;  // malware name
+  double confidence = 1.0;                // in [0, 1]; drives the bid
+  std::optional<Wei> bid;                 // set by finalize(); absent in arbitration
+  std::optional<std::string> result_name; // malware name
   std::string product;
   std::string vendor;
   std::optional<std::string> analysis_engine_version;
   std::optional<std::string> analysis_definition_version;
-  std::optional<std::string> comments;  // e.g. SKIPPED:TYPE-UNSUPPORTED
-  std::optional<std::string> error;     // reason for `unknown`
+  std::optional<std::string> comments;                // e.g. SKIPPED:TYPE-UNSUPPORTED
+  std::optional<std::string> error;                   // reason for `unknown`
   nlohmann::json metadata = nlohmann::json::object(); // extra, engine-specific
 
   // An `unknown` analysis carrying a reason (and optionally a skip comment).

@@ -4,10 +4,9 @@
 #include "model/bid.hpp"
 #include "util/error.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -23,7 +22,7 @@ struct Bounty {
   std::uint64_t id = 0;
   ArtifactType artifact_type = ArtifactType::file;
   std::string artifact_uri;
-  std::optional<std::string> sha256;   // lowercase hex
+  std::optional<std::string> sha256; // lowercase hex
   std::optional<std::string> mimetype;
   std::optional<std::chrono::system_clock::time_point> expiration;
   Phase phase = Phase::assertion;

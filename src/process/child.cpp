@@ -15,7 +15,6 @@
 #include <boost/process/v2/process.hpp>
 #include <boost/process/v2/start_dir.hpp>
 #include <boost/process/v2/stdio.hpp>
-
 #include <csignal>
 #include <cstring>
 #include <deque>
@@ -64,15 +63,24 @@ struct NewSession {
 
 const char* signal_name(int sig) {
   switch (sig) {
-  case SIGTERM: return "SIGTERM";
-  case SIGKILL: return "SIGKILL";
-  case SIGSEGV: return "SIGSEGV";
-  case SIGABRT: return "SIGABRT";
-  case SIGINT: return "SIGINT";
-  case SIGHUP: return "SIGHUP";
-  case SIGBUS: return "SIGBUS";
-  case SIGPIPE: return "SIGPIPE";
-  default: return "signal";
+  case SIGTERM:
+    return "SIGTERM";
+  case SIGKILL:
+    return "SIGKILL";
+  case SIGSEGV:
+    return "SIGSEGV";
+  case SIGABRT:
+    return "SIGABRT";
+  case SIGINT:
+    return "SIGINT";
+  case SIGHUP:
+    return "SIGHUP";
+  case SIGBUS:
+    return "SIGBUS";
+  case SIGPIPE:
+    return "SIGPIPE";
+  default:
+    return "signal";
   }
 }
 
@@ -145,8 +153,8 @@ asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
                                   std::shared_ptr<asio::posix::stream_descriptor> pipe) {
   asio::streambuf buf(1 << 20);
   for (;;) {
-    auto [ec, n] = co_await asio::async_read_until(*pipe, buf, '\n',
-                                                   asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        co_await asio::async_read_until(*pipe, buf, '\n', asio::as_tuple(asio::use_awaitable));
     if (ec && n == 0) {
       if (buf.size() > 0) { // last line without newline, or an over-long line
         std::string rest(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
@@ -285,8 +293,12 @@ Child::~Child() {
   }
 }
 
-int Child::pid() const { return m_impl->pid; }
-bool Child::running() const { return !m_impl->try_reap(); }
+int Child::pid() const {
+  return m_impl->pid;
+}
+bool Child::running() const {
+  return !m_impl->try_reap();
+}
 std::optional<ExitStatus> Child::exit_status() const {
   m_impl->try_reap();
   return m_impl->status;
@@ -318,8 +330,8 @@ asio::awaitable<ExitStatus> Child::stop(std::chrono::milliseconds grace) {
     ::kill(-impl->pid, SIGTERM);
     ::kill(-impl->pid, SIGCONT); // a stopped process must see the SIGTERM
     if (!co_await wait_for(grace)) {
-      impl->logger->warn("{} (pid {}) did not stop within {} ms: SIGKILL", impl->name,
-                            impl->pid, grace.count());
+      impl->logger->warn("{} (pid {}) did not stop within {} ms: SIGKILL", impl->name, impl->pid,
+                         grace.count());
       ::kill(-impl->pid, SIGKILL);
       co_await wait_for(std::chrono::seconds(10));
     }

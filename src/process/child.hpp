@@ -8,7 +8,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -23,14 +22,14 @@ struct SpawnSpec {
   std::vector<std::string> argv; // argv[0]: absolute path, or a name looked up on $PATH
   // Full environment of the child; nullopt inherits ours.
   std::optional<std::map<std::string, std::string>> env;
-  std::filesystem::path cwd;     // empty: inherit
-  std::string name;              // for logs: "clamd"
-  std::size_t tail_lines = 30;   // output lines kept for error messages
+  std::filesystem::path cwd;   // empty: inherit
+  std::string name;            // for logs: "clamd"
+  std::size_t tail_lines = 30; // output lines kept for error messages
 };
 
 struct ExitStatus {
-  int code = 0;    // exit code when exited normally
-  int signal = 0;  // terminating signal, 0 if exited normally
+  int code = 0;   // exit code when exited normally
+  int signal = 0; // terminating signal, 0 if exited normally
   bool success() const { return signal == 0 && code == 0; }
   // "exited with status 1", "killed by signal 9 (SIGKILL)"
   std::string describe() const;

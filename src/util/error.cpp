@@ -5,7 +5,9 @@
 
 namespace pss {
 
-std::ostream& operator<<(std::ostream& os, const Error& e) { return os << e.message; }
+std::ostream& operator<<(std::ostream& os, const Error& e) {
+  return os << e.message;
+}
 
 void throw_exception_from_error(const Error& e, const boost::source_location&) {
   throw Fatal(e.message);

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <boost/system/result.hpp>
-
 #include <iosfwd>
 #include <stdexcept>
 #include <string>
@@ -38,7 +37,9 @@ public:
 [[noreturn]] void throw_exception_from_error(const Error& e, const boost::source_location& loc);
 
 // The one way to build an Error: `return make_error(fmt::format("...", x));`.
-inline Error make_error(std::string message) { return Error(std::move(message)); }
+inline Error make_error(std::string message) {
+  return Error(std::move(message));
+}
 
 // Adds context to an exception on its way up: "while starting engine clamav: ...".
 [[noreturn]] void rethrow_with_context(const std::string& context);

@@ -1,8 +1,7 @@
 #include "util/log.hpp"
 
-#include <spdlog/sinks/stdout_sinks.h>
-
 #include <mutex>
+#include <spdlog/sinks/stdout_sinks.h>
 
 namespace pss::log {
 

@@ -2,9 +2,8 @@
 //   pssupervise[clamav] warning: clamd exited with status 1
 #pragma once
 
-#include <spdlog/spdlog.h>
-
 #include <memory>
+#include <spdlog/spdlog.h>
 #include <string>
 #include <string_view>
 

@@ -2,11 +2,10 @@
 
 #include "util/posix.hpp"
 
-#include <openssl/evp.h>
-
 #include <array>
 #include <cerrno>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 namespace pss {

@@ -2,7 +2,6 @@
 #include "util/temp_file.hpp"
 
 #include <doctest/doctest.h>
-
 #include <filesystem>
 #include <map>
 #include <sys/stat.h>
@@ -29,8 +28,9 @@ TEST_CASE("env::env_prefix") {
 
 TEST_CASE("env::resolve_engine_env") {
   SUBCASE("built-in defaults follow XDG and HOME") {
-    auto e = resolve_engine_env("clamav", "/opt/engines/clamav", {}, fake_env({{"HOME", "/home/u"}}))
-                 .value();
+    auto e =
+        resolve_engine_env("clamav", "/opt/engines/clamav", {}, fake_env({{"HOME", "/home/u"}}))
+            .value();
     CHECK(e.get("SDK_HOME") == "/opt/engines/clamav");
     CHECK(e.get("CONFIG_HOME") == "/home/u/.config/pssupervise/clamav");
     CHECK(e.get("SECRETS_HOME") == "/home/u/.config/pssupervise/clamav/secrets");
@@ -93,7 +93,8 @@ TEST_CASE("env::prepare_runtime_dir") {
   }
   SUBCASE("set and missing: created 0700, no warning") {
     fs::path dir = base.path() / "rt";
-    auto e = resolve_engine_env("clamav", "/e", {}, fake_env({{"CLAMAV_RUNTIME_DIR", dir}})).value();
+    auto e =
+        resolve_engine_env("clamav", "/e", {}, fake_env({{"CLAMAV_RUNTIME_DIR", dir}})).value();
     std::string warning;
     REQUIRE(prepare_runtime_dir(e, warning));
     CHECK(warning.empty());
@@ -105,7 +106,8 @@ TEST_CASE("env::prepare_runtime_dir") {
     fs::path dir = base.path() / "open";
     fs::create_directory(dir);
     ::chmod(dir.c_str(), 0755);
-    auto e = resolve_engine_env("clamav", "/e", {}, fake_env({{"CLAMAV_RUNTIME_DIR", dir}})).value();
+    auto e =
+        resolve_engine_env("clamav", "/e", {}, fake_env({{"CLAMAV_RUNTIME_DIR", dir}})).value();
     std::string warning;
     auto r = prepare_runtime_dir(e, warning);
     REQUIRE(!r);
@@ -115,8 +117,8 @@ TEST_CASE("env::prepare_runtime_dir") {
   SUBCASE("set to a file: refused") {
     fs::path file = base.path() / "file";
     auto f = pss::TempFile::create(base.path(), "file").value();
-    auto e =
-        resolve_engine_env("clamav", "/e", {}, fake_env({{"CLAMAV_RUNTIME_DIR", f.path()}})).value();
+    auto e = resolve_engine_env("clamav", "/e", {}, fake_env({{"CLAMAV_RUNTIME_DIR", f.path()}}))
+                 .value();
     std::string warning;
     auto r = prepare_runtime_dir(e, warning);
     REQUIRE(!r);

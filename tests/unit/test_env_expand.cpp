@@ -1,7 +1,6 @@
 #include "env/expand.hpp"
 
 #include <doctest/doctest.h>
-
 #include <map>
 
 using pss::env::expand;
@@ -15,7 +14,9 @@ TEST_CASE("env::expand") {
     }
     return it->second;
   };
-  SUBCASE("variables") { CHECK(expand("${CLAMAV_PATH}/clamd", lookup).value() == "/usr/sbin/clamd"); }
+  SUBCASE("variables") {
+    CHECK(expand("${CLAMAV_PATH}/clamd", lookup).value() == "/usr/sbin/clamd");
+  }
   SUBCASE("values are not re-expanded or split") {
     CHECK(expand("--x=${A}", lookup).value() == "--x=x y");
   }

@@ -1,15 +1,13 @@
 #include "process/child.hpp"
 
-#include <doctest/doctest.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-
 #include <cerrno>
 #include <csignal>
+#include <doctest/doctest.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -58,11 +56,16 @@ bool group_alive(int pgid) {
 
 TEST_CASE("process::Child") {
   SUBCASE("exit code and output") {
-    auto [status, tail] = run([](asio::any_io_executor ex) -> asio::awaitable<std::pair<pss::process::ExitStatus, std::vector<std::string>>> {
-      auto child = Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c", "echo hello; echo err >&2; exit 3"}, {}, {}, "t"}).value();
-      auto s = co_await child->wait_for(5s);
-      co_return std::pair{*s, child->output_tail()};
-    });
+    auto [status, tail] =
+        run([](asio::any_io_executor ex)
+                -> asio::awaitable<std::pair<pss::process::ExitStatus, std::vector<std::string>>> {
+          auto child =
+              Child::spawn(
+                  ex, SpawnSpec{{"/bin/sh", "-c", "echo hello; echo err >&2; exit 3"}, {}, {}, "t"})
+                  .value();
+          auto s = co_await child->wait_for(5s);
+          co_return std::pair{*s, child->output_tail()};
+        });
     CHECK(status.code == 3);
     CHECK(status.describe() == "exited with status 3");
     // The pump may lag the exit by a moment; both lines are captured eventually.
@@ -79,7 +82,13 @@ TEST_CASE("process::Child") {
   SUBCASE("a child ignoring SIGTERM is killed, with its grandchildren") {
     int pgid = 0;
     auto status = run([&](asio::any_io_executor ex) -> asio::awaitable<pss::process::ExitStatus> {
-      auto child = Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c", "trap '' TERM; echo ready; sleep 30 & wait; sleep 30"}, {}, {}, "stubborn"}).value();
+      auto child =
+          Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c",
+                                      "trap '' TERM; echo ready; sleep 30 & wait; sleep 30"},
+                                     {},
+                                     {},
+                                     "stubborn"})
+              .value();
       pgid = child->pid();
       // Stop only once the trap is in place.
       for (int i = 0; i < 250 && child->output_tail().empty(); ++i) {
@@ -99,7 +108,9 @@ TEST_CASE("process::Child") {
     auto tail = run([](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
       auto child = Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c", "echo \"$FOO $(pwd)\""},
                                               std::map<std::string, std::string>{{"FOO", "bar"}},
-                                              "/", "env"}).value();
+                                              "/",
+                                              "env"})
+                       .value();
       co_await child->wait_for(5s);
       // Give the output pump a moment after the exit.
       asio::steady_timer t(ex, 100ms);

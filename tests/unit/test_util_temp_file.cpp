@@ -1,7 +1,6 @@
 #include "util/temp_file.hpp"
 
 #include <doctest/doctest.h>
-
 #include <filesystem>
 #include <sys/stat.h>
 

@@ -2,6 +2,7 @@
 
 #include "util/posix.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,8 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -99,8 +98,7 @@ private:
 bool is_connection_loss(const boost::system::error_code& ec) {
   return ec == asio::error::connection_refused || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == asio::error::eof ||
-         ec == asio::error::not_connected ||
-         ec == boost::system::errc::no_such_file_or_directory ||
+         ec == asio::error::not_connected || ec == boost::system::errc::no_such_file_or_directory ||
          ec == asio::error::connection_aborted;
 }
 
@@ -120,12 +118,12 @@ Outcome failure(const Endpoint& ep, const std::string& what, const boost::system
 asio::awaitable<boost::system::error_code> connect(Socket& sock, const Endpoint& ep) {
   if (ep.is_unix) {
     asio::local::stream_protocol::endpoint local(ep.path);
-    auto [ec] = co_await sock.async_connect(asio::generic::stream_protocol::endpoint(local), k_tuple);
+    auto [ec] =
+        co_await sock.async_connect(asio::generic::stream_protocol::endpoint(local), k_tuple);
     co_return ec;
   }
   asio::ip::tcp::resolver resolver(sock.get_executor());
-  auto [rec, results] =
-      co_await resolver.async_resolve(ep.host, std::to_string(ep.port), k_tuple);
+  auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), k_tuple);
   if (rec) {
     co_return rec;
   }
@@ -234,8 +232,8 @@ asio::awaitable<Outcome> Client::instream(const std::filesystem::path& file, Tim
   }
   auto [reply, ec] = co_await read_reply(sock);
   if (reply.empty()) {
-    auto o = failure(m_endpoint, stopped_early ? "connection closed while streaming"
-                                               : "no reply to INSTREAM",
+    auto o = failure(m_endpoint,
+                     stopped_early ? "connection closed while streaming" : "no reply to INSTREAM",
                      ec ? ec : boost::system::error_code(asio::error::eof), dog);
     co_return o;
   }

@@ -7,7 +7,6 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -18,8 +17,8 @@ namespace pss::engine::clamd {
 
 struct Endpoint {
   bool is_unix = true;
-  std::string path;  // unix socket
-  std::string host;  // tcp
+  std::string path; // unix socket
+  std::string host; // tcp
   std::uint16_t port = 0;
   std::string describe() const; // "unix:/run/clamd.sock", "tcp:127.0.0.1:3310"
 };
@@ -30,7 +29,7 @@ Result<Endpoint> parse_endpoint(std::string_view s);
 // The outcome of one exchange: clamd's reply, or why there is none.
 struct Outcome {
   std::optional<Reply> reply;
-  std::string error;          // set when there is no reply
+  std::string error;            // set when there is no reply
   bool connection_lost = false; // refused/reset/EOF: worth one retry (clamd may restart)
   bool timed_out = false;
 };

@@ -9,7 +9,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
@@ -22,10 +21,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto k_ping_timeout = 2s;        // per readiness probe
-constexpr auto k_external_check = 10s;     // PING of a clamd somebody else runs
-constexpr auto k_first_probe_delay = 5ms;  // readiness polling starts fast...
-constexpr auto k_max_probe_delay = 250ms;  // ...and backs off to this
+constexpr auto k_ping_timeout = 2s;       // per readiness probe
+constexpr auto k_external_check = 10s;    // PING of a clamd somebody else runs
+constexpr auto k_first_probe_delay = 5ms; // readiness polling starts fast...
+constexpr auto k_max_probe_delay = 250ms; // ...and backs off to this
 
 asio::awaitable<void> sleep_for(asio::any_io_executor ex, Clock::duration d) {
   asio::steady_timer t(ex, d);
@@ -56,14 +55,15 @@ public:
       m_client.emplace(m_ex, *ep);
       auto pong = co_await m_client->command("PING", Clock::now() + k_external_check);
       if (!pong.reply || pong.reply->message != "PONG") {
-        throw Fatal("clamd at " + ep->describe() + " does not answer PING: " +
-                    (pong.reply ? pong.reply->message : pong.error));
+        throw Fatal("clamd at " + ep->describe() +
+                    " does not answer PING: " + (pong.reply ? pong.reply->message : pong.error));
       }
       m_log->info("using clamd at {}", ep->describe());
     } else if (m_manifest.daemon) {
       co_await start_daemon();
     } else {
-      throw Fatal("no clamd to use: set " + m_manifest.external.value_or(ExternalSpec{}).socket_env +
+      throw Fatal("no clamd to use: set " +
+                  m_manifest.external.value_or(ExternalSpec{}).socket_env +
                   " or a host and port, or give the manifest a \"daemon\" section");
     }
     choose_transfer();
@@ -103,7 +103,8 @@ public:
 private:
   // FILDES when clamd is on a unix socket (no copy), INSTREAM otherwise; ${ENGINE}_TRANSFER
   // (auto | instream | fildes) overrides.
-  asio::awaitable<Outcome> transfer(const artifact::Artifact& artifact, Clock::time_point deadline) {
+  asio::awaitable<Outcome> transfer(const artifact::Artifact& artifact,
+                                    Clock::time_point deadline) {
     if (m_use_fildes) {
       co_return co_await m_client->fildes(artifact.path, deadline);
     }
@@ -231,8 +232,8 @@ private:
     for (;;) {
       if (auto status = m_daemon->exit_status()) {
         co_await sleep_for(m_ex, 50ms); // let the output pump catch the last lines
-        throw Fatal("clamd " + status->describe() + " before it was ready; its last output:" +
-                    join_tail(m_daemon->output_tail()));
+        throw Fatal("clamd " + status->describe() +
+                    " before it was ready; its last output:" + join_tail(m_daemon->output_tail()));
       }
       auto probe_deadline = std::min(deadline, Clock::now() + Clock::duration(k_ping_timeout));
       auto pong = co_await m_client->command("PING", probe_deadline);
@@ -242,7 +243,8 @@ private:
       if (Clock::now() >= deadline) {
         co_await m_daemon->stop(d.stop_timeout);
         throw Fatal("clamd was not ready within " +
-                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d.ready_timeout).count()) +
+                    std::to_string(
+                        std::chrono::duration_cast<std::chrono::seconds>(d.ready_timeout).count()) +
                     " s; its last output:" + join_tail(m_daemon->output_tail()));
       }
       co_await sleep_for(m_ex, delay);

@@ -20,17 +20,17 @@ inline constexpr std::size_t k_max_chunk = 64 * 1024;
 
 struct Reply {
   enum class Kind {
-    clean,        // "<path>: OK"
-    found,        // "<path>: <Name> FOUND"
-    error,        // "... ERROR" (scan failure or protocol error such as the size limit)
-    timeout,      // "COMMAND READ TIMED OUT"
+    clean,           // "<path>: OK"
+    found,           // "<path>: <Name> FOUND"
+    error,           // "... ERROR" (scan failure or protocol error such as the size limit)
+    timeout,         // "COMMAND READ TIMED OUT"
     unknown_command, // "UNKNOWN COMMAND"
-    other         // anything else (PONG, version strings, ...)
+    other            // anything else (PONG, version strings, ...)
   };
   Kind kind = Kind::other;
-  std::string name;    // malware name for `found`, ".UNOFFICIAL" removed
+  std::string name;     // malware name for `found`, ".UNOFFICIAL" removed
   std::string raw_name; // malware name as clamd printed it
-  std::string message; // error text without " ERROR", or the whole line for `other`
+  std::string message;  // error text without " ERROR", or the whole line for `other`
 };
 
 // Parses one reply line (terminator already removed; a trailing '\n' or '\0' is tolerated).
@@ -38,7 +38,7 @@ struct Reply {
 Reply parse_reply(std::string_view line);
 
 struct Version {
-  std::string engine;                    // "1.4.6"
+  std::string engine;                     // "1.4.6"
   std::optional<std::string> definitions; // "27000"; absent with a custom-only database
   std::optional<std::string> db_date;     // "Mon Jun  2 08:22:33 2025"
 };
