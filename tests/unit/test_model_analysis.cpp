@@ -155,7 +155,8 @@ TEST_CASE("model::analysis to_json") {
         {R"({"result": "benign", "metadata": [1]})", "metadata"},
     };
     for (const auto& [text, field] : cases) {
-      CAPTURE(text);
+      const std::string text_{text}; // doctest shows a const char* as a pointer
+      CAPTURE(text_);
       const auto a = analysis_from_json(json::parse(text));
       REQUIRE_FALSE(a.has_value());
       CHECK(error_of(a).find(std::string("'") + field + "'") != std::string::npos);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <doctest/doctest.h>
 #include <limits>
+#include <string>
 
 using namespace pss::model;
 
@@ -96,7 +97,8 @@ TEST_CASE("model::bid scales") {
         {"Likely", 70}, {"Very likely", 85},   {"Almost certain", 95}, {"Even chance", 50},
     };
     for (const auto& [label, percent] : scale) {
-      CAPTURE(label);
+      const std::string label_{label}; // doctest shows a const char* as a pointer
+      CAPTURE(label_);
       const auto c = confidence_from_dni(label);
       REQUIRE(c.has_value());
       CHECK(*c == doctest::Approx(percent / 100.0));

@@ -141,7 +141,8 @@ TEST_CASE("model::bounty expiration") {
         {"2024-05-01T00:30:00+01:00", utc(may1, -1h, 30min)}, // previous day
     };
     for (const auto& [text, expected] : forms) {
-      CAPTURE(text);
+      const std::string text_{text}; // doctest shows a const char* as a pointer
+      CAPTURE(text_);
       const auto t = parse_iso8601(text);
       REQUIRE_MESSAGE(t.has_value(), error_of(t));
       CHECK(*t == expected);
@@ -220,7 +221,8 @@ TEST_CASE("model::bounty errors") {
         {R"({"artifact_uri": "a", "rules": {"max_allowed_bid": true}})", "rules.max_allowed_bid"},
     };
     for (const auto& [text, field] : cases) {
-      CAPTURE(text);
+      const std::string text_{text}; // doctest shows a const char* as a pointer
+      CAPTURE(text_);
       const auto b = from(text);
       REQUIRE_FALSE(b.has_value());
       CHECK(error_of(b).find(std::string("'") + field + "'") != std::string::npos);

@@ -60,7 +60,8 @@ TEST_CASE("model::category") {
       }
     }
     for (const auto c : all_categories()) {
-      CAPTURE(c);
+      const std::string c_{c}; // doctest shows a const char* as a pointer
+      CAPTURE(c_);
       CHECK(std::ranges::find(seen, std::string(c)) != seen.end());
     }
   }
@@ -68,7 +69,8 @@ TEST_CASE("model::category") {
     for (const char* m :
          {"application/x-pie-executable", "application/x-sharedlib", "application/x-executable",
           "application/x-object", "application/x-coredump"}) {
-      CAPTURE(m);
+      const std::string m_{m}; // doctest shows a const char* as a pointer
+      CAPTURE(m_);
       CHECK(cats(m) == V{"elf", "linux"});
     }
   }
@@ -96,7 +98,8 @@ TEST_CASE("model::category") {
           "application/x-7z-compressed", "application/x-rar", "application/vnd.rar",
           "application/x-tar", "application/zstd", "application/x-lzip", "application/x-lzma",
           "application/x-cpio", "application/x-iso9660-image", "application/java-archive"}) {
-      CAPTURE(m);
+      const std::string m_{m}; // doctest shows a const char* as a pointer
+      CAPTURE(m_);
       CHECK(cats(m) == V{"archive"});
     }
     CHECK(cats("application/vnd.debian.binary-package") == V{"archive", "linux"});
@@ -107,7 +110,8 @@ TEST_CASE("model::category") {
     for (const char* m :
          {"font/ttf", "font/otf", "font/woff2", "font/sfnt", "application/vnd.ms-fontobject",
           "application/font-sfnt", "application/x-font-pfm", "application/x-font-ttf"}) {
-      CAPTURE(m);
+      const std::string m_{m}; // doctest shows a const char* as a pointer
+      CAPTURE(m_);
       CHECK(cats(m) == V{"font"});
     }
     CHECK(cats("application/pdf") == V{"pdf"});
@@ -122,7 +126,8 @@ TEST_CASE("model::category") {
           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
           "application/vnd.openxmlformats-officedocument.presentationml.presentation",
           "application/vnd.ms-excel.sheet.macroEnabled.12"}) {
-      CAPTURE(m);
+      const std::string m_{m}; // doctest shows a const char* as a pointer
+      CAPTURE(m_);
       CHECK(cats(m) == V{"office", "office.ms"});
     }
   }
@@ -133,14 +138,16 @@ TEST_CASE("model::category") {
     for (const char* m : {"application/x-kword", "application/vnd.wordperfect",
                           "application/vnd.sun.xml.writer", "application/vnd.lotus-1-2-3",
                           "application/x-hwp", "application/x-iwork-pages-sffpages"}) {
-      CAPTURE(m);
+      const std::string m_{m}; // doctest shows a const char* as a pointer
+      CAPTURE(m_);
       CHECK(cats(m) == V{"office", "office.etc"});
     }
   }
   SUBCASE("text") {
     for (const char* m : {"text/plain", "text/html", "text/xml", "application/json", "text/csv",
                           "application/csv", "text/x-c", "text/x-diff"}) {
-      CAPTURE(m);
+      const std::string m_{m}; // doctest shows a const char* as a pointer
+      CAPTURE(m_);
       CHECK(cats(m) == V{"text"});
     }
   }
@@ -153,7 +160,8 @@ TEST_CASE("model::category") {
     for (const char* m :
          {"text/x-script.python", "text/x-python", "text/x-perl", "text/x-ruby", "text/x-php",
           "text/javascript", "application/javascript", "text/x-tcl", "text/x-lua"}) {
-      CAPTURE(m);
+      const std::string m_{m}; // doctest shows a const char* as a pointer
+      CAPTURE(m_);
       CHECK(cats(m) == V{"script", "text"});
     }
   }
