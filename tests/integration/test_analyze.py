@@ -428,6 +428,39 @@ class ClamdTest(PssTestCase):
         self.assertFalse(pid_alive(pid), "clamd survived our SIGTERM")
 
 
+class ProgressTest(PssTestCase):
+    def test_progress_line_on_a_terminal(self):
+        import pty
+        for i in range(12):
+            self.write(f"p/{i:02d}", b"clean %d" % i)
+        master, slave = pty.openpty()
+        proc = subprocess.Popen([BINARY, "analyze", os.path.join(self.tmp, "p")],
+                                stdout=subprocess.PIPE, stderr=slave, env=self.env)
+        os.close(slave)
+        out, _ = proc.communicate(timeout=60)
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+        os.close(master)
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(len(out.splitlines()), 12)
+        self.assertIn(b"[12/12]", err)
+        self.assertIn(b"0 malicious, 0 errors", err)
+        self.assertTrue(err.endswith(b"\r\x1b[K"), err[-40:])  # cleared at the end
+
+    def test_no_progress_when_not_a_terminal(self):
+        for i in range(12):
+            self.write(f"p/{i:02d}", b"clean %d" % i)
+        r = self.pss("analyze", os.path.join(self.tmp, "p"))
+        self.assertNotIn("[12/12]", r.stderr)
+
+
 class CliTest(PssTestCase):
     def test_unknown_engine(self):
         r = self.pss("--engine", "nosuch", "analyze", os.path.join(SAMPLES, "hello.txt"))
