@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include "engine/clamd/engine.hpp"
+#include "engine/oneshot/engine.hpp"
 #include "model/category.hpp"
 
 #include <array>
@@ -13,8 +14,9 @@ namespace {
 using Factory = std::unique_ptr<Engine> (*)(Manifest, env::EngineEnv, boost::asio::any_io_executor);
 
 // Drivers are code for protocols; engines (folders) pick one by name.
-constexpr std::array<std::pair<std::string_view, Factory>, 1> k_drivers{{
+constexpr std::array<std::pair<std::string_view, Factory>, 2> k_drivers{{
     {"clamd", &clamd::make_clamd_engine},
+    {"oneshot", &oneshot::make_oneshot_engine},
 }};
 
 } // namespace
@@ -23,7 +25,11 @@ Result<std::unique_ptr<Engine>> make_engine(Manifest manifest, env::EngineEnv en
                                             boost::asio::any_io_executor ex) {
   for (const auto& [name, factory] : k_drivers) {
     if (name == manifest.driver) {
-      return factory(std::move(manifest), std::move(env), std::move(ex));
+      try {
+        return factory(std::move(manifest), std::move(env), std::move(ex));
+      } catch (const std::exception& e) { // a driver rejecting its part of the manifest
+        return make_error(e.what());
+      }
     }
   }
   std::string known;

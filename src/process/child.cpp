@@ -3,6 +3,7 @@
 #include "util/log.hpp"
 #include "util/posix.hpp"
 
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -100,6 +101,9 @@ struct Child::Impl {
   std::optional<ExitStatus> status;
   std::deque<std::string> tail;
   std::size_t tail_max = 30;
+  std::shared_ptr<asio::posix::stream_descriptor> stdout_pipe; // when capturing
+  CapturedOutput captured;
+  std::size_t max_stdout = 0;
   // Timers of wait_for() callers, cancelled (woken) when the child is reaped.
   std::vector<std::weak_ptr<asio::steady_timer>> waiters;
   std::shared_ptr<spdlog::logger> logger;
@@ -182,6 +186,29 @@ asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
   }
 }
 
+void append_capped(Child::Impl& impl, const char* data, std::size_t n) {
+  std::size_t room = impl.max_stdout - std::min(impl.max_stdout, impl.captured.bytes.size());
+  if (n > room) {
+    impl.captured.truncated = true;
+    n = room;
+  }
+  impl.captured.bytes.append(data, n);
+}
+
+// Collects stdout into memory (capped) until EOF or until take_stdout() closes the pipe.
+asio::awaitable<void> capture_stdout(std::shared_ptr<Child::Impl> impl,
+                                     std::shared_ptr<asio::posix::stream_descriptor> pipe) {
+  std::array<char, 65536> buf{};
+  for (;;) {
+    auto [ec, n] =
+        co_await pipe->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    append_capped(*impl, buf.data(), n);
+    if (ec) {
+      co_return;
+    }
+  }
+}
+
 // Waits for the pidfd to become readable (the child exited), then reaps it.
 asio::awaitable<void> watch_exit(std::shared_ptr<Child::Impl> impl,
                                  std::shared_ptr<asio::posix::stream_descriptor> pidfd) {
@@ -233,12 +260,22 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
     return errno_error("cannot start", *exe);
   }
 
+  // log pipe: stderr (and stdout unless captured); out pipe: captured stdout.
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     return errno_error("cannot create a pipe for " + spec.name);
   }
-  UniqueFd read_end(fds[0]);
-  UniqueFd write_end(fds[1]);
+  UniqueFd log_read(fds[0]);
+  UniqueFd log_write(fds[1]);
+  UniqueFd out_read;
+  UniqueFd out_write;
+  if (spec.capture_stdout) {
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      return errno_error("cannot create a pipe for " + spec.name);
+    }
+    out_read.reset(fds[0]);
+    out_write.reset(fds[1]);
+  }
 
   std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
   std::vector<std::string> env_strings;
@@ -251,23 +288,28 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   auto impl = std::make_shared<Impl>(ex);
   impl->name = spec.name.empty() ? exe->filename().string() : spec.name;
   impl->tail_max = spec.tail_lines;
+  impl->max_stdout = spec.max_stdout;
   impl->logger = log::get(impl->name);
 
-  bp::error_code ec;
-  bp::process_stdio stdio{nullptr, write_end.get(), write_end.get()};
+  int out_fd = spec.capture_stdout ? out_write.get() : log_write.get();
+  bp::process_stdio stdio{nullptr, out_fd, log_write.get()};
   std::optional<bp::process> proc;
   bp::filesystem::path start_dir = spec.cwd.empty() ? std::filesystem::current_path() : spec.cwd;
-  if (spec.env) {
-    proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir},
-                 bp::process_environment{env_strings}, NewSession{});
-  } else {
-    proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir}, NewSession{});
+  try {
+    if (spec.env) {
+      proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir},
+                   bp::process_environment{env_strings}, NewSession{});
+    } else {
+      proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir}, NewSession{});
+    }
+  } catch (const std::exception& e) {
+    return make_error("cannot start " + quote(exe->native()) + ": " + e.what());
   }
-  (void)ec;
   impl->pid = proc->id();
   // We reap the child ourselves (pidfd + waitpid); bp::process must not kill it on destruction.
   proc->detach();
-  write_end.reset();
+  log_write.reset();
+  out_write.reset();
 
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, impl->pid, 0));
   if (pidfd < 0) {
@@ -276,11 +318,40 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
     return errno_error("pidfd_open for " + impl->name);
   }
   auto pidfd_desc = std::make_shared<asio::posix::stream_descriptor>(ex, pidfd);
-  auto pipe_desc = std::make_shared<asio::posix::stream_descriptor>(ex, read_end.release());
-  asio::co_spawn(ex, pump_output(impl, pipe_desc), asio::detached);
+  auto log_desc = std::make_shared<asio::posix::stream_descriptor>(ex, log_read.release());
+  asio::co_spawn(ex, pump_output(impl, log_desc), asio::detached);
+  if (spec.capture_stdout) {
+    impl->stdout_pipe = std::make_shared<asio::posix::stream_descriptor>(ex, out_read.release());
+    asio::co_spawn(ex, capture_stdout(impl, impl->stdout_pipe), asio::detached);
+  }
   asio::co_spawn(ex, watch_exit(impl, pidfd_desc), asio::detached);
   impl->logger->debug("started {} (pid {})", impl->name, impl->pid);
   return std::unique_ptr<Child>(new Child(std::move(impl)));
+}
+
+CapturedOutput Child::take_stdout() {
+  auto& impl = *m_impl;
+  if (impl.stdout_pipe && impl.stdout_pipe->is_open()) {
+    // Whatever the child wrote before exiting is in the pipe now: read it without waiting.
+    int fd = impl.stdout_pipe->native_handle();
+    int flags = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    std::array<char, 65536> buf{};
+    for (;;) {
+      ssize_t n = ::read(fd, buf.data(), buf.size());
+      if (n > 0) {
+        append_capped(impl, buf.data(), static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      break; // EOF, EAGAIN (a grandchild holds the pipe), or an error
+    }
+    boost::system::error_code ignored;
+    impl.stdout_pipe->close(ignored); // stops the capture coroutine
+  }
+  return std::move(impl.captured);
 }
 
 Child::~Child() {
@@ -308,6 +379,10 @@ void Child::signal_group(int sig) const {
   if (!m_impl->try_reap()) {
     ::kill(-m_impl->pid, sig);
   }
+}
+
+void Child::kill_stragglers() const {
+  ::kill(-m_impl->pid, SIGKILL);
 }
 
 asio::awaitable<std::optional<ExitStatus>> Child::wait_for(std::chrono::milliseconds timeout) {

@@ -25,6 +25,15 @@ struct SpawnSpec {
   std::filesystem::path cwd;   // empty: inherit
   std::string name;            // for logs: "clamd"
   std::size_t tail_lines = 30; // output lines kept for error messages
+  // Keep stdout apart, in memory, for a parser (stderr alone goes to the log and the tail).
+  bool capture_stdout = false;
+  std::size_t max_stdout = 16 * 1024 * 1024; // beyond this, output is dropped and flagged
+};
+
+// What a captured stdout held when the child exited.
+struct CapturedOutput {
+  std::string bytes;
+  bool truncated = false; // the child printed more than max_stdout
 };
 
 struct ExitStatus {
@@ -54,9 +63,16 @@ public:
   boost::asio::awaitable<ExitStatus> stop(std::chrono::milliseconds grace);
   // Sends a signal to the whole process group (no-op once reaped).
   void signal_group(int sig) const;
+  // SIGKILL to whatever is left in the group after the leader exited (a scanner's helper
+  // that outlived it). Safe: the kernel does not reuse a pid while its group has members.
+  void kill_stragglers() const;
 
-  // The last lines the child printed (stdout and stderr merged), oldest first.
+  // The last lines the child printed (stdout and stderr merged, or stderr alone when stdout
+  // is captured), oldest first.
   std::vector<std::string> output_tail() const;
+  // The captured stdout, once the child has exited: what was read, plus what is still in the
+  // pipe. Never waits for end-of-file: a grandchild (Wine's helpers) may hold the pipe open.
+  CapturedOutput take_stdout();
 
   struct Impl;
 

@@ -34,3 +34,22 @@ TEST_CASE("env::expand") {
     CHECK(r.error().message.find("unterminated") != std::string::npos);
   }
 }
+
+TEST_CASE("env::expand placeholders") {
+  pss::env::Lookup lookup = [](std::string_view n) -> std::optional<std::string> {
+    if (n == "P") {
+      return std::string("/opt/x");
+    }
+    return std::nullopt;
+  };
+  std::map<std::string, std::string> ph{{"path", "/tmp/a ${P} {path}"}, {"sha256", "abc"}};
+  SUBCASE("values are inserted once, never re-scanned") {
+    CHECK(expand("${P}/scan {path}", lookup, ph).value() == "/opt/x/scan /tmp/a ${P} {path}");
+  }
+  SUBCASE("unknown placeholders and braces stay") {
+    CHECK(expand("{nope} {} {a{sha256}} {Path}", lookup, ph).value() == "{nope} {} {aabc} {Path}");
+  }
+  SUBCASE("argument glued to a placeholder") {
+    CHECK(expand("--file={path}", lookup, ph).value() == "--file=/tmp/a ${P} {path}");
+  }
+}

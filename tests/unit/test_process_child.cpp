@@ -136,3 +136,56 @@ TEST_CASE("process::Child") {
     CHECK(::kill(pid, 0) != 0); // no zombie either: reaped
   }
 }
+
+TEST_CASE("process::Child captured stdout") {
+  SUBCASE("stdout apart from stderr") {
+    auto [out, tail] = run(
+        [](asio::any_io_executor ex)
+            -> asio::awaitable<std::pair<pss::process::CapturedOutput, std::vector<std::string>>> {
+          SpawnSpec spec{{"/bin/sh", "-c", "echo result; echo noise >&2"}, {}, {}, "cap"};
+          spec.capture_stdout = true;
+          auto child = Child::spawn(ex, spec).value();
+          co_await child->wait_for(5s);
+          asio::steady_timer t(ex, 100ms); // let the stderr pump catch up
+          co_await t.async_wait(asio::use_awaitable);
+          co_return std::pair{child->take_stdout(), child->output_tail()};
+        });
+    CHECK(out.bytes == "result\n");
+    CHECK_FALSE(out.truncated);
+    REQUIRE(tail.size() == 1);
+    CHECK(tail[0] == "noise");
+  }
+  SUBCASE("a grandchild holding the pipe open does not delay the result") {
+    auto started = std::chrono::steady_clock::now();
+    int pgid = 0;
+    auto out = run([&](asio::any_io_executor ex) -> asio::awaitable<pss::process::CapturedOutput> {
+      SpawnSpec spec{{"/bin/sh", "-c", "echo result; sleep 30 &"}, {}, {}, "cap"};
+      spec.capture_stdout = true;
+      auto child = Child::spawn(ex, spec).value();
+      pgid = child->pid();
+      auto status = co_await child->wait_for(5s);
+      REQUIRE(status);
+      auto o = child->take_stdout();
+      child->kill_stragglers();
+      co_return o;
+    });
+    CHECK(out.bytes == "result\n");
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    for (int i = 0; i < 50 && group_alive(pgid); ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    CHECK_FALSE(group_alive(pgid)); // the straggler is gone
+  }
+  SUBCASE("output beyond the cap is dropped and flagged") {
+    auto out = run([](asio::any_io_executor ex) -> asio::awaitable<pss::process::CapturedOutput> {
+      SpawnSpec spec{{"/bin/sh", "-c", "head -c 100000 /dev/zero"}, {}, {}, "big"};
+      spec.capture_stdout = true;
+      spec.max_stdout = 1000;
+      auto child = Child::spawn(ex, spec).value();
+      co_await child->wait_for(5s);
+      co_return child->take_stdout();
+    });
+    CHECK(out.bytes.size() == 1000);
+    CHECK(out.truncated);
+  }
+}

@@ -1,0 +1,159 @@
+#include "engine/oneshot/engine.hpp"
+
+#include "engine/oneshot/interpret.hpp"
+#include "engine/oneshot/spec.hpp"
+#include "env/expand.hpp"
+#include "util/log.hpp"
+#include "util/text.hpp"
+#include "wine/nt_path.hpp"
+#include "wine/runtime.hpp"
+
+namespace pss::engine::oneshot {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+class OneshotEngine final : public Engine {
+public:
+  OneshotEngine(Manifest m, env::EngineEnv e, asio::any_io_executor ex)
+      : m_manifest(std::move(m)), m_env(std::move(e)), m_ex(std::move(ex)),
+        m_log(log::get(m_manifest.name)) {
+    const auto& raw = m_manifest.raw;
+    auto where = (m_manifest.dir / "engine.json").native();
+    if (!raw.contains("scan")) {
+      throw Fatal(where + ": the oneshot driver needs a \"scan\" section");
+    }
+    m_scan = unwrap(parse_invocation(raw["scan"], where + " scan"));
+    if (raw.contains("version")) {
+      m_version = unwrap(parse_invocation(raw["version"], where + " version"));
+    }
+    if (m_manifest.runtime == "wine") {
+      m_wine.emplace(m_env);
+    }
+  }
+
+  const Manifest& manifest() const override { return m_manifest; }
+  EngineVersions versions() const override { return m_versions; }
+
+  asio::awaitable<void> start() override {
+    if (m_wine) {
+      co_await m_wine->start(m_ex);
+    }
+    if (m_version) {
+      RunResult run = co_await execute(*m_version, {}, Clock::now() + 60s);
+      if (!run.status && !run.timed_out) {
+        throw Fatal(run.output); // could not even start: the scanner is missing
+      }
+      Findings f = apply_rules(m_version->rules, run.output);
+      m_versions.engine = f.engine_version;
+      m_versions.definitions = f.definition_version;
+      if (!f.engine_version) {
+        m_log->warn("no version in the output of the version command: {}",
+                    run.output.substr(0, 200));
+      }
+    }
+  }
+
+  asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
+                                        Clock::time_point deadline) override {
+    std::map<std::string, std::string> ph{
+        {"path", artifact.path.native()},
+        {"nt_path", wine::nt_path(artifact.path)},
+        {"sha256", artifact.sha256},
+        {"mimetype", artifact.mimetype},
+        {"size", std::to_string(artifact.size)},
+    };
+    auto own = Clock::now() + m_scan.timeout.for_size(artifact.size);
+    RunResult run = co_await execute(m_scan, ph, std::min(deadline, own));
+    co_return interpret(m_scan, run, program_name());
+  }
+
+  asio::awaitable<void> stop() override {
+    if (m_wine) {
+      co_await m_wine->stop();
+    }
+  }
+
+private:
+  template <typename T>
+  T unwrap(Result<T> r) {
+    if (!r) {
+      throw Fatal(r.error().message);
+    }
+    return std::move(*r);
+  }
+
+  std::string program_name() const {
+    if (m_scan.argv.empty()) {
+      return m_manifest.name;
+    }
+    auto a0 = std::filesystem::path(m_scan.argv[0]).filename().string();
+    return a0.find('$') == std::string::npos && a0.find('{') == std::string::npos ? a0
+                                                                                  : m_manifest.name;
+  }
+
+  // Runs one invocation to completion or deadline. A spawn failure comes back as a RunResult
+  // without status, its reason in `output`.
+  asio::awaitable<RunResult> execute(const Invocation& inv,
+                                     const std::map<std::string, std::string>& placeholders,
+                                     Clock::time_point deadline) {
+    RunResult run;
+    process::SpawnSpec spec;
+    spec.name = m_manifest.name;
+    spec.capture_stdout = true;
+    spec.max_stdout = inv.max_output;
+    for (const auto& a : inv.argv) {
+      auto r = env::expand(
+          a, [this](std::string_view n) { return m_env.lookup(n); }, placeholders);
+      if (!r) {
+        run.output = m_manifest.name + ": argv: " + r.error().message;
+        co_return run;
+      }
+      spec.argv.push_back(std::move(*r));
+    }
+    if (m_wine) {
+      m_wine->wrap(spec);
+    }
+    auto child = process::Child::spawn(m_ex, spec);
+    if (!child) {
+      run.output = child.error().message;
+      co_return run;
+    }
+    auto now = Clock::now();
+    run.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    auto status = co_await (*child)->wait_for(std::max(std::chrono::milliseconds(0), run.timeout));
+    if (!status) {
+      run.timed_out = true;
+      m_log->warn("{} (pid {}) timed out after {} ms: stopping its process group", program_name(),
+                  (*child)->pid(), run.timeout.count());
+      status = co_await (*child)->stop(inv.timeout.grace);
+    }
+    run.status = status;
+    auto captured = (*child)->take_stdout();
+    (*child)->kill_stragglers(); // helpers it left behind in its group
+    run.truncated = captured.truncated;
+    auto enc = text::parse_encoding(inv.encoding).value_or(text::Encoding::detect);
+    run.output = text::normalize(captured.bytes, enc);
+    co_return run;
+  }
+
+  Manifest m_manifest;
+  env::EngineEnv m_env;
+  asio::any_io_executor m_ex;
+  std::shared_ptr<spdlog::logger> m_log;
+  Invocation m_scan;
+  std::optional<Invocation> m_version;
+  std::optional<wine::Runtime> m_wine;
+  EngineVersions m_versions;
+};
+
+} // namespace
+
+std::unique_ptr<Engine> make_oneshot_engine(Manifest manifest, env::EngineEnv env,
+                                            asio::any_io_executor ex) {
+  return std::make_unique<OneshotEngine>(std::move(manifest), std::move(env), std::move(ex));
+}
+
+} // namespace pss::engine::oneshot

@@ -1,0 +1,184 @@
+#include "wine/runtime.hpp"
+
+#include "env/engine_env.hpp"
+#include "util/log.hpp"
+#include "util/posix.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace pss::wine {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto k_init_timeout = 300s; // first wineboot of a prefix (FIELD-NOTES: minutes)
+constexpr auto k_lock_poll = 100ms;
+constexpr auto k_server_stop = 10s;
+constexpr const char* k_ready_marker = ".pssupervise-initialized";
+
+std::string getenv_or(const char* name, std::string fallback) {
+  auto v = env::process_getenv(name);
+  return v && !v->empty() ? *v : fallback;
+}
+
+asio::awaitable<void> sleep_for(asio::any_io_executor ex, std::chrono::milliseconds d) {
+  asio::steady_timer t(ex, d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+std::string tail_text(const process::Child& c) {
+  std::string out;
+  for (const auto& l : c.output_tail()) {
+    out += "\n    " + l;
+  }
+  return out;
+}
+
+} // namespace
+
+Runtime::Runtime(const env::EngineEnv& env) : m_engine(env.engine) {
+  if (auto p = env.get("WINEPREFIX")) {
+    m_prefix = *p;
+  } else {
+    m_prefix = fs::path(env.get("STATE_HOME").value_or("/tmp")) / "wineprefix";
+  }
+  m_loader = getenv_or("WINELOADER", "wine");
+  m_server = getenv_or("WINESERVER", "wineserver");
+  m_persistent = getenv_or("PERSISTENT_WINESERVER", "1") != "0";
+  m_settings["WINEPREFIX"] = m_prefix.native();
+  m_settings["WINEDEBUG"] = getenv_or("WINEDEBUG", "-all");
+  m_settings["WINEDLLOVERRIDES"] = getenv_or("WINEDLLOVERRIDES", "mscoree,mshtml=");
+  m_settings["LC_ALL"] = getenv_or("LC_ALL", "C.UTF-8");
+  if (auto tz = env::process_getenv("TZ")) {
+    m_settings["TZ"] = *tz;
+  }
+}
+
+Runtime::~Runtime() = default; // a wineserver still running is killed by ~Child
+
+std::map<std::string, std::string> Runtime::environment() const {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos) {
+      env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+    }
+  }
+  env.erase("DISPLAY"); // headless: never try to reach an X server
+  for (const auto& [k, v] : m_settings) {
+    env[k] = v;
+  }
+  return env;
+}
+
+void Runtime::wrap(process::SpawnSpec& spec) const {
+  spec.argv.insert(spec.argv.begin(), m_loader);
+  spec.env = environment();
+}
+
+asio::awaitable<void> Runtime::start(asio::any_io_executor ex) {
+  auto log = log::get(m_engine);
+  std::error_code ec;
+  fs::create_directories(m_prefix.parent_path(), ec);
+  if (!fs::exists(m_prefix / k_ready_marker)) {
+    // One initializer per prefix: others wait on the lock, then find the marker.
+    fs::path lock_path = m_prefix.native() + ".lock";
+    UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock) {
+      throw Fatal(errno_error("cannot create the Wine prefix lock", lock_path).message);
+    }
+    auto deadline = std::chrono::steady_clock::now() + k_init_timeout;
+    while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK || std::chrono::steady_clock::now() > deadline) {
+        throw Fatal("cannot lock the Wine prefix " + quote(m_prefix.native()) +
+                    " (another pssupervise initializing it for too long?)");
+      }
+      co_await sleep_for(ex, k_lock_poll);
+    }
+    if (!fs::exists(m_prefix / k_ready_marker)) {
+      log->info("initializing the Wine prefix {} (once; takes seconds)", m_prefix.native());
+      auto started = std::chrono::steady_clock::now();
+      process::SpawnSpec spec;
+      spec.argv = {"wineboot", "--init"};
+      spec.env = environment();
+      spec.name = "wineboot";
+      auto child = process::Child::spawn(ex, spec);
+      if (!child) {
+        throw Fatal(child.error().message + " (is Wine installed? env/bootstrap installs it)");
+      }
+      auto status = co_await (*child)->wait_for(k_init_timeout);
+      if (!status) {
+        co_await (*child)->stop(5s);
+        throw Fatal("wineboot --init did not finish within 300 s" + tail_text(**child));
+      }
+      if (!status->success()) {
+        throw Fatal("wineboot --init " + status->describe() + tail_text(**child));
+      }
+      UniqueFd marker(
+          ::open((m_prefix / k_ready_marker).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+      log->info("Wine prefix ready in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  std::chrono::steady_clock::now() - started)
+                                                  .count());
+    }
+    ::flock(lock.get(), LOCK_UN);
+  }
+  if (m_persistent && !m_server_child) {
+    process::SpawnSpec spec;
+    spec.argv = {m_server, "-p", "-f"};
+    spec.env = environment();
+    spec.name = "wineserver";
+    auto child = process::Child::spawn(ex, spec);
+    if (!child) {
+      throw Fatal(child.error().message);
+    }
+    // A server already running for this prefix makes ours exit at once (status 2): then it
+    // is somebody else's and we leave it alone.
+    auto early = co_await (*child)->wait_for(200ms);
+    if (early) {
+      log->info("a wineserver already runs for {}; using it", m_prefix.native());
+    } else {
+      log->info("persistent wineserver (pid {}) for {}", (*child)->pid(), m_prefix.native());
+      m_server_child = std::move(*child);
+    }
+  }
+}
+
+asio::awaitable<void> Runtime::stop() {
+  if (!m_server_child) {
+    co_return;
+  }
+  auto log = log::get(m_engine);
+  try {
+    // wineserver -k ends every Wine process of the prefix, then the server itself exits.
+    process::SpawnSpec spec;
+    spec.argv = {m_server, "-k"};
+    spec.env = environment();
+    spec.name = "wineserver";
+    auto ex = co_await asio::this_coro::executor;
+    if (auto killer = process::Child::spawn(ex, spec)) {
+      co_await (*killer)->wait_for(k_server_stop);
+    }
+    if (!co_await m_server_child->wait_for(k_server_stop)) {
+      co_await m_server_child->stop(2s);
+    }
+    log->info("wineserver (pid {}) stopped", m_server_child->pid());
+  } catch (const std::exception& e) {
+    log->error("while stopping the wineserver: {}", e.what());
+  }
+  m_server_child.reset();
+}
+
+} // namespace pss::wine
