@@ -146,6 +146,25 @@ struct LocalBackend::Impl {
     return p;
   }
 
+  asio::awaitable<void> analyze_one(engine::Engine& e, const artifact::Artifact& art,
+                                    const model::Bounty& bounty, model::Analysis* out) {
+    *out = co_await engine::analyze(e, art, bounty, bounty_deadline(bounty, timeout_for(e)));
+  }
+
+  static model::Analysis internal_error(const engine::Engine& e, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    auto a = model::Analysis::unknown_because("internal error: " + what);
+    a.product = e.manifest().product;
+    a.vendor = e.manifest().vendor;
+    return a;
+  }
+
   // Stage 2: waits for the fetch, then runs every engine.
   asio::awaitable<JobResult> finish(std::shared_ptr<Pending> p) {
     if (p->done) {
@@ -181,10 +200,27 @@ struct LocalBackend::Impl {
       bounty.mimetype = art.mimetype;
     }
     p->result.bounty = bounty;
-    for (auto* e : engines) {
-      auto deadline = bounty_deadline(bounty, timeout_for(*e));
-      model::Analysis a = co_await engine::analyze(*e, art, bounty, deadline);
-      p->result.analyses.push_back({e->manifest().name, std::move(a)});
+    // Engines run concurrently; each answers on its own (one failing touches no other).
+    auto ex = co_await asio::this_coro::executor;
+    std::vector<model::Analysis> answers(engines.size());
+    std::size_t left = engines.size();
+    asio::steady_timer all_answered(ex, Clock::time_point::max());
+    for (std::size_t i = 0; i < engines.size(); ++i) {
+      auto task = analyze_one(*engines[i], art, bounty, &answers[i]);
+      asio::co_spawn(ex, std::move(task), [&, i](std::exception_ptr ep) {
+        if (ep) {
+          answers[i] = internal_error(*engines[i], ep);
+        }
+        if (--left == 0) {
+          all_answered.cancel();
+        }
+      });
+    }
+    while (left > 0) {
+      co_await all_answered.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    for (std::size_t i = 0; i < engines.size(); ++i) {
+      p->result.analyses.push_back({engines[i]->manifest().name, std::move(answers[i])});
     }
     co_return std::move(p->result);
   }

@@ -35,13 +35,52 @@ std::vector<engine::Engine*> EngineSet::engines() const {
   return out;
 }
 
+namespace {
+
+// Stands in for an engine that could not start: every scan answers `unknown` with the reason,
+// so the other engines' answers are unaffected.
+class FailedEngine final : public engine::Engine {
+public:
+  FailedEngine(std::unique_ptr<engine::Engine> inner, std::string reason)
+      : m_inner(std::move(inner)), m_reason(std::move(reason)) {}
+  const engine::Manifest& manifest() const override { return m_inner->manifest(); }
+  boost::asio::awaitable<void> start() override { co_return; }
+  boost::asio::awaitable<model::Analysis> scan(const artifact::Artifact&,
+                                               engine::Clock::time_point) override {
+    co_return model::Analysis::unknown_because(m_reason);
+  }
+  boost::asio::awaitable<void> stop() override { co_await m_inner->stop(); }
+  engine::EngineVersions versions() const override { return {}; }
+
+private:
+  std::unique_ptr<engine::Engine> m_inner;
+  std::string m_reason;
+};
+
+} // namespace
+
 boost::asio::awaitable<void> EngineSet::start_all() {
+  std::size_t failed = 0;
+  std::string last_error;
   for (auto& e : m_engines) {
+    std::string error;
     try {
       co_await e->start();
-    } catch (...) {
-      rethrow_with_context("while starting engine " + e->manifest().name);
+      continue;
+    } catch (const std::exception& ex) {
+      error = "while starting engine " + e->manifest().name + ": " + ex.what();
     }
+    // One engine: its failure is the run's. Several: the others still answer.
+    if (m_engines.size() == 1) {
+      throw Fatal(error);
+    }
+    log::get(e->manifest().name)->error("{}", error);
+    ++failed;
+    last_error = error;
+    e = std::make_unique<FailedEngine>(std::move(e), "engine failed to start: " + error);
+  }
+  if (failed == m_engines.size()) {
+    throw Fatal(last_error + " (and every other engine failed too)");
   }
 }
 

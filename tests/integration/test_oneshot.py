@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""One-shot engines end to end: clamscan, yara, several engines at once, and a fake native
+scanner (written by the test, engines as data) for timeouts, crashes and leftovers."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BINARY, EICAR, MARKER, SAMPLES, SOURCE_ROOT, PssTestCase, pid_alive  # noqa
+
+
+def processes_with(marker):
+    """pids of live (non-zombie) processes whose command line contains marker."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if marker.encode() in cmd and pid_alive(int(pid)):
+            found.append(int(pid))
+    return found
+
+
+FAKE_SCANNER = r"""#!/bin/sh
+# A fake native scanner: behaves according to markers in the file it is given.
+f="$1"
+echo "FakeScan 1.0"
+if grep -q HANG "$f"; then sleep 1000; fi
+if grep -q IGNORETERM "$f"; then trap '' TERM; echo ready >&2; sleep 1000; sleep 1000; fi
+if grep -q CRASH "$f"; then kill -SEGV $$; fi
+if grep -q SPAWN "$f"; then sleep 1000 >/dev/null 2>&1 & echo "$f: clean"; exit 0; fi
+if grep -q HOLDPIPE "$f"; then sleep 1000 & echo "$f: clean"; exit 0; fi
+if grep -q GARBAGE "$f"; then echo "lorem ipsum"; exit 0; fi
+if grep -q BADEXIT "$f"; then echo "$f: clean"; exit 42; fi
+if grep -q NOISE "$f"; then echo "fixme:ntdll:noise" >&2; fi
+if grep -q CP1252 "$f"; then printf '%s: infected: W\374rm\226X\r\n' "$f"; exit 1; fi
+if grep -q EICAR-STANDARD "$f"; then echo "$f: infected: Eicar.Fake"; exit 1; fi
+echo "$f: clean"
+exit 0
+"""
+
+
+class FakeEngineTest(PssTestCase):
+    def setUp(self):
+        super().setUp()
+        self.engines = os.path.join(self.tmp, "engines")
+        d = os.path.join(self.engines, "fake")
+        os.makedirs(d)
+        with open(os.path.join(d, "fake.sh"), "w") as f:
+            f.write(FAKE_SCANNER)
+        manifest = {
+            "product": "Fake Scanner", "vendor": "Test", "categories": ["*"],
+            "driver": "oneshot",
+            "scan": {
+                # the marker arg tags every process of this test for the leftover check
+                "argv": ["/bin/sh", "${ENGINE_DIR}/fake.sh", "{path}", self.id()],
+                "encoding": "cp1252",
+                "timeout": {"base": 1.5, "grace": 0.5},
+                "exit_codes": {"0": "benign", "1": "malicious", "2": "error"},
+                "rules": [
+                    {"pattern": ": infected: (?<name>.+)$", "verdict": "malicious"},
+                    {"pattern": ": clean$", "verdict": "benign"},
+                ],
+                "require_match": True,
+            },
+        }
+        with open(os.path.join(d, "engine.json"), "w") as f:
+            json.dump(manifest, f)
+
+    def analyze_fake(self, *inputs):
+        r = self.pss("--engines-dir", self.engines, "--engine", "fake", "analyze",
+                     "--format", "json", *inputs)
+        return r, {l["input"]: l["analysis"] for l in r.json_lines()}
+
+    def assertNoLeftovers(self):
+        for _ in range(100):
+            left = processes_with(self.id())
+            if not left:
+                return
+            time.sleep(0.05)
+        self.fail(f"processes left behind: {left}")
+
+    def test_verdicts_and_cp1252_name(self):
+        clean = self.write("clean.txt", b"nothing")
+        eicar = self.write("eicar.txt", EICAR)
+        cp = self.write("cp.txt", b"CP1252")
+        r, a = self.analyze_fake(clean, eicar, cp)
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(a[clean]["result"], "benign")
+        self.assertEqual(a[eicar]["result_name"], "Eicar.Fake")
+        # 0xFC is ü and 0x96 is an en dash in CP1252; the CR of CRLF is gone.
+        self.assertEqual(a[cp]["result_name"], "W\u00fcrm\u2013X")
+
+    def test_timeout_is_unknown_and_kills_the_group(self):
+        hang = self.write("hang.txt", b"HANG")
+        started = time.time()
+        r, a = self.analyze_fake(hang)
+        self.assertLess(time.time() - started, 15, r)
+        self.assertEqual(a[hang]["result"], "unknown", r)
+        self.assertTrue(a[hang]["error"].startswith("timeout: "), a[hang])
+        self.assertEqual(r.code, 2)
+        self.assertNoLeftovers()
+
+    def test_sigterm_ignored_then_sigkill(self):
+        stubborn = self.write("stubborn.txt", b"IGNORETERM")
+        r, a = self.analyze_fake(stubborn)
+        self.assertTrue(a[stubborn]["error"].startswith("timeout: "), r)
+        self.assertNoLeftovers()
+
+    def test_crash_is_unknown_never_benign(self):
+        crash = self.write("crash.txt", b"CRASH")
+        r, a = self.analyze_fake(crash)
+        self.assertEqual(a[crash]["result"], "unknown", r)
+        self.assertIn("crashed: ", a[crash]["error"])
+        self.assertIn("SIGSEGV", a[crash]["error"])
+
+    def test_garbage_and_bad_exit_are_unknown(self):
+        garbage = self.write("garbage.txt", b"GARBAGE")
+        bad = self.write("bad.txt", b"BADEXIT")
+        r, a = self.analyze_fake(garbage, bad)
+        self.assertEqual(a[garbage]["result"], "unknown", r)
+        self.assertIn("unparseable output", a[garbage]["error"])
+        self.assertEqual(a[bad]["result"], "unknown")
+        self.assertIn("unexpected status 42", a[bad]["error"])
+
+    def test_child_outliving_the_scanner_is_killed(self):
+        spawn = self.write("spawn.txt", b"SPAWN")
+        r, a = self.analyze_fake(spawn)
+        self.assertEqual(a[spawn]["result"], "benign", r)
+        self.assertNoLeftovers()
+
+    def test_result_taken_at_exit_not_at_eof(self):
+        # A grandchild keeps stdout open for 1000 s: the answer must not wait for it.
+        hold = self.write("hold.txt", b"HOLDPIPE")
+        started = time.time()
+        r, a = self.analyze_fake(hold)
+        self.assertLess(time.time() - started, 10, r)
+        self.assertEqual(a[hold]["result"], "benign", r)
+        self.assertNoLeftovers()
+
+    def test_stderr_noise_is_not_parsed(self):
+        noisy = self.write("noisy.txt", b"NOISE")
+        r, a = self.analyze_fake(noisy)
+        self.assertEqual(a[noisy]["result"], "benign", r)
+
+    def test_many_concurrent_hangs_all_answered(self):
+        paths = [self.write(f"h/{i}.txt", b"HANG" if i % 2 else b"ok") for i in range(8)]
+        r = self.pss("--engines-dir", self.engines, "--engine", "fake", "analyze",
+                     "--format", "json", "--concurrency", "4", os.path.join(self.tmp, "h"))
+        lines = r.json_lines()
+        self.assertEqual(len(lines), 8, r)
+        results = sorted(l["analysis"]["result"] for l in lines)
+        self.assertEqual(results, ["benign"] * 4 + ["unknown"] * 4)
+        self.assertNoLeftovers()
+
+    def test_bad_manifest_is_a_clear_error(self):
+        with open(os.path.join(self.engines, "fake", "engine.json"), "w") as f:
+            json.dump({"product": "x", "vendor": "y", "categories": ["*"], "driver": "oneshot",
+                       "scan": {"argv": ["x"], "rules": [{"pattern": "("}]}}, f)
+        r = self.pss("--engines-dir", self.engines, "--engine", "fake", "analyze",
+                     os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("rules[0].pattern", r.stderr)
+        self.assertIn("engine.json", r.stderr)
+
+
+class ShippedEnginesTest(PssTestCase):
+    def test_clamscan(self):
+        r = self.pss("--engine", "clamscan", "analyze", "--format", "json", SAMPLES)
+        self.assertEqual(r.code, 1, r)
+        got = {os.path.basename(l["input"]): l["analysis"] for l in r.json_lines()}
+        self.assertEqual(got["eicar.com"]["result_name"], "Eicar-Test-Signature")
+        self.assertEqual(got["eicar.zip"]["result"], "malicious")
+        self.assertEqual(got["test-signature.txt"]["result_name"], "PSS.Test.Marker-7f3a")
+        self.assertEqual(got["hello.txt"]["result"], "benign")
+        self.assertRegex(got["hello.txt"]["analysis_engine_version"], r"^\d+\.\d+")
+        self.assertEqual(got["hello.txt"]["product"], "ClamAV (clamscan)")
+
+    def test_clamscan_error_is_unknown(self):
+        r = self.pss("--engine", "clamscan", "analyze", "--format", "json",
+                     os.path.join(SAMPLES, "hello.txt"),
+                     env={"CLAMSCAN_DATA_HOME": os.path.join(self.tmp, "nodb")})
+        a = r.json_lines()[0]["analysis"]
+        self.assertEqual(a["result"], "unknown", r)
+        self.assertIn("clamscan failed (exit status 2)", a["error"])
+
+    def test_yara(self):
+        r = self.pss("--engine", "yara", "analyze", "--format", "json", SAMPLES)
+        self.assertEqual(r.code, 1, r)
+        got = {os.path.basename(l["input"]): l["analysis"] for l in r.json_lines()}
+        self.assertEqual(got["eicar.com"]["result_name"], "EICAR_Test_File")
+        self.assertEqual(got["test-signature.txt"]["result_name"], "PSS_Test_Marker")
+        self.assertEqual(got["hello.sh"]["result"], "benign")
+        self.assertEqual(got["hello.sh"]["product"], "YARA")
+
+    def test_yara_custom_rules(self):
+        rules = os.path.join(self.tmp, "rules")
+        os.mkdir(rules)
+        with open(os.path.join(rules, "pssupervise.yar"), "w") as f:
+            f.write('rule Hello_Rule { strings: $h = "Hello from" condition: $h }\n')
+        r = self.pss("--engine", "yara", "analyze", os.path.join(SAMPLES, "hello.txt"),
+                     env={"YARA_DATA_HOME": rules})
+        self.assertEqual(r.stdout.strip().split(": ", 1)[1], "malicious Hello_Rule", r)
+
+    def test_multi_engine(self):
+        r = self.pss("--engine", "clamav,yara,clamscan", "analyze", "--format", "json", SAMPLES)
+        self.assertEqual(r.code, 1, r)
+        lines = r.json_lines()
+        self.assertEqual(len(lines), 5 * 3)
+        per = {}
+        for l in lines:
+            per.setdefault(os.path.basename(l["input"]), {})[l["engine"]] = l["analysis"]
+        self.assertEqual({e: a["result"] for e, a in per["eicar.com"].items()},
+                         {"clamav": "malicious", "yara": "malicious", "clamscan": "malicious"})
+        self.assertEqual({e: a["result"] for e, a in per["hello.txt"].items()},
+                         {"clamav": "benign", "yara": "benign", "clamscan": "benign"})
+        # The same bounty for every engine of one artifact.
+        ids = {l["bounty"]["id"] for l in lines if l["input"].endswith("eicar.com")}
+        self.assertEqual(len(ids), 1)
+
+    def test_multi_engine_one_failing_does_not_touch_others(self):
+        r = self.pss("--engine", "clamav,yara", "analyze", "--format", "json",
+                     os.path.join(SAMPLES, "eicar.com"), env={"CLAMAV_PATH": "/nonexistent"})
+        self.assertEqual(r.code, 2, r)
+        got = {l["engine"]: l["analysis"] for l in r.json_lines()}
+        self.assertEqual(got["yara"]["result"], "malicious")
+        self.assertEqual(got["clamav"]["result"], "unknown")
+        self.assertIn("engine failed to start", got["clamav"]["error"])
+
+    def test_text_output_names_engines(self):
+        r = self.pss("--engine", "yara,clamscan", "analyze", os.path.join(SAMPLES, "eicar.com"))
+        self.assertIn("eicar.com: yara: malicious EICAR_Test_File", r.stdout, r)
+        self.assertIn("eicar.com: clamscan: malicious Eicar-Test-Signature", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
