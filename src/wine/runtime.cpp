@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern char** environ;
@@ -26,6 +27,7 @@ namespace {
 constexpr auto k_init_timeout = 300s; // first wineboot of a prefix (FIELD-NOTES: minutes)
 constexpr auto k_lock_poll = 100ms;
 constexpr auto k_server_stop = 10s;
+constexpr auto k_server_wait = 10s; // for a transient wineserver to go away
 constexpr const char* k_ready_marker = ".pssupervise-initialized";
 
 std::string getenv_or(const char* name, std::string fallback) {
@@ -93,67 +95,110 @@ asio::awaitable<void> Runtime::start(asio::any_io_executor ex) {
   auto log = log::get(m_engine);
   std::error_code ec;
   fs::create_directories(m_prefix.parent_path(), ec);
-  if (!fs::exists(m_prefix / k_ready_marker)) {
-    // One initializer per prefix: others wait on the lock, then find the marker.
-    fs::path lock_path = m_prefix.native() + ".lock";
-    UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!lock) {
-      throw Fatal(errno_error("cannot create the Wine prefix lock", lock_path).message);
-    }
-    auto deadline = std::chrono::steady_clock::now() + k_init_timeout;
-    while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-      if (errno != EWOULDBLOCK || std::chrono::steady_clock::now() > deadline) {
-        throw Fatal("cannot lock the Wine prefix " + quote(m_prefix.native()) +
-                    " (another pssupervise initializing it for too long?)");
-      }
-      co_await sleep_for(ex, k_lock_poll);
-    }
-    if (!fs::exists(m_prefix / k_ready_marker)) {
-      log->info("initializing the Wine prefix {} (once; takes seconds)", m_prefix.native());
-      auto started = std::chrono::steady_clock::now();
-      process::SpawnSpec spec;
-      spec.argv = {"wineboot", "--init"};
-      spec.env = environment();
-      spec.name = "wineboot";
-      auto child = process::Child::spawn(ex, spec);
-      if (!child) {
-        throw Fatal(child.error().message + " (is Wine installed? env/bootstrap installs it)");
-      }
-      auto status = co_await (*child)->wait_for(k_init_timeout);
-      if (!status) {
-        co_await (*child)->stop(5s);
-        throw Fatal("wineboot --init did not finish within 300 s" + tail_text(**child));
-      }
-      if (!status->success()) {
-        throw Fatal("wineboot --init " + status->describe() + tail_text(**child));
-      }
-      UniqueFd marker(
-          ::open((m_prefix / k_ready_marker).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-      log->info("Wine prefix ready in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                  std::chrono::steady_clock::now() - started)
-                                                  .count());
-    }
-    ::flock(lock.get(), LOCK_UN);
+  if (::mkdir(m_prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw Fatal(errno_error("cannot create the Wine prefix", m_prefix).message);
   }
+  // The server first, so that wineboot and every scan use it.
   if (m_persistent && !m_server_child) {
+    co_await start_server(ex);
+  }
+  if (!fs::exists(m_prefix / k_ready_marker)) {
+    co_await init_prefix(ex);
+  }
+  if (m_version.empty()) {
+    process::SpawnSpec spec;
+    spec.argv = {m_loader, "--version"};
+    spec.env = environment();
+    spec.name = "wine";
+    spec.capture_stdout = true;
+    auto child = process::Child::spawn(ex, spec);
+    if (!child) {
+      throw Fatal(child.error().message + " (WINELOADER; is Wine installed?)");
+    }
+    if (co_await (*child)->wait_for(30s)) {
+      auto out = (*child)->take_stdout().bytes;
+      m_version = out.substr(0, out.find('\n'));
+    }
+  }
+}
+
+asio::awaitable<void> Runtime::start_server(asio::any_io_executor ex) {
+  auto log = log::get(m_engine);
+  for (int attempt = 0; attempt < 2; ++attempt) {
     process::SpawnSpec spec;
     spec.argv = {m_server, "-p", "-f"};
     spec.env = environment();
     spec.name = "wineserver";
     auto child = process::Child::spawn(ex, spec);
     if (!child) {
-      throw Fatal(child.error().message);
+      throw Fatal(child.error().message + " (WINESERVER; is Wine installed?)");
     }
-    // A server already running for this prefix makes ours exit at once (status 2): then it
-    // is somebody else's and we leave it alone.
-    auto early = co_await (*child)->wait_for(200ms);
-    if (early) {
-      log->info("a wineserver already runs for {}; using it", m_prefix.native());
-    } else {
+    // A server already running for this prefix makes ours exit at once.
+    if (!co_await (*child)->wait_for(200ms)) {
       log->info("persistent wineserver (pid {}) for {}", (*child)->pid(), m_prefix.native());
       m_server_child = std::move(*child);
+      co_return;
+    }
+    if (attempt == 0) {
+      // Most likely a short-lived one (a Wine program run by hand, a previous wineboot):
+      // wait until it goes, then start ours.
+      process::SpawnSpec wait;
+      wait.argv = {m_server, "-w"};
+      wait.env = environment();
+      wait.name = "wineserver";
+      if (auto waiter = process::Child::spawn(ex, wait)) {
+        if (!co_await (*waiter)->wait_for(k_server_wait)) {
+          co_await (*waiter)->stop(1s);
+          break; // a persistent one: somebody else's
+        }
+      }
     }
   }
+  log->info("a persistent wineserver already runs for {}; using it", m_prefix.native());
+}
+
+asio::awaitable<void> Runtime::init_prefix(asio::any_io_executor ex) {
+  auto log = log::get(m_engine);
+  // One initializer per prefix: others wait on the lock, then find the marker.
+  fs::path lock_path = m_prefix.native() + ".lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock) {
+    throw Fatal(errno_error("cannot create the Wine prefix lock", lock_path).message);
+  }
+  auto deadline = std::chrono::steady_clock::now() + k_init_timeout;
+  while (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK || std::chrono::steady_clock::now() > deadline) {
+      throw Fatal("cannot lock the Wine prefix " + quote(m_prefix.native()) +
+                  " (another pssupervise initializing it for too long?)");
+    }
+    co_await sleep_for(ex, k_lock_poll);
+  }
+  if (fs::exists(m_prefix / k_ready_marker)) {
+    co_return; // initialized by whoever held the lock
+  }
+  log->info("initializing the Wine prefix {} (once; takes seconds)", m_prefix.native());
+  auto started = std::chrono::steady_clock::now();
+  process::SpawnSpec spec;
+  spec.argv = {"wineboot", "--init"};
+  spec.env = environment();
+  spec.name = "wineboot";
+  auto child = process::Child::spawn(ex, spec);
+  if (!child) {
+    throw Fatal(child.error().message + " (is Wine installed? env/bootstrap installs it)");
+  }
+  auto status = co_await (*child)->wait_for(k_init_timeout);
+  if (!status) {
+    co_await (*child)->stop(5s);
+    throw Fatal("wineboot --init did not finish within 300 s" + tail_text(**child));
+  }
+  if (!status->success()) {
+    throw Fatal("wineboot --init " + status->describe() + tail_text(**child));
+  }
+  UniqueFd marker(
+      ::open((m_prefix / k_ready_marker).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  log->info("Wine prefix ready in {} ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::steady_clock::now() - started)
+                                              .count());
 }
 
 asio::awaitable<void> Runtime::stop() {

@@ -41,8 +41,13 @@ public:
   void wrap(process::SpawnSpec& spec) const;
   // Environment for Wine tools (wineboot, wineserver): ours plus the settings above.
   std::map<std::string, std::string> environment() const;
+  // `wine --version` as read by start(), e.g. "wine-8.0 (Debian 8.0~repack-4)"; empty before.
+  const std::string& version() const { return m_version; }
 
 private:
+  boost::asio::awaitable<void> start_server(boost::asio::any_io_executor ex);
+  boost::asio::awaitable<void> init_prefix(boost::asio::any_io_executor ex);
+
   std::string m_engine;
   std::filesystem::path m_prefix;
   std::string m_loader;
@@ -50,6 +55,7 @@ private:
   bool m_persistent = true;
   std::map<std::string, std::string> m_settings; // WINEPREFIX, WINEDEBUG, ...
   std::unique_ptr<process::Child> m_server_child;
+  std::string m_version;
 };
 
 } // namespace pss::wine

@@ -134,3 +134,29 @@ TEST_CASE("oneshot::apply_rules") {
   CHECK_FALSE(f.verdict);
   CHECK_FALSE(f.name);
 }
+
+TEST_CASE("oneshot::rules with a constant name and metadata") {
+  auto inv = parse_invocation(json::parse(R"J({
+    "argv": ["find", "EICAR", "{nt_path}"],
+    "exit_codes": {"0": "malicious", "1": "benign"},
+    "rules": [
+      {"pattern": "^File not found - (?<error>.+)$", "verdict": "unknown"},
+      {"pattern": "^---------- (?<scanned>.+)$", "metadata": ["scanned"]},
+      {"pattern": "EICAR", "verdict": "malicious", "name": "Eicar-Test-File"}
+    ],
+    "require_match": true
+  })J"),
+                              "t");
+  REQUIRE(inv.has_value());
+  auto a = interpret(*inv, exited(0, "\n---------- Z:\\TMP\\F\xc3\xbc \xe2\x80\x93 X\nX5O EICAR\n"),
+                     "find");
+  CHECK(a.result == Verdict::malicious);
+  CHECK(a.result_name == "Eicar-Test-File");
+  CHECK(a.metadata["scanned"] == "Z:\\TMP\\F\xc3\xbc \xe2\x80\x93 X");
+  auto missing = interpret(*inv, exited(1, "File not found - Z:\\NOPE\n"), "find");
+  CHECK(missing.result == Verdict::unknown);
+  CHECK(missing.error == "Z:\\NOPE");
+  auto clean = interpret(*inv, exited(1, "\n---------- Z:\\TMP\\CLEAN\n"), "find");
+  CHECK(clean.result == Verdict::benign);
+  CHECK_FALSE(clean.result_name);
+}

@@ -40,6 +40,9 @@ public:
   asio::awaitable<void> start() override {
     if (m_wine) {
       co_await m_wine->start(m_ex);
+      if (!m_version) { // a Windows program of Wine's own: Wine's version is its version
+        m_versions.engine = m_wine->version();
+      }
     }
     if (m_version) {
       RunResult run = co_await execute(*m_version, {}, Clock::now() + 60s);

@@ -59,6 +59,18 @@ Findings apply_rules(const std::vector<Rule>& rules, std::string_view output) {
         f.verdict = rule.verdict;
       }
       take_group(m, "name", f.name);
+      if (!f.name && rule.name && rule.verdict) {
+        f.name = rule.name;
+      }
+      for (const auto& g : rule.metadata) {
+        if (!f.metadata.contains(g)) {
+          std::optional<std::string> v;
+          take_group(m, g.c_str(), v);
+          if (v) {
+            f.metadata[g] = *v;
+          }
+        }
+      }
       take_group(m, "engine_version", f.engine_version);
       take_group(m, "definition_version", f.definition_version);
       take_group(m, "error", f.error);
@@ -127,6 +139,9 @@ model::Analysis interpret(const Invocation& inv, const RunResult& run, const std
   }
   a.analysis_engine_version = f.engine_version;
   a.analysis_definition_version = f.definition_version;
+  for (const auto& [k, v] : f.metadata) {
+    a.metadata[k] = v;
+  }
   return a;
 }
 

@@ -7,6 +7,7 @@
 #include "model/analysis.hpp"
 #include "process/child.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,7 @@ struct Findings {
   std::optional<std::string> engine_version;
   std::optional<std::string> definition_version;
   std::optional<std::string> error;
+  std::map<std::string, std::string> metadata; // from rules' "metadata" groups
 };
 
 Findings apply_rules(const std::vector<Rule>& rules, std::string_view output);

@@ -122,6 +122,23 @@ Result<Invocation> parse_invocation(const json& j, const std::string& where) {
         }
         rule.verdict = m;
       }
+      if (auto n = r.find("name"); n != r.end()) {
+        if (!n->is_string() || n->get<std::string>().empty()) {
+          return bad(where, field + ".name", "must be a non-empty string");
+        }
+        rule.name = n->get<std::string>();
+      }
+      if (auto md = r.find("metadata"); md != r.end()) {
+        if (!md->is_array()) {
+          return bad(where, field + ".metadata", "must be an array of group names");
+        }
+        for (const auto& g : *md) {
+          if (!g.is_string() || rule.regex.mark_count() == 0) { // no groups at all: nothing to copy
+            return bad(where, field + ".metadata", "must name groups of the pattern");
+          }
+          rule.metadata.push_back(g.get<std::string>());
+        }
+      }
       inv.rules.push_back(std::move(rule));
     }
   }

@@ -27,6 +27,8 @@ struct Rule {
   std::string pattern;
   boost::regex regex;
   std::optional<model::Verdict> verdict; // set: a match decides the verdict
+  std::optional<std::string> name;       // malware name when the pattern has no `name` group
+  std::vector<std::string> metadata;     // groups copied to the analysis' metadata
 };
 
 struct Timeout {
