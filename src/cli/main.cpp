@@ -1,6 +1,7 @@
 #include "cli/main.hpp"
 
 #include "cli/analyze.hpp"
+#include "cli/commands.hpp"
 #include "cli/engines.hpp"
 #include "cli/options.hpp"
 #include "pss_config.h"
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
   auto* analyze = app.add_subcommand("analyze", "Scan files, directories, stdin or URIs");
   setup_analyze(*analyze, analyze_opts);
   auto* engines = app.add_subcommand("engines", "List the engines found and their drivers");
+  CommandsOptions commands_opts;
+  auto* commands =
+      app.add_subcommand("commands", "An engine's commands: info, scan_file, update, ...");
+  setup_commands(*commands, commands_opts);
 
   try {
     app.parse(argc, argv);
@@ -80,6 +85,10 @@ int main(int argc, char** argv) {
     }
     if (engines->parsed()) {
       return run_engines(global);
+    }
+    if (commands->parsed()) {
+      commands_opts.words = commands->remaining();
+      return run_commands(global, commands_opts);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "pssupervise: error: %s\n", e.what());

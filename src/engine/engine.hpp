@@ -5,6 +5,7 @@
 #include "engine/manifest.hpp"
 #include "env/engine_env.hpp"
 #include "model/analysis.hpp"
+#include "process/child.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -12,6 +13,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+
+namespace pss::wine {
+class Runtime;
+}
 
 namespace pss::engine {
 
@@ -22,6 +27,12 @@ struct EngineVersions {
   std::optional<std::string> engine;      // "1.4.6"
   std::optional<std::string> definitions; // "27000"; absent when the engine has none
   std::string note;                       // e.g. "custom signature database: no definition number"
+};
+
+struct CommandOutput {
+  std::optional<process::ExitStatus> status; // nullopt: did not start or timed out
+  std::string output;                        // stdout, decoded; or why it did not run
+  std::vector<std::string> errors;           // the last lines of its stderr
 };
 
 class Engine {
@@ -40,7 +51,16 @@ public:
   // Stops what start() started; idempotent, never throws.
   virtual boost::asio::awaitable<void> stop() = 0;
   virtual EngineVersions versions() const = 0;
+  // Runs one of the manifest's commands with extra arguments (after start()).
+  virtual boost::asio::awaitable<CommandOutput> run_command(const std::string& name,
+                                                            const std::vector<std::string>& args);
 };
+
+// Runs a manifest command natively, or through `wine` when given. Used by the drivers.
+boost::asio::awaitable<CommandOutput>
+run_manifest_command(boost::asio::any_io_executor ex, const Manifest& manifest,
+                     const env::EngineEnv& env, const std::string& name,
+                     const std::vector<std::string>& args, const wine::Runtime* wine);
 
 // Builds the engine of a manifest with the driver it names ("clamd", ...).
 // Error for an unknown driver (listing the known ones).

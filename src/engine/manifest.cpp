@@ -151,6 +151,29 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
     }
     m.daemon = std::move(spec);
   }
+  if (auto it = j.find("commands"); it != j.end()) {
+    if (!it->is_object()) {
+      return r.bad("commands", "must map command names to {help, argv}");
+    }
+    for (const auto& [name, c] : it->items()) {
+      std::string field = "commands." + name;
+      if (name == "info" || name == "scan_file") {
+        return r.bad(field, "is a built-in command; choose another name");
+      }
+      if (!c.is_object()) {
+        return r.bad(field, "must be {\"help\": ..., \"argv\": [...]}");
+      }
+      CommandSpec spec;
+      spec.help = PSS_TRY(r.string(c, "help", false));
+      spec.argv = PSS_TRY(r.strings(c, "argv", true));
+      if (spec.argv.empty()) {
+        return r.bad(field + ".argv", "must not be empty");
+      }
+      spec.timeout = PSS_TRY(r.seconds(c, "timeout", spec.timeout));
+      spec.encoding = PSS_TRY(r.string(c, "encoding", false, "utf-8"));
+      m.commands.emplace(name, std::move(spec));
+    }
+  }
   if (auto it = j.find("external"); it != j.end()) {
     if (!it->is_object()) {
       return r.bad("external", "must be an object");

@@ -34,6 +34,14 @@ struct ExternalSpec {
   std::string default_port;
 };
 
+// An engine's own command (`pssupervise commands NAME`): e.g. "update" running its updater.
+struct CommandSpec {
+  std::string help;
+  std::vector<std::string> argv; // templates; the user's arguments are appended
+  std::chrono::milliseconds timeout{std::chrono::seconds(600)};
+  std::string encoding = "utf-8";
+};
+
 struct Manifest {
   std::string name;                       // folder name, e.g. "clamav"
   std::filesystem::path dir;              // the engine's folder
@@ -46,6 +54,7 @@ struct Manifest {
   std::optional<DaemonSpec> daemon;
   std::optional<ExternalSpec> external;
   std::chrono::milliseconds scan_timeout{std::chrono::seconds(300)};
+  std::map<std::string, CommandSpec> commands;
   double malicious_confidence = 1.0;
   double benign_confidence = 1.0;
   nlohmann::json raw; // the whole file, for driver-specific fields

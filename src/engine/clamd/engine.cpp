@@ -91,6 +91,11 @@ public:
     co_return to_analysis(out);
   }
 
+  asio::awaitable<CommandOutput> run_command(const std::string& name,
+                                             const std::vector<std::string>& args) override {
+    co_return co_await run_manifest_command(m_ex, m_manifest, m_env, name, args, nullptr);
+  }
+
   asio::awaitable<void> stop() override {
     if (m_daemon && m_daemon->running()) {
       int pid = m_daemon->pid();

@@ -73,6 +73,12 @@ public:
     co_return interpret(m_scan, run, program_name());
   }
 
+  asio::awaitable<CommandOutput> run_command(const std::string& name,
+                                             const std::vector<std::string>& args) override {
+    co_return co_await run_manifest_command(m_ex, m_manifest, m_env, name, args,
+                                            m_wine ? &*m_wine : nullptr);
+  }
+
   asio::awaitable<void> stop() override {
     if (m_wine) {
       co_await m_wine->stop();

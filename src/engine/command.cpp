@@ -1,0 +1,64 @@
+#include "engine/engine.hpp"
+#include "env/expand.hpp"
+#include "util/text.hpp"
+#include "wine/runtime.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+namespace pss::engine {
+
+namespace asio = boost::asio;
+
+asio::awaitable<CommandOutput> Engine::run_command(const std::string& name,
+                                                   const std::vector<std::string>& args) {
+  CommandOutput out;
+  out.output = manifest().name + " has no command " + name;
+  co_return out;
+}
+
+asio::awaitable<CommandOutput>
+run_manifest_command(asio::any_io_executor ex, const Manifest& manifest, const env::EngineEnv& env,
+                     const std::string& name, const std::vector<std::string>& args,
+                     const wine::Runtime* wine) {
+  CommandOutput out;
+  auto it = manifest.commands.find(name);
+  if (it == manifest.commands.end()) {
+    out.output = manifest.name + " has no command " + name;
+    co_return out;
+  }
+  const CommandSpec& cmd = it->second;
+  process::SpawnSpec spec;
+  spec.name = manifest.name;
+  spec.capture_stdout = true;
+  for (const auto& a : cmd.argv) {
+    auto r = env::expand(a, [&env](std::string_view n) { return env.lookup(n); });
+    if (!r) {
+      out.output = manifest.name + ": commands." + name + ".argv: " + r.error().message;
+      co_return out;
+    }
+    spec.argv.push_back(std::move(*r));
+  }
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  if (wine != nullptr) {
+    wine->wrap(spec);
+  }
+  auto child = process::Child::spawn(ex, spec);
+  if (!child) {
+    out.output = child.error().message;
+    co_return out;
+  }
+  out.status = co_await (*child)->wait_for(cmd.timeout);
+  if (!out.status) {
+    co_await (*child)->stop(std::chrono::seconds(5));
+    out.output = name + " did not finish within its timeout";
+    co_return out;
+  }
+  auto captured = (*child)->take_stdout();
+  (*child)->kill_stragglers();
+  out.errors = (*child)->output_tail();
+  auto enc = text::parse_encoding(cmd.encoding).value_or(text::Encoding::detect);
+  out.output = text::normalize(captured.bytes, enc);
+  co_return out;
+}
+
+} // namespace pss::engine

@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Windows engines under real Wine: Wine's own find.exe, and the testvendor scanner built
+with mingw-w64. The prefix is shared by the tests of a run (PSS_WINE_STATE), created once."""
+import json
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import EICAR, MARKER, SAMPLES, PssTestCase, pid_alive  # noqa: E402
+
+WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
+TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
+
+
+def wine_processes(prefix):
+    """Live processes that belong to a Wine prefix (their environment names it)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if f"WINEPREFIX={prefix}".encode() in env and pid_alive(int(pid)):
+            found.append(int(pid))
+    return found
+
+
+class WineTestCase(PssTestCase):
+    engine = None
+
+    def setUp(self):
+        super().setUp()
+        self.state = os.path.join(WINE_STATE, self.engine)
+        os.makedirs(self.state, exist_ok=True)
+        self.env[f"{self.engine.upper()}_STATE_HOME"] = self.state
+        self.prefix = os.path.join(self.state, "wineprefix")
+
+    def assertNoWineLeft(self):
+        for _ in range(100):
+            left = wine_processes(self.prefix)
+            if not left:
+                return
+            time.sleep(0.1)
+        self.fail(f"Wine processes left for {self.prefix}: {left}")
+
+
+class WinfindTest(WineTestCase):
+    engine = "winfind"
+
+    def test_eicar_and_clean(self):
+        r = self.pss("--engine", "winfind", "analyze", "--format", "json", SAMPLES, timeout=600)
+        self.assertEqual(r.code, 1, r)
+        got = {os.path.basename(l["input"]): l["analysis"] for l in r.json_lines()}
+        self.assertEqual(got["eicar.com"]["result"], "malicious")
+        self.assertEqual(got["eicar.com"]["result_name"], "EICAR-Test-File")
+        self.assertEqual(got["hello.txt"]["result"], "benign")
+        self.assertTrue(got["hello.txt"]["analysis_engine_version"].startswith("wine-"))
+        self.assertNoWineLeft()
+
+    def test_cp1252_output_reaches_the_analysis_as_utf8(self):
+        path = self.write("f\u00fcr/eicar \u2013 copy.com", EICAR)
+        r = self.pss("--engine", "winfind", "analyze", "--format", "json", path, timeout=600)
+        a = r.json_lines()[0]["analysis"]
+        self.assertEqual(a["result"], "malicious", r)
+        # find.exe upper-cases ASCII only and prints CP1252: 0xFC (ü) and 0x96 (–).
+        expected = "Z:" + os.path.join(self.tmp, "f\u00fcr", "eicar \u2013 copy.com") \
+            .replace("/", "\\")
+        upper = "".join(c.upper() if c.isascii() else c for c in expected)
+        self.assertEqual(a["metadata"]["scanned_path"], upper)
+
+
+@unittest.skipUnless(TESTVENDOR, "PSS_TESTVENDOR not set")
+class TestvendorTest(WineTestCase):
+    engine = "testvendor"
+
+    def setUp(self):
+        super().setUp()
+        self.env["TESTVENDOR_PATH"] = os.path.dirname(TESTVENDOR)
+
+    def analyze(self, *inputs, env=None, timeout=600, args=()):
+        r = self.pss("--engine", "testvendor", "analyze", "--format", "json", *args, *inputs,
+                     env=env, timeout=timeout)
+        return r, {l["input"]: l["analysis"] for l in r.json_lines()}
+
+    def test_verdicts_names_and_versions(self):
+        eicar = self.write("eicar.com", EICAR)
+        marker = self.write("marker.txt", MARKER)
+        sus = self.write("sus.txt", b"TESTVENDOR-SUSPICIOUS")
+        clean = self.write("clean.txt", b"hello")
+        for enc in ("cp1252", "utf16le"):
+            with self.subTest(encoding=enc):
+                r, a = self.analyze(eicar, marker, sus, clean, env={"TESTVENDOR_ENCODING": enc})
+                self.assertEqual(r.code, 1, r)
+                self.assertEqual(a[eicar]["result_name"], "Trojan.\u00c9icar\u2013Test (\u00fc)")
+                self.assertEqual(a[marker]["result_name"], "W\u00f6rm.T\u00ebst.Marker")
+                self.assertEqual(a[sus]["result"], "suspicious")
+                self.assertEqual(a[sus]["result_name"], "Heur.Verd\u00e4chtig")
+                self.assertEqual(a[sus]["bid"], 0)
+                self.assertEqual(a[clean]["result"], "benign")
+                self.assertEqual(a[clean]["analysis_engine_version"], "2.1.0")
+                self.assertEqual(a[clean]["analysis_definition_version"], "2026.11.24.1")
+        self.assertNoWineLeft()
+
+    def test_hang_times_out_and_leaves_nothing(self):
+        hang = self.write("hang.txt", b"hello")
+        started = time.time()
+        r, a = self.analyze(hang, env={"TESTVENDOR_MODE": "hang"}, args=("--timeout", "3"))
+        self.assertLess(time.time() - started, 60, r)
+        self.assertEqual(a[hang]["result"], "unknown", r)
+        self.assertTrue(a[hang]["error"].startswith("timeout: "), a[hang])
+        self.assertNoWineLeft()
+
+    def test_crash_is_unknown(self):
+        f = self.write("c.txt", b"hello")
+        r, a = self.analyze(f, env={"TESTVENDOR_MODE": "crash"})
+        self.assertEqual(a[f]["result"], "unknown", r)
+        self.assertNotEqual(a[f]["result"], "benign")
+        self.assertNoWineLeft()
+
+    def test_spawned_child_does_not_outlive_the_run(self):
+        f = self.write("s.txt", b"hello")
+        r, a = self.analyze(f, env={"TESTVENDOR_MODE": "spawn"})
+        self.assertEqual(a[f]["result"], "benign", r)
+        self.assertNoWineLeft()
+
+    def test_garbage_is_never_benign(self):
+        f = self.write("g.txt", b"hello")
+        r, a = self.analyze(f, env={"TESTVENDOR_MODE": "garbage"})
+        self.assertEqual(a[f]["result"], "unknown", r)
+        self.assertIn("unparseable output", a[f]["error"])
+
+    def test_missing_file_is_unknown_with_the_vendor_reason(self):
+        # The artifact vanishes between fetch and scan: the scanner's own error is kept.
+        r = self.pss("--engine", "testvendor", "commands", "scan_file",
+                     os.path.join(self.tmp, "nope"), timeout=600)
+        self.assertNotEqual(r.code, 0, r)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
