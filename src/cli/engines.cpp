@@ -1,30 +1,114 @@
 #include "cli/engines.hpp"
 
-#include "engine/manifest.hpp"
+#include "engine/engine.hpp"
+#include "env/engine_env.hpp"
 
+#include <algorithm>
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstdio>
+#include <memory>
 
 namespace pss::cli {
+
+namespace asio = boost::asio;
+
+namespace {
+
+struct Row {
+  std::string name;
+  std::string driver = "-";
+  std::string runtime = "-";
+  std::string product = "-";
+  std::string state = "ok";
+  std::string version = "-";
+  std::string definitions = "-";
+  std::unique_ptr<engine::Engine> engine;
+};
+
+// Starts the engine to learn whether it works and its versions, then stops it.
+asio::awaitable<void> probe(Row& row) {
+  std::string failure;
+  try {
+    co_await row.engine->start();
+    auto v = row.engine->versions();
+    row.version = v.engine.value_or("-");
+    row.definitions = v.definitions.value_or("-");
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  co_await row.engine->stop();
+  if (!failure.empty()) {
+    auto nl = failure.find('\n');
+    row.state = "failed: " + failure.substr(0, nl);
+  }
+}
+
+} // namespace
 
 int run_engines(const GlobalOptions& global) {
   auto search = engine::engine_search_path(global.engines_dir);
   auto names = engine::list_engines(search);
   if (names.empty()) {
-    std::fprintf(stderr, "pssupervise: no engines found (searched %zu folders)\n", search.size());
+    std::fprintf(stderr, "pssupervise: error: no engines found (searched %zu folders)\n",
+                 search.size());
     return 2;
   }
-  int status = 0;
-  std::printf("%-12s %-8s %-8s %-24s %s\n", "ENGINE", "DRIVER", "RUNTIME", "PRODUCT", "FOLDER");
-  for (const auto& name : names) {
-    auto dir = engine::find_engine(name, search);
+  asio::io_context io;
+  std::vector<Row> rows(names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    Row& row = rows[i];
+    row.name = names[i];
+    auto dir = engine::find_engine(row.name, search);
     auto m = dir ? engine::load_manifest(*dir) : Result<engine::Manifest>(dir.error());
     if (!m) {
-      std::printf("%-12s invalid: %s\n", name.c_str(), m.error().message.c_str());
-      status = 2;
+      row.state = "invalid: " + m.error().message;
       continue;
     }
-    std::printf("%-12s %-8s %-8s %-24s %s\n", name.c_str(), m->driver.c_str(), m->runtime.c_str(),
-                (m->product + " (" + m->vendor + ")").c_str(), dir->c_str());
+    row.driver = m->driver;
+    row.runtime = m->runtime;
+    row.product = m->product + " (" + m->vendor + ")";
+    auto env = env::resolve_engine_env(m->name, *dir, m->env);
+    if (!env) {
+      row.state = "invalid: " + env.error().message;
+      continue;
+    }
+    auto e = engine::make_engine(std::move(*m), std::move(*env), io.get_executor());
+    if (!e) {
+      row.state = "invalid: " + e.error().message;
+      continue;
+    }
+    row.engine = std::move(*e);
+    asio::co_spawn(io, probe(row), asio::detached); // all at once: Wine prefixes take seconds
+  }
+  io.run();
+  int status = 0;
+  // Columns as wide as their widest cell.
+  std::vector<std::array<std::string, 7>> table{
+      {"ENGINE", "DRIVER", "RUNTIME", "PRODUCT", "VERSION", "DEFINITIONS", "STATE"}};
+  for (const auto& r : rows) {
+    table.push_back({r.name, r.driver, r.runtime, r.product, r.version, r.definitions, r.state});
+    if (r.state != "ok") {
+      status = 2;
+    }
+  }
+  std::array<std::size_t, 7> width{};
+  for (const auto& row : table) {
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  for (const auto& row : table) {
+    std::string line;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) {
+        line += std::string(width[c] - row[c].size() + 2, ' ');
+      }
+    }
+    std::printf("%s\n", line.c_str());
   }
   return status;
 }

@@ -53,7 +53,7 @@ run_manifest_command(asio::any_io_executor ex, const Manifest& manifest, const e
     out.output = name + " did not finish within its timeout";
     co_return out;
   }
-  auto captured = (*child)->take_stdout();
+  auto captured = co_await (*child)->take_stdout();
   (*child)->kill_stragglers();
   out.errors = (*child)->output_tail();
   auto enc = text::parse_encoding(cmd.encoding).value_or(text::Encoding::detect);

@@ -1,6 +1,7 @@
 #include "env/engine_env.hpp"
 
 #include "env/expand.hpp"
+#include "pss_config.h"
 #include "util/posix.hpp"
 
 #include <cctype>
@@ -68,6 +69,8 @@ Result<EngineEnv> resolve_engine_env(std::string_view engine_name, const fs::pat
   e.prefix = env_prefix(engine_name);
   e.vars["ENGINE_DIR"] = engine_dir.native();
   e.vars["ENGINE_NAME"] = e.engine;
+  // Where this pssupervise was built: test scanners built with it live there.
+  e.vars["PSS_BUILD_DIR"] = PSS_BUILD_DIR;
   const std::string sub = "pssupervise/" + e.engine;
 
   std::map<std::string, std::string> builtin;

@@ -13,7 +13,8 @@
 //                    a private 0700 directory under $TMPPREFIX/$TMPDIR (with a warning)
 //      SCANNER, UPDATER  (none)
 // Engine-specific keys (e.g. CLAMAV_MAX_THREADS) come from the manifest and may be
-// overridden the same way.
+// overridden the same way. Manifests may also use ENGINE_DIR (the engine's folder),
+// ENGINE_NAME, and PSS_BUILD_DIR (the build tree of this pssupervise, for test scanners).
 #pragma once
 
 #include "util/error.hpp"

@@ -104,6 +104,9 @@ struct Child::Impl {
   std::shared_ptr<asio::posix::stream_descriptor> stdout_pipe; // when capturing
   CapturedOutput captured;
   std::size_t max_stdout = 0;
+  bool capture_stopping = false; // take_stdout() asks the capture coroutine to end
+  bool capture_running = false;
+  std::shared_ptr<asio::steady_timer> capture_ended; // cancelled when it has ended
   // Timers of wait_for() callers, cancelled (woken) when the child is reaped.
   std::vector<std::weak_ptr<asio::steady_timer>> waiters;
   std::shared_ptr<spdlog::logger> logger;
@@ -202,10 +205,14 @@ asio::awaitable<void> capture_stdout(std::shared_ptr<Child::Impl> impl,
   for (;;) {
     auto [ec, n] =
         co_await pipe->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
-    append_capped(*impl, buf.data(), n);
-    if (ec) {
-      co_return;
+    append_capped(*impl, buf.data(), n); // a read completed before a cancel still counts
+    if (ec || impl->capture_stopping) {
+      break;
     }
+  }
+  impl->capture_running = false;
+  if (impl->capture_ended) {
+    impl->capture_ended->cancel();
   }
 }
 
@@ -322,6 +329,7 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   asio::co_spawn(ex, pump_output(impl, log_desc), asio::detached);
   if (spec.capture_stdout) {
     impl->stdout_pipe = std::make_shared<asio::posix::stream_descriptor>(ex, out_read.release());
+    impl->capture_running = true;
     asio::co_spawn(ex, capture_stdout(impl, impl->stdout_pipe), asio::detached);
   }
   asio::co_spawn(ex, watch_exit(impl, pidfd_desc), asio::detached);
@@ -329,18 +337,28 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   return std::unique_ptr<Child>(new Child(std::move(impl)));
 }
 
-CapturedOutput Child::take_stdout() {
-  auto& impl = *m_impl;
-  if (impl.stdout_pipe && impl.stdout_pipe->is_open()) {
-    // Whatever the child wrote before exiting is in the pipe now: read it without waiting.
-    int fd = impl.stdout_pipe->native_handle();
+asio::awaitable<CapturedOutput> Child::take_stdout() {
+  auto impl = m_impl;
+  if (impl->stdout_pipe && impl->stdout_pipe->is_open()) {
+    // First let the capture coroutine finish the read it has in flight (its data comes
+    // first), then read what is left in the pipe without waiting for end-of-file.
+    impl->capture_stopping = true;
+    if (impl->capture_running) {
+      impl->capture_ended = std::make_shared<asio::steady_timer>(impl->ex);
+      impl->capture_ended->expires_at(asio::steady_timer::time_point::max());
+      impl->stdout_pipe->cancel();
+      while (impl->capture_running) {
+        co_await impl->capture_ended->async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+    }
+    int fd = impl->stdout_pipe->native_handle();
     int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     std::array<char, 65536> buf{};
     for (;;) {
       ssize_t n = ::read(fd, buf.data(), buf.size());
       if (n > 0) {
-        append_capped(impl, buf.data(), static_cast<std::size_t>(n));
+        append_capped(*impl, buf.data(), static_cast<std::size_t>(n));
         continue;
       }
       if (n < 0 && errno == EINTR) {
@@ -349,9 +367,9 @@ CapturedOutput Child::take_stdout() {
       break; // EOF, EAGAIN (a grandchild holds the pipe), or an error
     }
     boost::system::error_code ignored;
-    impl.stdout_pipe->close(ignored); // stops the capture coroutine
+    impl->stdout_pipe->close(ignored);
   }
-  return std::move(impl.captured);
+  co_return std::move(impl->captured);
 }
 
 Child::~Child() {

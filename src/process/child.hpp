@@ -71,8 +71,9 @@ public:
   // is captured), oldest first.
   std::vector<std::string> output_tail() const;
   // The captured stdout, once the child has exited: what was read, plus what is still in the
-  // pipe. Never waits for end-of-file: a grandchild (Wine's helpers) may hold the pipe open.
-  CapturedOutput take_stdout();
+  // pipe, in order. Never waits for end-of-file: a grandchild (Wine's helpers) may hold the
+  // pipe open.
+  boost::asio::awaitable<CapturedOutput> take_stdout();
 
   struct Impl;
 

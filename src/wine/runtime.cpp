@@ -116,7 +116,7 @@ asio::awaitable<void> Runtime::start(asio::any_io_executor ex) {
       throw Fatal(child.error().message + " (WINELOADER; is Wine installed?)");
     }
     if (co_await (*child)->wait_for(30s)) {
-      auto out = (*child)->take_stdout().bytes;
+      auto out = (co_await (*child)->take_stdout()).bytes;
       m_version = out.substr(0, out.find('\n'));
     }
   }

@@ -468,7 +468,9 @@ class CliTest(PssTestCase):
         self.assertIn("unknown engine 'nosuch' (known: clamav", r.stderr)
 
     def test_engines_lists_clamav(self):
-        r = self.pss("engines")
+        # Wine engines keep their prefixes in the run's shared state dir (created once).
+        state = os.path.join(os.environ.get("PSS_WINE_STATE", self.tmp), "xdg")
+        r = self.pss("engines", env={"XDG_STATE_HOME": state}, timeout=600)
         self.assertEqual(r.code, 0, r)
         self.assertRegex(r.stdout, r"clamav\s+clamd\s+native\s+ClamAV \(Cisco Talos\)")
 

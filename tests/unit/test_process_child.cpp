@@ -148,7 +148,8 @@ TEST_CASE("process::Child captured stdout") {
           co_await child->wait_for(5s);
           asio::steady_timer t(ex, 100ms); // let the stderr pump catch up
           co_await t.async_wait(asio::use_awaitable);
-          co_return std::pair{child->take_stdout(), child->output_tail()};
+          auto o = co_await child->take_stdout();
+          co_return std::pair{o, child->output_tail()};
         });
     CHECK(out.bytes == "result\n");
     CHECK_FALSE(out.truncated);
@@ -165,7 +166,7 @@ TEST_CASE("process::Child captured stdout") {
       pgid = child->pid();
       auto status = co_await child->wait_for(5s);
       REQUIRE(status);
-      auto o = child->take_stdout();
+      auto o = co_await child->take_stdout();
       child->kill_stragglers();
       co_return o;
     });
@@ -183,7 +184,7 @@ TEST_CASE("process::Child captured stdout") {
       spec.max_stdout = 1000;
       auto child = Child::spawn(ex, spec).value();
       co_await child->wait_for(5s);
-      co_return child->take_stdout();
+      co_return co_await child->take_stdout();
     });
     CHECK(out.bytes.size() == 1000);
     CHECK(out.truncated);

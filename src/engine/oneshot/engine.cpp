@@ -140,7 +140,7 @@ private:
       status = co_await (*child)->stop(inv.timeout.grace);
     }
     run.status = status;
-    auto captured = (*child)->take_stdout();
+    auto captured = co_await (*child)->take_stdout();
     (*child)->kill_stragglers(); // helpers it left behind in its group
     run.truncated = captured.truncated;
     auto enc = text::parse_encoding(inv.encoding).value_or(text::Encoding::detect);
