@@ -242,5 +242,48 @@ class ShippedEnginesTest(PssTestCase):
         self.assertIn("eicar.com: clamscan: malicious Eicar-Test-Signature", r.stdout)
 
 
+class CommandsTest(PssTestCase):
+    def test_list(self):
+        r = self.pss("--engine", "clamscan", "commands")
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("info", r.stdout)
+        self.assertIn("scan_file FILE...", r.stdout)
+        self.assertRegex(r.stdout, r"version \[ARGS\.\.\.\]\s+clamscan's version")
+
+    def test_info(self):
+        r = self.pss("--engine", "yara", "commands", "info")
+        self.assertEqual(r.code, 0, r)
+        info = json.loads(r.stdout)
+        self.assertEqual(info["engine"], "yara")
+        self.assertEqual(info["driver"], "oneshot")
+        self.assertRegex(info["engine_version"], r"^\d+\.\d+")
+        self.assertTrue(info["environment"]["YARA_DATA_HOME"].endswith("engines/yara/rules"))
+
+    def test_scan_file(self):
+        r = self.pss("--engine", "clamscan", "commands", "scan_file",
+                     os.path.join(SAMPLES, "eicar.com"), os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 1, r)
+        lines = r.json_lines()
+        self.assertEqual([l["analysis"]["result"] for l in lines], ["malicious", "benign"])
+
+    def test_manifest_command_with_options(self):
+        r = self.pss("--engine", "clamscan", "commands", "version")
+        self.assertEqual(r.code, 0, r)
+        self.assertRegex(r.stdout, r"^ClamAV \d")
+        r = self.pss("--engine", "clamscan", "commands", "sigtool", "--bogus-option")
+        self.assertNotEqual(r.code, 0, r)
+        self.assertIn("--bogus-option", r.stderr)  # passed through to sigtool, which refused it
+
+    def test_unknown_command(self):
+        r = self.pss("--engine", "clamscan", "commands", "frobnicate")
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("has no command 'frobnicate' (known: info, scan_file", r.stderr)
+
+    def test_one_engine_only(self):
+        r = self.pss("--engine", "clamscan,yara", "commands", "info")
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("commands works on one engine", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
