@@ -46,8 +46,10 @@ boost::asio::awaitable<model::Analysis> analyze(Engine& engine, const artifact::
   const Manifest& m = engine.manifest();
   model::Analysis a;
   if (!model::scans(m.categories, artifact.mimetype)) {
-    a = model::Analysis::unknown_because(m.name + " does not scan " + artifact.mimetype,
-                                         std::string(model::k_skipped_type_unsupported));
+    // A skip, not an error: the engine was never meant to see this type.
+    a.result = model::Verdict::unknown;
+    a.comments = std::string(model::k_skipped_type_unsupported);
+    a.metadata["skipped"] = m.name + " does not scan " + artifact.mimetype;
   } else {
     a = co_await engine.scan(artifact, deadline);
   }

@@ -33,6 +33,7 @@ def processes_with(marker):
 FAKE_SCANNER = r"""#!/bin/sh
 # A fake native scanner: behaves according to markers in the file it is given.
 f="$1"
+touch "$f.ran"  # lets tests see whether the scanner ran at all
 echo "FakeScan 1.0"
 if grep -q HANG "$f"; then sleep 1000; fi
 if grep -q IGNORETERM "$f"; then trap '' TERM; echo ready >&2; sleep 1000; sleep 1000; fi
@@ -95,6 +96,7 @@ class FakeEngineTest(PssTestCase):
         cp = self.write("cp.txt", b"CP1252")
         r, a = self.analyze_fake(clean, eicar, cp)
         self.assertEqual(r.code, 1, r)
+        self.assertTrue(os.path.exists(clean + ".ran"))
         self.assertEqual(a[clean]["result"], "benign")
         self.assertEqual(a[eicar]["result_name"], "Eicar.Fake")
         # 0xFC is ü and 0x96 is an en dash in CP1252; the CR of CRLF is gone.
@@ -161,6 +163,22 @@ class FakeEngineTest(PssTestCase):
         results = sorted(l["analysis"]["result"] for l in lines)
         self.assertEqual(results, ["benign"] * 4 + ["unknown"] * 4)
         self.assertNoLeftovers()
+
+    def test_unsupported_type_is_skipped_without_running(self):
+        manifest_path = os.path.join(self.engines, "fake", "engine.json")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        manifest["categories"] = ["pe", "office"]
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f)
+        text = self.write("text.txt", b"plain text")
+        r, a = self.analyze_fake(text)
+        self.assertFalse(os.path.exists(text + ".ran"), "the scanner ran")
+        self.assertEqual(r.code, 0, r)  # a skip is not an error
+        self.assertEqual(a[text]["result"], "unknown")
+        self.assertEqual(a[text]["comments"], "SKIPPED:TYPE-UNSUPPORTED")
+        self.assertEqual(a[text]["metadata"]["skipped"], "fake does not scan text/plain")
+        self.assertEqual(a[text]["bid"], 0)
 
     def test_bad_manifest_is_a_clear_error(self):
         with open(os.path.join(self.engines, "fake", "engine.json"), "w") as f:
