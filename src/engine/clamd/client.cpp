@@ -163,45 +163,78 @@ asio::awaitable<std::pair<std::string, boost::system::error_code>> read_reply(So
   }
 }
 
+// One connection for one command: the socket, its deadline, and the steps every command
+// shares (connect and send the framed command; read the reply). Lives in the caller's frame.
+class Exchange {
+public:
+  Exchange(asio::any_io_executor ex, const Endpoint& ep, TimePoint deadline)
+      : m_sock(ex), m_dog(ex, deadline, [this] { m_sock.close(); }), m_ep(ep) {}
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  Socket& socket() { return m_sock; }
+
+  // Connects and sends "z<command>\0"; a failure Outcome if either fails.
+  asio::awaitable<std::optional<Outcome>> open(std::string_view command) {
+    if (auto ec = co_await connect(m_sock, m_ep)) {
+      co_return failure(m_ep, "cannot connect", ec, m_dog);
+    }
+    std::string framed = frame_command(command);
+    if (auto [ec, n] = co_await asio::async_write(m_sock, asio::buffer(framed), k_tuple); ec) {
+      co_return failure(m_ep, "cannot send " + std::string(command), ec, m_dog);
+    }
+    co_return std::nullopt;
+  }
+
+  // Reads and parses clamd's reply; `what` says what was asked, for the error.
+  asio::awaitable<Outcome> reply(const std::string& what) {
+    auto [text, ec] = co_await read_reply(m_sock);
+    if (text.empty()) {
+      co_return failure(m_ep, what, ec ? ec : boost::system::error_code(asio::error::eof), m_dog);
+    }
+    Outcome o;
+    o.reply = parse_reply(text);
+    co_return o;
+  }
+
+  Outcome fail(const std::string& what, const boost::system::error_code& ec) const {
+    return failure(m_ep, what, ec, m_dog);
+  }
+  bool expired() const { return m_dog.fired(); }
+
+private:
+  Socket m_sock;
+  Watchdog m_dog;
+  const Endpoint& m_ep;
+};
+
+Outcome local_error(std::string message) {
+  Outcome o;
+  o.error = std::move(message);
+  return o;
+}
+
 } // namespace
 
 Client::Client(asio::any_io_executor ex, Endpoint endpoint)
     : m_ex(std::move(ex)), m_endpoint(std::move(endpoint)) {}
 
 asio::awaitable<Outcome> Client::command(std::string command, TimePoint deadline) {
-  Socket sock(m_ex);
-  Watchdog dog(m_ex, deadline, [&sock] { sock.close(); });
-  if (auto ec = co_await connect(sock, m_endpoint)) {
-    co_return failure(m_endpoint, "cannot connect", ec, dog);
+  Exchange x(m_ex, m_endpoint, deadline);
+  if (auto failed = co_await x.open(command)) {
+    co_return *failed;
   }
-  std::string framed = frame_command(command);
-  if (auto [ec, n] = co_await asio::async_write(sock, asio::buffer(framed), k_tuple); ec) {
-    co_return failure(m_endpoint, "cannot send " + command, ec, dog);
-  }
-  auto [reply, ec] = co_await read_reply(sock);
-  if (ec && reply.empty()) {
-    co_return failure(m_endpoint, "no reply to " + command, ec, dog);
-  }
-  Outcome o;
-  o.reply = parse_reply(reply);
-  co_return o;
+  co_return co_await x.reply("no reply to " + command);
 }
 
 asio::awaitable<Outcome> Client::instream(const std::filesystem::path& file, TimePoint deadline) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    Outcome o;
-    o.error = errno_error("cannot open", file).message;
-    co_return o;
+    co_return local_error(errno_error("cannot open", file).message);
   }
-  Socket sock(m_ex);
-  Watchdog dog(m_ex, deadline, [&sock] { sock.close(); });
-  if (auto ec = co_await connect(sock, m_endpoint)) {
-    co_return failure(m_endpoint, "cannot connect", ec, dog);
-  }
-  std::string framed = frame_command("INSTREAM");
-  if (auto [ec, n] = co_await asio::async_write(sock, asio::buffer(framed), k_tuple); ec) {
-    co_return failure(m_endpoint, "cannot send INSTREAM", ec, dog);
+  Exchange x(m_ex, m_endpoint, deadline);
+  if (auto failed = co_await x.open("INSTREAM")) {
+    co_return *failed;
   }
   std::vector<char> chunk(k_max_chunk);
   bool stopped_early = false; // clamd closed on us (e.g. size limit): go read its reply
@@ -211,17 +244,15 @@ asio::awaitable<Outcome> Client::instream(const std::filesystem::path& file, Tim
       continue;
     }
     if (n < 0) {
-      Outcome o;
-      o.error = errno_error("cannot read", file).message;
-      co_return o;
+      co_return local_error(errno_error("cannot read", file).message);
     }
     std::string header = chunk_header(static_cast<std::uint32_t>(n));
     std::array<asio::const_buffer, 2> bufs{asio::buffer(header),
                                            asio::buffer(chunk.data(), static_cast<std::size_t>(n))};
-    auto [ec, written] = co_await asio::async_write(sock, bufs, k_tuple);
+    auto [ec, written] = co_await asio::async_write(x.socket(), bufs, k_tuple);
     if (ec) {
-      if (dog.fired() || !is_connection_loss(ec)) {
-        co_return failure(m_endpoint, "cannot stream the artifact", ec, dog);
+      if (x.expired() || !is_connection_loss(ec)) {
+        co_return x.fail("cannot stream the artifact", ec);
       }
       stopped_early = true;
       break;
@@ -230,38 +261,21 @@ asio::awaitable<Outcome> Client::instream(const std::filesystem::path& file, Tim
       break; // the zero-length chunk just sent ends the stream
     }
   }
-  auto [reply, ec] = co_await read_reply(sock);
-  if (reply.empty()) {
-    auto o = failure(m_endpoint,
-                     stopped_early ? "connection closed while streaming" : "no reply to INSTREAM",
-                     ec ? ec : boost::system::error_code(asio::error::eof), dog);
-    co_return o;
-  }
-  Outcome o;
-  o.reply = parse_reply(reply);
-  co_return o;
+  co_return co_await x.reply(stopped_early ? "connection closed while streaming"
+                                           : "no reply to INSTREAM");
 }
 
 asio::awaitable<Outcome> Client::fildes(const std::filesystem::path& file, TimePoint deadline) {
   if (!m_endpoint.is_unix) {
-    Outcome o;
-    o.error = "FILDES needs a unix socket, not " + m_endpoint.describe();
-    co_return o;
+    co_return local_error("FILDES needs a unix socket, not " + m_endpoint.describe());
   }
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    Outcome o;
-    o.error = errno_error("cannot open", file).message;
-    co_return o;
+    co_return local_error(errno_error("cannot open", file).message);
   }
-  Socket sock(m_ex);
-  Watchdog dog(m_ex, deadline, [&sock] { sock.close(); });
-  if (auto ec = co_await connect(sock, m_endpoint)) {
-    co_return failure(m_endpoint, "cannot connect", ec, dog);
-  }
-  std::string framed = frame_command("FILDES");
-  if (auto [ec, n] = co_await asio::async_write(sock, asio::buffer(framed), k_tuple); ec) {
-    co_return failure(m_endpoint, "cannot send FILDES", ec, dog);
+  Exchange x(m_ex, m_endpoint, deadline);
+  if (auto failed = co_await x.open("FILDES")) {
+    co_return *failed;
   }
   // One data byte carrying the descriptor as ancillary data (clamd's own client does this).
   char byte = 0;
@@ -279,28 +293,21 @@ asio::awaitable<Outcome> Client::fildes(const std::filesystem::path& file, TimeP
   int raw_fd = fd.get();
   std::memcpy(CMSG_DATA(cmsg), &raw_fd, sizeof raw_fd);
   for (;;) {
-    ssize_t n = ::sendmsg(sock.native_handle(), &msg, MSG_NOSIGNAL);
+    ssize_t n = ::sendmsg(x.socket().native_handle(), &msg, MSG_NOSIGNAL);
     if (n == 1) {
       break;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-      auto [ec] = co_await sock.async_wait(Socket::wait_write, k_tuple);
+      auto [ec] = co_await x.socket().async_wait(Socket::wait_write, k_tuple);
       if (ec) {
-        co_return failure(m_endpoint, "cannot pass the file", ec, dog);
+        co_return x.fail("cannot pass the file", ec);
       }
       continue;
     }
-    co_return failure(m_endpoint, "cannot pass the file",
-                      boost::system::error_code(errno, boost::system::system_category()), dog);
+    co_return x.fail("cannot pass the file",
+                     boost::system::error_code(errno, boost::system::system_category()));
   }
-  auto [reply, ec] = co_await read_reply(sock);
-  if (reply.empty()) {
-    co_return failure(m_endpoint, "no reply to FILDES",
-                      ec ? ec : boost::system::error_code(asio::error::eof), dog);
-  }
-  Outcome o;
-  o.reply = parse_reply(reply);
-  co_return o;
+  co_return co_await x.reply("no reply to FILDES");
 }
 
 } // namespace pss::engine::clamd
