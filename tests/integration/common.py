@@ -34,6 +34,22 @@ def pid_alive(pid):
         return False
 
 
+def live_pids(proc_file, needle):
+    """pids of live processes whose /proc/PID/<proc_file> (cmdline, environ) contains needle."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/{proc_file}", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if needle in data and pid_alive(int(pid)):
+            found.append(int(pid))
+    return found
+
+
 class Run:
     def __init__(self, proc, stdout, stderr):
         self.code = proc.returncode

@@ -3,31 +3,18 @@
 scanner (written by the test, engines as data) for timeouts, crashes and leftovers."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import textwrap
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, MARKER, SAMPLES, SOURCE_ROOT, PssTestCase, pid_alive  # noqa
+from common import EICAR, SAMPLES, PssTestCase, live_pids  # noqa
 
 
 def processes_with(marker):
     """pids of live (non-zombie) processes whose command line contains marker."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if marker.encode() in cmd and pid_alive(int(pid)):
-            found.append(int(pid))
-    return found
+    return live_pids("cmdline", marker.encode())
 
 
 FAKE_SCANNER = r"""#!/bin/sh

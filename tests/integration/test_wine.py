@@ -1,15 +1,13 @@
 #!/usr/bin/python3
 """Windows engines under real Wine: Wine's own find.exe, and the testvendor scanner built
 with mingw-w64. The prefix is shared by the tests of a run (PSS_WINE_STATE), created once."""
-import json
 import os
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, MARKER, SAMPLES, PssTestCase, pid_alive  # noqa: E402
+from common import EICAR, MARKER, SAMPLES, PssTestCase, live_pids  # noqa: E402
 
 WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
@@ -17,18 +15,7 @@ TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
 
 def wine_processes(prefix):
     """Live processes that belong to a Wine prefix (their environment names it)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if f"WINEPREFIX={prefix}".encode() in env and pid_alive(int(pid)):
-            found.append(int(pid))
-    return found
+    return live_pids("environ", f"WINEPREFIX={prefix}\0".encode())
 
 
 class WineTestCase(PssTestCase):
