@@ -10,7 +10,7 @@ namespace pss::engine {
 namespace asio = boost::asio;
 
 asio::awaitable<CommandOutput> Engine::run_command(const std::string& name,
-                                                   const std::vector<std::string>& args) {
+                                                   const std::vector<std::string>& /*args*/) {
   CommandOutput out;
   out.output = manifest().name + " has no command " + name;
   co_return out;
