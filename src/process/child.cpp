@@ -438,6 +438,19 @@ asio::awaitable<ExitStatus> Child::stop(std::chrono::milliseconds grace) {
   co_return *impl->status;
 }
 
+std::string Child::output_tail_text() const {
+  std::string out;
+  for (const auto& line : m_impl->tail) {
+    out += "\n    " + line;
+  }
+  return out;
+}
+
+asio::awaitable<void> sleep_for(asio::any_io_executor ex, std::chrono::steady_clock::duration d) {
+  asio::steady_timer t(ex, d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
 std::vector<std::string> Child::output_tail() const {
   return {m_impl->tail.begin(), m_impl->tail.end()};
 }

@@ -70,6 +70,8 @@ public:
   // The last lines the child printed (stdout and stderr merged, or stderr alone when stdout
   // is captured), oldest first.
   std::vector<std::string> output_tail() const;
+  // The same, one indented line each, to append to an error message ("...; its output:").
+  std::string output_tail_text() const;
   // The captured stdout, once the child has exited: what was read, plus what is still in the
   // pipe, in order. Never waits for end-of-file: a grandchild (Wine's helpers) may hold the
   // pipe open.
@@ -81,6 +83,10 @@ private:
   explicit Child(std::shared_ptr<Impl> impl) : m_impl(std::move(impl)) {}
   std::shared_ptr<Impl> m_impl;
 };
+
+// Waits `d` on the executor (a poll interval, a back-off); never throws.
+boost::asio::awaitable<void> sleep_for(boost::asio::any_io_executor ex,
+                                       std::chrono::steady_clock::duration d);
 
 // Looks a program up like execvp would: names with a '/' are taken as they are.
 std::optional<std::filesystem::path> find_program(const std::string& name);

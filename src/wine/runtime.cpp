@@ -35,18 +35,7 @@ std::string getenv_or(const char* name, std::string fallback) {
   return v && !v->empty() ? *v : fallback;
 }
 
-asio::awaitable<void> sleep_for(asio::any_io_executor ex, std::chrono::milliseconds d) {
-  asio::steady_timer t(ex, d);
-  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
-std::string tail_text(const process::Child& c) {
-  std::string out;
-  for (const auto& l : c.output_tail()) {
-    out += "\n    " + l;
-  }
-  return out;
-}
+using process::sleep_for;
 
 } // namespace
 
@@ -189,10 +178,10 @@ asio::awaitable<void> Runtime::init_prefix(asio::any_io_executor ex) {
   auto status = co_await (*child)->wait_for(k_init_timeout);
   if (!status) {
     co_await (*child)->stop(5s);
-    throw Fatal("wineboot --init did not finish within 300 s" + tail_text(**child));
+    throw Fatal("wineboot --init did not finish within 300 s" + (*child)->output_tail_text());
   }
   if (!status->success()) {
-    throw Fatal("wineboot --init " + status->describe() + tail_text(**child));
+    throw Fatal("wineboot --init " + status->describe() + (*child)->output_tail_text());
   }
   UniqueFd marker(
       ::open((m_prefix / k_ready_marker).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));

@@ -26,18 +26,7 @@ constexpr auto k_external_check = 10s;    // PING of a clamd somebody else runs
 constexpr auto k_first_probe_delay = 5ms; // readiness polling starts fast...
 constexpr auto k_max_probe_delay = 250ms; // ...and backs off to this
 
-asio::awaitable<void> sleep_for(asio::any_io_executor ex, Clock::duration d) {
-  asio::steady_timer t(ex, d);
-  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
-std::string join_tail(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) {
-    out += "\n    " + l;
-  }
-  return out;
-}
+using process::sleep_for;
 
 class ClamdEngine final : public Engine {
 public:
@@ -238,7 +227,7 @@ private:
       if (auto status = m_daemon->exit_status()) {
         co_await sleep_for(m_ex, 50ms); // let the output pump catch the last lines
         throw Fatal("clamd " + status->describe() +
-                    " before it was ready; its last output:" + join_tail(m_daemon->output_tail()));
+                    " before it was ready; its last output:" + m_daemon->output_tail_text());
       }
       auto probe_deadline = std::min(deadline, Clock::now() + Clock::duration(k_ping_timeout));
       auto pong = co_await m_client->command("PING", probe_deadline);
@@ -250,7 +239,7 @@ private:
         throw Fatal("clamd was not ready within " +
                     std::to_string(
                         std::chrono::duration_cast<std::chrono::seconds>(d.ready_timeout).count()) +
-                    " s; its last output:" + join_tail(m_daemon->output_tail()));
+                    " s; its last output:" + m_daemon->output_tail_text());
       }
       co_await sleep_for(m_ex, delay);
       delay = std::min<Clock::duration>(delay * 2, k_max_probe_delay);
