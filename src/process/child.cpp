@@ -110,6 +110,9 @@ struct Child::Impl {
   // Timers of wait_for() callers, cancelled (woken) when the child is reaped.
   std::vector<std::weak_ptr<asio::steady_timer>> waiters;
   std::shared_ptr<spdlog::logger> logger;
+  std::function<void(const std::string&)> on_line;
+  UniqueFd stdin_write; // stdio_pipes: ours until taken
+  UniqueFd stdout_read;
 
   explicit Impl(asio::any_io_executor e) : ex(std::move(e)) {}
 
@@ -182,6 +185,9 @@ asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
       line.pop_back();
     }
     impl->logger->debug("{}: {}", impl->name, line);
+    if (impl->on_line) {
+      impl->on_line(line);
+    }
     impl->tail.push_back(std::move(line));
     while (impl->tail.size() > impl->tail_max) {
       impl->tail.pop_front();
@@ -276,7 +282,16 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   UniqueFd log_write(fds[1]);
   UniqueFd out_read;
   UniqueFd out_write;
-  if (spec.capture_stdout) {
+  UniqueFd in_read;
+  UniqueFd in_write;
+  if (spec.stdio_pipes) {
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      return errno_error("cannot create a pipe for " + spec.name);
+    }
+    in_read.reset(fds[0]);
+    in_write.reset(fds[1]);
+  }
+  if (spec.capture_stdout || spec.stdio_pipes) {
     if (::pipe2(fds, O_CLOEXEC) != 0) {
       return errno_error("cannot create a pipe for " + spec.name);
     }
@@ -297,9 +312,13 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   impl->tail_max = spec.tail_lines;
   impl->max_stdout = spec.max_stdout;
   impl->logger = log::get(impl->name);
+  impl->on_line = std::move(spec.on_line);
 
-  int out_fd = spec.capture_stdout ? out_write.get() : log_write.get();
-  bp::process_stdio stdio{nullptr, out_fd, log_write.get()};
+  int out_fd = spec.capture_stdout || spec.stdio_pipes ? out_write.get() : log_write.get();
+  if (!spec.stdio_pipes) {
+    in_read.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  }
+  bp::process_stdio stdio{in_read.get(), out_fd, log_write.get()};
   std::optional<bp::process> proc;
   bp::filesystem::path start_dir = spec.cwd.empty() ? std::filesystem::current_path() : spec.cwd;
   try {
@@ -317,6 +336,11 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   proc->detach();
   log_write.reset();
   out_write.reset();
+  in_read.reset();
+  if (spec.stdio_pipes) {
+    impl->stdin_write = std::move(in_write);
+    impl->stdout_read = std::move(out_read);
+  }
 
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, impl->pid, 0));
   if (pidfd < 0) {
@@ -380,6 +404,14 @@ Child::~Child() {
       m_impl->reaped(wstatus);
     }
   }
+}
+
+UniqueFd Child::take_stdin() {
+  return std::move(m_impl->stdin_write);
+}
+
+UniqueFd Child::take_stdout_pipe() {
+  return std::move(m_impl->stdout_read);
 }
 
 int Child::pid() const {

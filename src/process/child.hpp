@@ -5,11 +5,13 @@
 #pragma once
 
 #include "util/error.hpp"
+#include "util/posix.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +30,11 @@ struct SpawnSpec {
   // Keep stdout apart, in memory, for a parser (stderr alone goes to the log and the tail).
   bool capture_stdout = false;
   std::size_t max_stdout = 16 * 1024 * 1024; // beyond this, output is dropped and flagged
+  // A channel to the child over its stdin and stdout (a JSON-RPC server on stdio): the
+  // caller takes both ends with take_stdin()/take_stdout_pipe(); stderr alone is logged.
+  bool stdio_pipes = false;
+  // Called on the executor with each logged output line (CR/LF stripped): readiness lines.
+  std::function<void(const std::string&)> on_line;
 };
 
 // What a captured stdout held when the child exited.
@@ -76,6 +83,9 @@ public:
   // pipe, in order. Never waits for end-of-file: a grandchild (Wine's helpers) may hold the
   // pipe open.
   boost::asio::awaitable<CapturedOutput> take_stdout();
+  // With SpawnSpec::stdio_pipes: our ends of the child's stdin and stdout (once each).
+  UniqueFd take_stdin();
+  UniqueFd take_stdout_pipe();
 
   struct Impl;
 

@@ -1,5 +1,6 @@
 #include "engine/clamd/client.hpp"
 
+#include "process/watchdog.hpp"
 #include "util/posix.hpp"
 
 #include <array>
@@ -67,33 +68,7 @@ Result<Endpoint> parse_endpoint(std::string_view s) {
 
 namespace {
 
-// Closes the socket when the deadline passes, which aborts whatever operation is pending.
-class Watchdog {
-public:
-  Watchdog(asio::any_io_executor ex, TimePoint deadline, std::function<void()> on_expire)
-      : m_timer(std::make_shared<asio::steady_timer>(ex, deadline)),
-        m_state(std::make_shared<State>()) {
-    m_timer->async_wait([state = m_state, f = std::move(on_expire)](boost::system::error_code ec) {
-      if (!ec && state->armed) {
-        state->fired = true;
-        f();
-      }
-    });
-  }
-  ~Watchdog() {
-    m_state->armed = false;
-    m_timer->cancel();
-  }
-  bool fired() const { return m_state->fired; }
-
-private:
-  struct State {
-    bool armed = true;
-    bool fired = false;
-  };
-  std::shared_ptr<asio::steady_timer> m_timer;
-  std::shared_ptr<State> m_state;
-};
+using process::Watchdog;
 
 bool is_connection_loss(const boost::system::error_code& ec) {
   return ec == asio::error::connection_refused || ec == asio::error::connection_reset ||
