@@ -6,6 +6,7 @@
 #include "env/engine_env.hpp"
 #include "model/analysis.hpp"
 #include "process/child.hpp"
+#include "supervisor/service.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -51,6 +52,8 @@ public:
   // Stops what start() started; idempotent, never throws.
   virtual boost::asio::awaitable<void> stop() = 0;
   virtual EngineVersions versions() const = 0;
+  // The supervised server's state, pid, uptime and restarts; nullopt for engines without one.
+  virtual std::optional<supervisor::ServiceStatus> service_status() const { return std::nullopt; }
   // Runs one of the manifest's commands with extra arguments (after start()).
   virtual boost::asio::awaitable<CommandOutput> run_command(const std::string& name,
                                                             const std::vector<std::string>& args);

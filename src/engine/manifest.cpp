@@ -60,6 +60,17 @@ struct Reader {
     return out;
   }
 
+  Result<int> count(const json& j, const std::string& field, int fallback, int min) const {
+    auto it = j.find(field);
+    if (it == j.end() || it->is_null()) {
+      return fallback;
+    }
+    if (!it->is_number_integer() || it->get<long long>() < min || it->get<long long>() > 1'000'000) {
+      return bad(field, "must be an integer of at least " + std::to_string(min));
+    }
+    return it->get<int>();
+  }
+
   Result<std::chrono::milliseconds> seconds(const json& j, const std::string& field,
                                             std::chrono::milliseconds fallback) const {
     auto it = j.find(field);
@@ -129,7 +140,7 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
       return r.bad("daemon.argv", "must not be empty");
     }
     spec.dirs = PSS_TRY(r.strings(d, "dirs", false));
-    spec.socket = PSS_TRY(r.string(d, "socket", true));
+    spec.socket = PSS_TRY(r.string(d, "socket", false));
     spec.ready_timeout = PSS_TRY(r.seconds(d, "ready_timeout", spec.ready_timeout));
     spec.stop_timeout = PSS_TRY(r.seconds(d, "stop_timeout", spec.stop_timeout));
     if (auto c = d.find("config"); c != d.end()) {
@@ -143,12 +154,57 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
         spec.config.emplace_back(tmpl, target.get<std::string>());
       }
     }
-    if (auto mr = d.find("max_restarts"); mr != d.end()) {
-      if (!mr->is_number_integer() || mr->get<int>() < 0) {
-        return r.bad("daemon.max_restarts", "must be a non-negative integer");
+    if (auto e = d.find("env"); e != d.end()) {
+      if (!e->is_object()) {
+        return r.bad("daemon.env", "must be an object of strings");
       }
-      spec.max_restarts = mr->get<int>();
+      for (const auto& [k, v] : e->items()) {
+        if (!v.is_string()) {
+          return r.bad("daemon.env." + k, "must be a string");
+        }
+        spec.env[k] = v.get<std::string>();
+      }
     }
+    if (auto rd = d.find("ready"); rd != d.end()) {
+      if (!rd->is_object()) {
+        return r.bad("daemon.ready", "must be an object {line, probe, timeout}");
+      }
+      spec.ready_line = PSS_TRY(r.string(*rd, "line", false));
+      if (auto p = rd->find("probe"); p != rd->end()) {
+        if (!p->is_boolean()) {
+          return r.bad("daemon.ready.probe", "must be true or false");
+        }
+        spec.ready_probe = p->get<bool>();
+      }
+      spec.ready_timeout = PSS_TRY(r.seconds(*rd, "timeout", spec.ready_timeout));
+    }
+    if (auto h = d.find("health"); h != d.end()) {
+      if (h->is_boolean() && !h->get<bool>()) {
+        spec.health_interval = std::chrono::milliseconds(0);
+      } else if (!h->is_object()) {
+        return r.bad("daemon.health", "must be false or an object {interval, timeout, failures}");
+      } else {
+        spec.health_interval = PSS_TRY(r.seconds(*h, "interval", spec.health_interval));
+        spec.health_timeout = PSS_TRY(r.seconds(*h, "timeout", spec.health_timeout));
+        spec.health_failures = PSS_TRY(r.count(*h, "failures", spec.health_failures, 1));
+      }
+    }
+    if (auto rs = d.find("restart"); rs != d.end()) {
+      if (!rs->is_object()) {
+        return r.bad("daemon.restart",
+                     "must be an object {min_delay, max_delay, stable_after, max_deaths, window}");
+      }
+      auto& p = spec.restart;
+      p.min_delay = PSS_TRY(r.seconds(*rs, "min_delay", p.min_delay));
+      p.max_delay = PSS_TRY(r.seconds(*rs, "max_delay", p.max_delay));
+      p.stable_after = PSS_TRY(r.seconds(*rs, "stable_after", p.stable_after));
+      p.max_deaths = PSS_TRY(r.count(*rs, "max_deaths", p.max_deaths, 1));
+      p.window = PSS_TRY(r.seconds(*rs, "window", p.window));
+      if (p.max_delay < p.min_delay) {
+        return r.bad("daemon.restart.max_delay", "must not be below min_delay");
+      }
+    }
+    spec.concurrency = PSS_TRY(r.count(d, "concurrency", spec.concurrency, 0));
     m.daemon = std::move(spec);
   }
   if (auto it = j.find("commands"); it != j.end()) {

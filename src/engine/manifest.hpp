@@ -2,6 +2,7 @@
 // engines/README.md. Engines are data; the driver named here is code for a protocol.
 #pragma once
 
+#include "supervisor/machine.hpp"
 #include "util/error.hpp"
 
 #include <chrono>
@@ -14,16 +15,24 @@
 
 namespace pss::engine {
 
-// A daemon the engine starts and stops itself (e.g. its own clamd).
+// A long-lived server the engine runs under the supervisor (its own clamd, a vendor's
+// JSON-RPC server): how to start it, know it ready and healthy, restart and stop it.
 struct DaemonSpec {
-  std::vector<std::string> argv; // ${VAR} templates
+  std::vector<std::string> argv;         // ${VAR} templates; {port}: a free loopback port
+  std::map<std::string, std::string> env; // extra variables for it (templates)
   // Config files rendered from templates: template (relative to the engine folder) → target.
   std::vector<std::pair<std::string, std::string>> config;
   std::vector<std::string> dirs; // private (0700) directories to create first
-  std::string socket;            // "unix:/path" or "tcp:host:port", a template
+  std::string socket;            // clamd: "unix:/path" or "tcp:host:port", a template
+  std::string ready_line;        // readiness: an output line matching this regex...
+  bool ready_probe = true;       // ...and the protocol's ping (clamd PING, JSON-RPC)
   std::chrono::milliseconds ready_timeout{std::chrono::seconds(300)};
+  std::chrono::milliseconds health_interval{std::chrono::seconds(10)}; // 0: no health checks
+  std::chrono::milliseconds health_timeout{std::chrono::seconds(5)};
+  int health_failures = 2;
   std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
-  int max_restarts = 5; // per run, before the engine is declared failed
+  supervisor::RestartPolicy restart;
+  int concurrency = 0; // scans at once against it; 0: no limit of ours
 };
 
 // Where to find a daemon somebody else runs: the environment variables to read.

@@ -105,7 +105,7 @@ struct Service::Impl : std::enable_shared_from_this<Impl> {
       break;
     }
     case Action::Kind::schedule:
-      log->warn("{} {}; restarting in {} ms (restart {})", spec.program, a.reason, a.delay.count(),
+      log->warn("{} is down ({}); restarting in {} ms (restart {})", spec.program, a.reason, a.delay.count(),
                 machine.restarts() + 1);
       restart_timer = std::make_shared<asio::steady_timer>(ex, a.delay);
       restart_timer->async_wait([self](boost::system::error_code ec) {

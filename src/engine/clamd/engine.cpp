@@ -1,6 +1,7 @@
 #include "engine/clamd/engine.hpp"
 
 #include "engine/clamd/client.hpp"
+#include "engine/daemon.hpp"
 #include "env/expand.hpp"
 #include "process/child.hpp"
 #include "util/log.hpp"
@@ -21,10 +22,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto k_ping_timeout = 2s;       // per readiness probe
-constexpr auto k_external_check = 10s;    // PING of a clamd somebody else runs
-constexpr auto k_first_probe_delay = 5ms; // readiness polling starts fast...
-constexpr auto k_max_probe_delay = 250ms; // ...and backs off to this
+constexpr auto k_external_check = 10s; // PING of a clamd somebody else runs
+constexpr auto k_death_notice = 100ms; // a lost connection to the time its cause is known
 
 using process::sleep_for;
 
@@ -34,7 +33,7 @@ public:
       : m_manifest(std::move(m)), m_env(std::move(e)), m_ex(std::move(ex)),
         m_log(log::get(m_manifest.name)) {}
 
-  ~ClamdEngine() override = default; // a daemon still running is killed by ~Child
+  ~ClamdEngine() override = default; // a daemon still running is killed by ~Service
 
   const Manifest& manifest() const override { return m_manifest; }
   EngineVersions versions() const override { return m_versions; }
@@ -49,7 +48,7 @@ public:
       }
       m_log->info("using clamd at {}", ep->describe());
     } else if (m_manifest.daemon) {
-      co_await start_daemon();
+      co_await start_service();
     } else {
       throw Fatal("no clamd to use: set " +
                   m_manifest.external.value_or(ExternalSpec{}).socket_env +
@@ -61,21 +60,29 @@ public:
 
   asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
                                         Clock::time_point deadline) override {
-    if (m_failed) {
-      co_return model::Analysis::unknown_because(m_failure);
+    if (!m_service) {
+      Outcome out = co_await transfer(artifact, deadline);
+      if (!out.reply && out.connection_lost && Clock::now() < deadline) {
+        m_log->warn("{}; retrying once", out.error);
+        out = co_await transfer(artifact, deadline);
+      }
+      co_return to_analysis(out);
     }
-    int generation = m_generation;
-    Outcome out = co_await transfer(artifact, deadline);
-    if (!out.reply && out.connection_lost && Clock::now() < deadline) {
-      // Connection loss is retried once, on a restarted clamd if ours died.
-      m_log->warn("{}; retrying once", out.error);
-      if (m_daemon) {
-        co_await recover(generation, deadline);
-        if (m_failed) {
-          co_return model::Analysis::unknown_because(m_failure);
-        }
+    // Our own clamd: a scan that lost its connection (clamd died) is retried once on the
+    // restarted clamd; scans that come during the restart wait for it, up to their deadline.
+    Outcome out;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto gen = co_await m_service->acquire(deadline);
+      if (!gen) {
+        co_return model::Analysis::unknown_because(gen.error().message);
       }
       out = co_await transfer(artifact, deadline);
+      if (out.reply || !out.connection_lost || Clock::now() >= deadline) {
+        break;
+      }
+      m_log->warn("{}; retrying once", out.error);
+      // Its death, if it died, is seen within moments: then acquire() waits for the restart.
+      co_await sleep_for(m_ex, k_death_notice);
     }
     co_return to_analysis(out);
   }
@@ -86,12 +93,16 @@ public:
   }
 
   asio::awaitable<void> stop() override {
-    if (m_daemon && m_daemon->running()) {
-      int pid = m_daemon->pid();
-      auto status = co_await m_daemon->stop(m_manifest.daemon->stop_timeout);
-      m_log->info("clamd (pid {}) stopped: {}", pid, status.describe());
+    if (m_service) {
+      co_await m_service->stop();
     }
-    m_daemon.reset();
+  }
+
+  std::optional<supervisor::ServiceStatus> service_status() const override {
+    if (!m_service) {
+      return std::nullopt;
+    }
+    return m_service->status();
   }
 
 private:
@@ -158,94 +169,41 @@ private:
     return *ep;
   }
 
-  std::string expand_or_throw(const std::string& text, const std::string& what) const {
-    auto r = env::expand(text, [this](std::string_view n) { return m_env.lookup(n); });
-    if (!r) {
-      throw Fatal(m_manifest.name + ": " + what + ": " + r.error().message);
-    }
-    return *r;
-  }
-
-  void prepare_files() {
-    std::string warning;
-    if (auto r = env::prepare_runtime_dir(m_env, warning); !r) {
-      throw Fatal(r.error().message);
-    }
-    if (!warning.empty()) {
-      m_log->warn("{}", warning);
-    }
+  asio::awaitable<void> start_service() {
     const auto& d = *m_manifest.daemon;
-    for (const auto& dir : d.dirs) {
-      auto path = expand_or_throw(dir, "daemon.dirs");
-      if (auto r = env::check_private_dir(path, true); !r) {
-        throw Fatal(r.error().message);
-      }
+    if (d.socket.empty()) {
+      throw Fatal(m_manifest.name + ": the clamd driver's daemon needs a \"socket\"");
     }
-    for (const auto& [tmpl, target] : d.config) {
-      std::ifstream in(m_manifest.dir / tmpl);
-      if (!in) {
-        throw Fatal(errno_error("cannot read config template", m_manifest.dir / tmpl).message);
-      }
-      std::stringstream text;
-      text << in.rdbuf();
-      std::string rendered = expand_or_throw(text.str(), tmpl);
-      std::string out_path = expand_or_throw(target, "daemon.config");
-      UniqueFd fd(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (!fd || ::write(fd.get(), rendered.data(), rendered.size()) !=
-                     static_cast<ssize_t>(rendered.size())) {
-        throw Fatal(errno_error("cannot write config", out_path).message);
-      }
+    prepare_daemon_files(m_manifest, m_env);
+    auto ep = parse_endpoint(expand_or_throw(m_manifest, m_env, d.socket, "daemon.socket"));
+    if (!ep) {
+      throw Fatal(m_manifest.name + ": daemon.socket: " + ep.error().message);
     }
-  }
-
-  asio::awaitable<void> start_daemon() {
-    const auto& d = *m_manifest.daemon;
-    if (!m_client) {
-      prepare_files();
-      auto ep = parse_endpoint(expand_or_throw(d.socket, "daemon.socket"));
-      if (!ep) {
-        throw Fatal(m_manifest.name + ": daemon.socket: " + ep.error().message);
-      }
-      m_client.emplace(m_ex, *ep);
-    }
-    process::SpawnSpec spec;
-    for (const auto& a : d.argv) {
-      spec.argv.push_back(expand_or_throw(a, "daemon.argv"));
-    }
-    spec.name = "clamd";
-    auto started = Clock::now();
-    auto child = process::Child::spawn(m_ex, spec);
-    if (!child) {
-      throw Fatal(child.error().message + " (set " + m_env.prefix + "_PATH to clamd's folder)");
-    }
-    m_daemon = std::move(*child);
-    m_log->info("starting clamd (pid {}) on {}", m_daemon->pid(), m_client->endpoint().describe());
-
-    auto deadline = started + d.ready_timeout;
-    Clock::duration delay = k_first_probe_delay;
-    for (;;) {
-      if (auto status = m_daemon->exit_status()) {
-        co_await sleep_for(m_ex, 50ms); // let the output pump catch the last lines
-        throw Fatal("clamd " + status->describe() +
-                    " before it was ready; its last output:" + m_daemon->output_tail_text());
-      }
-      auto probe_deadline = std::min(deadline, Clock::now() + Clock::duration(k_ping_timeout));
-      auto pong = co_await m_client->command("PING", probe_deadline);
+    m_client.emplace(m_ex, *ep);
+    auto spec = daemon_service_spec(m_manifest, m_env, nullptr, {});
+    auto* client = &*m_client;
+    supervisor::Probe ping = [client](Clock::time_point deadline) -> asio::awaitable<Result<void>> {
+      auto pong = co_await client->command("PING", deadline);
       if (pong.reply && pong.reply->message == "PONG") {
-        break;
+        co_return Result<void>{};
       }
-      if (Clock::now() >= deadline) {
-        co_await m_daemon->stop(d.stop_timeout);
-        throw Fatal("clamd was not ready within " +
-                    std::to_string(
-                        std::chrono::duration_cast<std::chrono::seconds>(d.ready_timeout).count()) +
-                    " s; its last output:" + m_daemon->output_tail_text());
-      }
-      co_await sleep_for(m_ex, delay);
-      delay = std::min<Clock::duration>(delay * 2, k_max_probe_delay);
+      co_return make_error("no PONG: " + (pong.reply ? quote(pong.reply->message) : pong.error));
+    };
+    if (d.ready_probe) {
+      spec.ready_probe = ping;
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
-    m_log->info("clamd (pid {}) ready in {} ms", m_daemon->pid(), ms.count());
+    if (d.health_interval.count() > 0) {
+      spec.health_probe = ping;
+    }
+    m_service.emplace(m_ex, std::move(spec));
+    m_log->info("starting clamd on {}", m_client->endpoint().describe());
+    auto started = co_await m_service->start();
+    if (!started) {
+      const auto& msg = started.error().message;
+      bool missing = msg.find("not found on PATH") != std::string::npos ||
+                     msg.find("cannot start") != std::string::npos;
+      throw Fatal(missing ? msg + " (set " + m_env.prefix + "_PATH to clamd's folder)" : msg);
+    }
   }
 
   asio::awaitable<void> read_versions() {
@@ -264,38 +222,6 @@ private:
     if (!v->definitions) {
       m_versions.note = "custom signature database: clamd reports no definition version";
     }
-  }
-
-  // Restarts our clamd if it died since `generation`; waits if another scan is already
-  // restarting it. Gives up (engine failed) after max_restarts.
-  asio::awaitable<void> recover(int generation, Clock::time_point deadline) {
-    while (m_restarting && Clock::now() < deadline) {
-      co_await sleep_for(m_ex, 20ms);
-    }
-    if (generation != m_generation || m_failed || m_daemon->running()) {
-      co_return;
-    }
-    auto status = m_daemon->exit_status();
-    if (m_restarts >= m_manifest.daemon->max_restarts) {
-      m_failed = true;
-      m_failure = "engine failed: clamd died " + std::to_string(m_restarts + 1) +
-                  " times (last: " + (status ? status->describe() : "unknown") + ")";
-      m_log->error("{}", m_failure);
-      co_return;
-    }
-    ++m_restarts;
-    m_restarting = true;
-    m_log->warn("clamd (pid {}) {}; restarting ({}/{})", m_daemon->pid(),
-                status ? status->describe() : "died", m_restarts, m_manifest.daemon->max_restarts);
-    try {
-      co_await start_daemon();
-      ++m_generation;
-    } catch (const std::exception& e) {
-      m_failed = true;
-      m_failure = std::string("engine failed: cannot restart clamd: ") + e.what();
-      m_log->error("{}", m_failure);
-    }
-    m_restarting = false;
   }
 
   model::Analysis to_analysis(const Outcome& out) const {
@@ -330,14 +256,9 @@ private:
   asio::any_io_executor m_ex;
   std::shared_ptr<spdlog::logger> m_log;
   std::optional<Client> m_client;
-  std::unique_ptr<process::Child> m_daemon;
+  std::optional<supervisor::Service> m_service; // our own clamd, if we run it
   EngineVersions m_versions;
-  int m_generation = 0;
-  int m_restarts = 0;
-  bool m_restarting = false;
-  bool m_failed = false;
   bool m_use_fildes = false;
-  std::string m_failure;
 };
 
 } // namespace
