@@ -65,7 +65,8 @@ struct Reader {
     if (it == j.end() || it->is_null()) {
       return fallback;
     }
-    if (!it->is_number_integer() || it->get<long long>() < min || it->get<long long>() > 1'000'000) {
+    if (!it->is_number_integer() || it->get<long long>() < min ||
+        it->get<long long>() > 1'000'000) {
       return bad(field, "must be an integer of at least " + std::to_string(min));
     }
     return it->get<int>();

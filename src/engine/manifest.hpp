@@ -18,7 +18,7 @@ namespace pss::engine {
 // A long-lived server the engine runs under the supervisor (its own clamd, a vendor's
 // JSON-RPC server): how to start it, know it ready and healthy, restart and stop it.
 struct DaemonSpec {
-  std::vector<std::string> argv;         // ${VAR} templates; {port}: a free loopback port
+  std::vector<std::string> argv;          // ${VAR} templates; {port}: a free loopback port
   std::map<std::string, std::string> env; // extra variables for it (templates)
   // Config files rendered from templates: template (relative to the engine folder) → target.
   std::vector<std::pair<std::string, std::string>> config;

@@ -8,9 +8,13 @@
 // Build (C++17, mingw-w64, no -municode: Unicode arguments come from GetCommandLineW):
 //   x86_64-w64-mingw32-g++ -O2 -std=c++17 -static -static-libgcc -static-libstdc++
 //       -Wall -Wextra testvendor.cpp -o testvendor.exe
+// Signatures, names, the file scan and CP1252 encoding are shared with
+// testvendor-server.exe through common.hpp.
 
 #include <windows.h>
 #include <shellapi.h>
+
+#include "common.hpp"
 
 #include <fcntl.h>
 #include <io.h>
@@ -36,13 +40,9 @@ constexpr int kUsage = 10;
 // "TestVendor Antivirus 2.1.0 (c) Test Vendor GmbH – Überprüfung"
 constexpr const wchar_t* kBanner =
     L"TestVendor Antivirus 2.1.0 (c) Test Vendor GmbH \u2013 \u00DCberpr\u00FCfung";
-constexpr const wchar_t* kNameEicar = L"Trojan.\u00C9icar\u2013Test (\u00FC)";  // Trojan.Éicar–Test (ü)
-constexpr const wchar_t* kNameMarker = L"W\u00F6rm.T\u00EBst.Marker";          // Wörm.Tëst.Marker
-constexpr const wchar_t* kNameSuspicious = L"Heur.Verd\u00E4chtig";           // Heur.Verdächtig
-
-constexpr std::string_view kSigEicar = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE";
-constexpr std::string_view kSigMarker = "PSSUPERVISE-TEST-SIGNATURE-7f3a";
-constexpr std::string_view kSigSuspicious = "TESTVENDOR-SUSPICIOUS";
+using tv::kNameEicar;
+using tv::kNameMarker;
+using tv::kNameSuspicious;
 
 enum class Encoding { Cp1252, Utf16le };
 enum class Mode { Scan, Hang, Crash, Spawn, Garbage, Bigout };
@@ -61,11 +61,7 @@ public:
     void write(std::wstring_view s) {
         if (enc_ == Encoding::Cp1252) {
             if (s.empty()) return;
-            int n = WideCharToMultiByte(1252, 0, s.data(), static_cast<int>(s.size()), nullptr, 0,
-                                        nullptr, nullptr);
-            std::string bytes(static_cast<size_t>(n), '\0');
-            WideCharToMultiByte(1252, 0, s.data(), static_cast<int>(s.size()), bytes.data(), n,
-                                nullptr, nullptr);
+            std::string bytes = tv::toCp1252(s);
             std::fwrite(bytes.data(), 1, bytes.size(), f_);
         } else {
             std::wstring w;
@@ -209,46 +205,8 @@ std::wstring quoteArg(std::wstring_view a) {
     return q;
 }
 
-// Reads the whole file in chunks and looks for the three signatures.
-struct ScanResult {
-    bool ok = false;
-    DWORD winError = 0;
-    bool eicar = false, marker = false, suspicious = false;
-};
-
-ScanResult scanFile(const std::wstring& path) {
-    ScanResult r;
-    HANDLE h = CreateFileW(path.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                           nullptr, OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN, nullptr);
-    if (h == INVALID_HANDLE_VALUE) {
-        r.winError = GetLastError();
-        return r;
-    }
-    // Keep the last (longest signature - 1) bytes of each chunk so a signature
-    // spanning a chunk boundary is still found.
-    const size_t keep = kSigEicar.size() - 1;
-    const size_t chunk = 1 << 20;
-    std::string buf;
-    std::vector<char> block(chunk);
-    for (;;) {
-        DWORD got = 0;
-        if (!ReadFile(h, block.data(), static_cast<DWORD>(chunk), &got, nullptr)) {
-            r.winError = GetLastError();
-            CloseHandle(h);
-            return r;
-        }
-        if (got == 0) break;
-        buf.append(block.data(), got);
-        std::string_view v = buf;
-        r.eicar = r.eicar || v.find(kSigEicar) != std::string_view::npos;
-        r.marker = r.marker || v.find(kSigMarker) != std::string_view::npos;
-        r.suspicious = r.suspicious || v.find(kSigSuspicious) != std::string_view::npos;
-        if (buf.size() > keep) buf.erase(0, buf.size() - keep);
-    }
-    CloseHandle(h);
-    r.ok = true;
-    return r;
-}
+using tv::ScanResult;
+using tv::scanFile;  // reads the whole file in 1 MiB chunks and looks for the signatures
 
 // Prints the verdict line and "Scan finished.", returns the exit code.
 int scanAndReport(Output& out, const std::wstring& file) {
@@ -316,9 +274,7 @@ void printBigOutput(Output& out, unsigned long mib, Encoding enc) {
 
 // Starts "<self> --mode hang --no-banner --encoding E -- FILE" and returns its PID (0 on failure).
 DWORD spawnHangingChild(const Options& o, DWORD& err) {
-    std::wstring self(32768, L'\0');
-    DWORD n = GetModuleFileNameW(nullptr, self.data(), static_cast<DWORD>(self.size()));
-    self.resize(n);
+    const std::wstring self = tv::selfPath();
     std::wstring cmd = quoteArg(self) + L" --mode hang --no-banner --encoding " + o.encodingName +
                        L" -- " + quoteArg(o.file);
 

@@ -51,9 +51,9 @@ struct Channel::Impl {
   }
 
   asio::awaitable<std::pair<boost::system::error_code, std::size_t>> read(asio::mutable_buffer b) {
-    auto [ec, n] = sock ? co_await sock->async_read_some(b, asio::as_tuple(asio::use_awaitable))
-                        : co_await from_child->async_read_some(
-                              b, asio::as_tuple(asio::use_awaitable));
+    auto [ec, n] =
+        sock ? co_await sock->async_read_some(b, asio::as_tuple(asio::use_awaitable))
+             : co_await from_child->async_read_some(b, asio::as_tuple(asio::use_awaitable));
     co_return std::pair{ec, n};
   }
 };
@@ -65,9 +65,10 @@ bool Channel::usable() const {
   return !m_impl->broken;
 }
 
-asio::awaitable<Result<std::unique_ptr<Channel>>>
-Channel::connect(asio::any_io_executor ex, std::string host, std::uint16_t port, Wire wire,
-                 Clock::time_point deadline) {
+asio::awaitable<Result<std::unique_ptr<Channel>>> Channel::connect(asio::any_io_executor ex,
+                                                                   std::string host,
+                                                                   std::uint16_t port, Wire wire,
+                                                                   Clock::time_point deadline) {
   auto impl = std::make_unique<Impl>(ex, wire);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
@@ -80,11 +81,10 @@ Channel::connect(asio::any_io_executor ex, std::string host, std::uint16_t port,
     boost::system::error_code ignored;
     sock->close(ignored);
   });
-  auto [cec] = co_await sock->async_connect(tcp::endpoint(addr, port),
-                                            asio::as_tuple(asio::use_awaitable));
+  auto [cec] =
+      co_await sock->async_connect(tcp::endpoint(addr, port), asio::as_tuple(asio::use_awaitable));
   if (dog.fired()) {
-    co_return make_error("cannot connect to " + host + ":" + std::to_string(port) +
-                         ": timed out");
+    co_return make_error("cannot connect to " + host + ":" + std::to_string(port) + ": timed out");
   }
   if (cec) {
     co_return make_error("cannot connect to " + host + ":" + std::to_string(port) + ": " +

@@ -86,8 +86,8 @@ public:
       spec.on_spawn = [this](process::Child& child, int gen) {
         m_idle.clear();
         m_idle_gen = gen;
-        m_idle.push_back(Channel::over_pipes(m_ex, child.take_stdin(), child.take_stdout_pipe(),
-                                             m_spec.wire));
+        m_idle.push_back(
+            Channel::over_pipes(m_ex, child.take_stdin(), child.take_stdout_pipe(), m_spec.wire));
       };
     }
     if (d.ready_probe && (m_spec.ping || !m_stdio)) {
@@ -123,18 +123,18 @@ public:
     }
     auto started = Clock::now();
     if (!co_await take_slot(deadline)) {
-      co_return model::Analysis::unknown_because(
-          "timeout: no free slot on " + m_program + " within " +
-          seconds_text(deadline - started) + " (concurrency " + std::to_string(m_limit) + ")");
+      co_return model::Analysis::unknown_because("timeout: no free slot on " + m_program +
+                                                 " within " + seconds_text(deadline - started) +
+                                                 " (concurrency " + std::to_string(m_limit) + ")");
     }
     SlotGuard guard{this};
     std::string first_loss;
     for (int attempt = 0; attempt < 2; ++attempt) {
       auto gen = co_await m_service->acquire(deadline);
       if (!gen) {
-        co_return model::Analysis::unknown_because(
-            first_loss.empty() ? gen.error().message
-                               : first_loss + "; then " + gen.error().message);
+        co_return model::Analysis::unknown_because(first_loss.empty() ? gen.error().message
+                                                                      : first_loss + "; then " +
+                                                                            gen.error().message);
       }
       CallResult r = co_await call(*gen, m_spec.scan.name, *params, deadline);
       switch (r.status) {
@@ -279,7 +279,8 @@ private:
       auto c = co_await Channel::connect(m_ex, m_spec.host, *port, m_spec.wire, deadline);
       if (!c) {
         CallResult r;
-        r.status = Clock::now() >= deadline ? CallResult::Status::timeout : CallResult::Status::lost;
+        r.status =
+            Clock::now() >= deadline ? CallResult::Status::timeout : CallResult::Status::lost;
         r.error = c.error().message;
         co_return r;
       }
@@ -366,8 +367,8 @@ private:
     const json* v = find_path(result, m_spec.verdict_field);
     if (v == nullptr || !v->is_string()) {
       return model::Analysis::unknown_because(m_program + ": a scan result without \"" +
-                                              m_spec.verdict_field + "\": " +
-                                              result.dump().substr(0, 200));
+                                              m_spec.verdict_field +
+                                              "\": " + result.dump().substr(0, 200));
     }
     auto it = m_spec.verdicts.find(v->get<std::string>());
     if (it == m_spec.verdicts.end()) {

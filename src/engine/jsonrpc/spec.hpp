@@ -13,8 +13,8 @@
 namespace pss::engine::jsonrpc {
 
 struct Method {
-  std::string name;       // the JSON-RPC method
-  nlohmann::json params;  // strings are templates: {path}, {nt_path}, {sha256}, ${VAR}
+  std::string name;      // the JSON-RPC method
+  nlohmann::json params; // strings are templates: {path}, {nt_path}, {sha256}, ${VAR}
 };
 
 struct Spec {
