@@ -25,6 +25,9 @@ struct Row {
   std::string state = "ok";
   std::string version = "-";
   std::string definitions = "-";
+  std::string pid = "-";
+  std::string uptime = "-";
+  std::string restarts = "-";
   std::unique_ptr<engine::Engine> engine;
 };
 
@@ -36,6 +39,18 @@ asio::awaitable<void> probe(Row& row) {
     auto v = row.engine->versions();
     row.version = v.engine.value_or("-");
     row.definitions = v.definitions.value_or("-");
+    if (auto st = row.engine->service_status()) { // a supervised server: how it runs
+      row.state = std::string(supervisor::to_string(st->state));
+      row.pid = st->pid > 0 ? std::to_string(st->pid) : "-";
+      if (st->ready_since) {
+        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - *st->ready_since);
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.1fs", ms.count() / 1000.0);
+        row.uptime = buf;
+      }
+      row.restarts = std::to_string(st->restarts);
+    }
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -86,15 +101,17 @@ int run_engines(const GlobalOptions& global) {
   io.run();
   int status = 0;
   // Columns as wide as their widest cell.
-  std::vector<std::array<std::string, 7>> table{
-      {"ENGINE", "DRIVER", "RUNTIME", "PRODUCT", "VERSION", "DEFINITIONS", "STATE"}};
+  std::vector<std::array<std::string, 10>> table{{"ENGINE", "DRIVER", "RUNTIME", "PRODUCT",
+                                                   "VERSION", "DEFINITIONS", "STATE", "PID",
+                                                   "UPTIME", "RESTARTS"}};
   for (const auto& r : rows) {
-    table.push_back({r.name, r.driver, r.runtime, r.product, r.version, r.definitions, r.state});
-    if (r.state != "ok") {
+    table.push_back({r.name, r.driver, r.runtime, r.product, r.version, r.definitions, r.state,
+                     r.pid, r.uptime, r.restarts});
+    if (r.state != "ok" && r.state != "ready") {
       status = 2;
     }
   }
-  std::array<std::size_t, 7> width{};
+  std::array<std::size_t, 10> width{};
   for (const auto& row : table) {
     for (std::size_t c = 0; c < row.size(); ++c) {
       width[c] = std::max(width[c], row[c].size());

@@ -39,8 +39,11 @@ int main(int argc, char** argv) {
   app.add_option("--engine", engines_arg, split_help())->capture_default_str();
   app.add_option("--engines-dir", global.engines_dir, "Folder holding engines/<name>/engine.json");
   app.add_flag("-v,--verbose", global.verbose, "More output (analyze: Bounty and Analysis JSON)");
-  app.add_option("--log-level", global.log_level, "trace, debug, info, warning, error, off")
-      ->capture_default_str();
+  auto* log_level =
+      app.add_option("--log-level", global.log_level,
+                     "trace, debug, info, warning, error, off (-v: info, with the engines' "
+                     "start-up and shutdown lines)")
+          ->capture_default_str();
   app.add_option("--log-format", global.log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -71,6 +74,9 @@ int main(int argc, char** argv) {
       break;
     }
     start = comma + 1;
+  }
+  if (log_level->count() == 0 && (global.verbose || analyze_opts.verbose)) {
+    global.log_level = "info"; // -v shows the supervisor's lifecycle lines too
   }
   if (!log::set_level(global.log_level)) {
     std::fprintf(stderr, "pssupervise: error: unknown --log-level '%s'\n",

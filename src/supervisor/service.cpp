@@ -342,6 +342,9 @@ asio::awaitable<Result<void>> Service::start() {
     default:
       break;
     }
+    if (s.closed) {
+      co_return make_error(s.spec.program + " was stopped while starting");
+    }
     if (Clock::now() >= deadline) {
       std::string last = s.machine.last_exit();
       std::string tail = s.tail();

@@ -43,7 +43,17 @@ public:
     if (!m_manifest.raw.contains("jsonrpc")) {
       throw Fatal(where + ": the jsonrpc driver needs a \"jsonrpc\" section");
     }
-    auto spec = parse_spec(m_manifest.raw["jsonrpc"], where + " jsonrpc");
+    nlohmann::json section = m_manifest.raw["jsonrpc"];
+    // The code page may follow a variable (the same one the server's argv passes on).
+    if (section.contains("encoding") && section["encoding"].is_string()) {
+      auto enc = env::expand(section["encoding"].get<std::string>(),
+                             [this](std::string_view n) { return m_env.lookup(n); });
+      if (!enc) {
+        throw Fatal(where + " jsonrpc: field 'encoding': " + enc.error().message);
+      }
+      section["encoding"] = *enc;
+    }
+    auto spec = parse_spec(section, where + " jsonrpc");
     if (!spec) {
       throw Fatal(spec.error().message);
     }
