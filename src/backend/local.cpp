@@ -56,6 +56,7 @@ struct LocalBackend::Impl {
   std::vector<engine::Engine*> engines;
   asio::thread_pool pool;
   std::shared_ptr<spdlog::logger> log = log::get("local");
+  bool cancelled = false;
 
   Impl(LocalOptions o, std::vector<engine::Engine*> e)
       : opts(std::move(o)), engines(std::move(e)),
@@ -229,6 +230,10 @@ struct LocalBackend::Impl {
 LocalBackend::LocalBackend(LocalOptions opts, std::vector<engine::Engine*> engines)
     : m_impl(std::make_unique<Impl>(std::move(opts), std::move(engines))) {}
 
+void LocalBackend::cancel() {
+  m_impl->cancelled = true;
+}
+
 LocalBackend::~LocalBackend() {
   m_impl->pool.join();
 }
@@ -246,9 +251,9 @@ asio::awaitable<void> LocalBackend::run(std::vector<Job> jobs, ResultSink sink) 
     if (next < jobs.size()) {
       pending = m_impl->start(std::move(jobs[next++]), ex);
     }
-    while (pending) {
+    while (pending && !m_impl->cancelled) {
       auto current = std::move(pending);
-      if (next < jobs.size()) {
+      if (next < jobs.size() && !m_impl->cancelled) {
         pending = m_impl->start(std::move(jobs[next++]), ex);
       }
       JobResult r;

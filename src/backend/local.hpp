@@ -30,6 +30,9 @@ public:
   // Runs every job; `sink` gets each result as soon as it is ready (any order), exactly once
   // per job. Never throws for a job's failure: that is an `unknown` result.
   boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink);
+  // Starts no further job (an interrupt): run() returns once the scans in flight end, which
+  // stopping the engines hastens. Jobs not started get no result.
+  void cancel();
 
 private:
   struct Impl;

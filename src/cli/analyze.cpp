@@ -14,6 +14,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <thread>
@@ -25,7 +26,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::size_t k_progress_min_inputs = 10; // fewer: no progress line
+constexpr std::size_t k_progress_min_inputs = 10;  // fewer: no progress line
+constexpr std::chrono::seconds k_unwind_limit{30}; // after an interrupt stopped the engines
 
 Result<std::uint64_t> parse_size(const std::string& s) {
   std::size_t pos = 0;
@@ -164,24 +166,40 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   EngineSet engines(global, io.get_executor());
   int exit_code = 0;
   bool interrupted = false;
+  backend::LocalBackend* running_backend = nullptr;
+  bool main_done = false;
   auto main_task = [&]() -> asio::awaitable<void> {
     std::exception_ptr ep;
     try {
       co_await engines.start_all();
       backend::LocalBackend backend(lo, engines.engines());
-      co_await backend.run(std::move(jobs),
-                           [&](backend::JobResult r) { printer.add(std::move(r)); });
+      running_backend = &backend;
+      if (!interrupted) {
+        co_await backend.run(std::move(jobs), [&](backend::JobResult r) {
+          if (!interrupted) {
+            printer.add(std::move(r));
+          }
+        });
+      }
+      running_backend = nullptr;
     } catch (...) {
       ep = std::current_exception();
     }
     printer.finish();
-    co_await engines.stop_all(); // also when starting failed: stop what did start
+    if (!interrupted) {            // else the signal handler stops them
+      co_await engines.stop_all(); // also when starting failed: stop what did start
+    }
     if (ep) {
       std::rethrow_exception(ep);
     }
-    exit_code = printer.exit_code();
+    if (!interrupted) {
+      exit_code = printer.exit_code();
+    }
   };
+  // An interrupt stops the engines (servers, Wine) at once; the scans in flight then end
+  // quickly and everything unwinds in order. Should anything not, we leave anyway.
   asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer give_up(io);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) {
       return;
@@ -190,12 +208,30 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
     exit_code = 128 + sig;
     printer.finish();
     log->warn("interrupted by signal {}: stopping engines", sig);
-    asio::co_spawn(io, engines.stop_all(), [&](std::exception_ptr) { io.stop(); });
+    if (running_backend != nullptr) {
+      running_backend->cancel();
+    }
+    asio::co_spawn(io, engines.stop_all(), [&](std::exception_ptr) {
+      if (main_done) {
+        return;
+      }
+      give_up.expires_after(k_unwind_limit);
+      give_up.async_wait([&](boost::system::error_code ec2) {
+        if (!ec2) {
+          log->error("scans did not end within {} s of the interrupt; exiting",
+                     k_unwind_limit.count());
+          std::fflush(stdout);
+          std::_Exit(exit_code);
+        }
+      });
+    });
   });
   std::exception_ptr failure;
   asio::co_spawn(io, main_task(), [&](std::exception_ptr ep) {
     failure = ep;
+    main_done = true;
     signals.cancel();
+    give_up.cancel();
   });
   io.run();
   if (failure && !interrupted) {

@@ -102,8 +102,8 @@ int run_engines(const GlobalOptions& global) {
   int status = 0;
   // Columns as wide as their widest cell.
   std::vector<std::array<std::string, 10>> table{{"ENGINE", "DRIVER", "RUNTIME", "PRODUCT",
-                                                   "VERSION", "DEFINITIONS", "STATE", "PID",
-                                                   "UPTIME", "RESTARTS"}};
+                                                  "VERSION", "DEFINITIONS", "STATE", "PID",
+                                                  "UPTIME", "RESTARTS"}};
   for (const auto& r : rows) {
     table.push_back({r.name, r.driver, r.runtime, r.product, r.version, r.definitions, r.state,
                      r.pid, r.uptime, r.restarts});

@@ -41,7 +41,8 @@ struct Service::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<process::Child> child; // the current (or last) process
   int generation = 0;
   bool line_seen = false;
-  bool closed = false; // stop() called: nothing new is started
+  std::string last_probe_error; // of the current start, for the error if it never gets ready
+  bool closed = false;          // stop() called: nothing new is started
   Clock::time_point spawned_at;
   std::vector<std::weak_ptr<asio::steady_timer>> waiters;
   std::shared_ptr<asio::steady_timer> restart_timer;
@@ -105,8 +106,8 @@ struct Service::Impl : std::enable_shared_from_this<Impl> {
       break;
     }
     case Action::Kind::schedule:
-      log->warn("{} is down ({}); restarting in {} ms (restart {})", spec.program, a.reason, a.delay.count(),
-                machine.restarts() + 1);
+      log->warn("{} is down ({}); restarting in {} ms (restart {})", spec.program, a.reason,
+                a.delay.count(), machine.restarts() + 1);
       restart_timer = std::make_shared<asio::steady_timer>(ex, a.delay);
       restart_timer->async_wait([self](boost::system::error_code ec) {
         if (!ec && !self->closed) {
@@ -147,6 +148,7 @@ struct Service::Impl : std::enable_shared_from_this<Impl> {
     }
     ++generation;
     line_seen = false;
+    last_probe_error.clear();
     if (!c) {
       log->error("cannot start {}: {}", spec.program, cmd.error().message);
       feed({Event::Kind::spawn_failed, Clock::now(), cmd.error().message});
@@ -209,6 +211,8 @@ struct Service::Impl : std::enable_shared_from_this<Impl> {
           break;
         }
         last_error = r.error().message;
+        s.last_probe_error = last_error;
+        s.log->debug("{} not ready yet: {}", s.spec.program, last_error);
       }
       if (Clock::now() >= deadline) {
         std::string why = "not ready within " + seconds_text(s.spec.start_timeout);
@@ -347,11 +351,14 @@ asio::awaitable<Result<void>> Service::start() {
     }
     if (Clock::now() >= deadline) {
       std::string last = s.machine.last_exit();
+      if (!s.last_probe_error.empty()) {
+        last = "last probe: " + s.last_probe_error;
+      }
       std::string tail = s.tail();
       co_await stop();
       co_return make_error(s.spec.program + " was not ready within " +
                            seconds_text(s.spec.start_timeout) +
-                           (last.empty() ? "" : " (last: " + last + ")") + tail);
+                           (last.empty() ? "" : " (" + last + ")") + tail);
     }
     co_await s.wait_change(deadline);
   }

@@ -141,6 +141,21 @@ class LifecycleTest(ServerTestCase):
         self.assertAllCorrect(got, 20)
         self.assertNoWineLeft()
 
+    def test_stdio_server_crashing_loses_nothing(self):
+        # On stdio, a crash leaves winedbg's report in the reply stream before EOF.
+        m = self.variant()
+        argv = [a for a in m["daemon"]["argv"] if a not in ("--port", "{port}")]
+        self.variant(daemon__argv=argv + ["--stdio", "--crash-after", "7"],
+                     daemon__restart={"min_delay": 0.1, "max_delay": 1, "max_deaths": 20,
+                                      "window": 600},
+                     jsonrpc__transport="stdio")
+        path = self.samples(30)
+        r, got = self.analyze(path)
+        self.assertEqual(r.code, 1, r)
+        self.assertAllCorrect(got, 30)
+        self.assertGreaterEqual(len(re.findall(r"is down \(.*\); restarting in", r.stderr)), 3)
+        self.assertNoWineLeft()
+
     def test_slow_start_is_waited_for(self):
         self.write("in/eicar.com", EICAR)
         r, got = self.analyze(os.path.join(self.tmp, "in"), args=(),

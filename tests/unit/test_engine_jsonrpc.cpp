@@ -78,12 +78,9 @@ TEST_CASE("an endless line is an error once over the limit") {
   CHECK_FALSE(d.next().has_value());
 }
 
-TEST_CASE("frame(): requests in each framing and encoding") {
-  CHECK(frame("{}", Framing::line, Encoding::cp1252) == "{}\n");
-  CHECK(frame("{}", Framing::line, Encoding::utf16le) == std::string("{\0}\0\n\0", 6));
-  CHECK(frame("{}", Framing::content_length, Encoding::utf8) == "Content-Length: 2\r\n\r\n{}");
-  CHECK(frame("{}", Framing::content_length, Encoding::utf16le) ==
-        std::string("Content-Length: 4\r\n\r\n{\0}\0", 25));
+TEST_CASE("frame(): requests in each framing, ASCII whatever the replies' code page") {
+  CHECK(frame("{}", Framing::line) == "{}\n");
+  CHECK(frame("{}", Framing::content_length) == "Content-Length: 2\r\n\r\n{}");
   CHECK_FALSE(parse_framing("lines").has_value());
 }
 

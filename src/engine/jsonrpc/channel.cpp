@@ -116,7 +116,7 @@ asio::awaitable<CallResult> Channel::call(const std::string& method, const json&
     req["params"] = params;
   }
   // ensure_ascii: the request is the same bytes in every code page.
-  std::string bytes = frame(req.dump(-1, ' ', true), s.wire.framing, s.wire.encoding);
+  std::string bytes = frame(req.dump(-1, ' ', true), s.wire.framing);
   Impl* raw = &s;
   process::Watchdog dog(s.ex, deadline, [raw] { raw->close(); });
   auto broke = [&](CallResult::Status st, std::string why) {

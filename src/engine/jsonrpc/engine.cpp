@@ -152,22 +152,25 @@ public:
         co_return to_analysis(r.result);
       case CallResult::Status::rpc_error:
         co_return model::Analysis::unknown_because(m_program + ": " + r.error);
-      case CallResult::Status::bad_reply:
-        co_return model::Analysis::unknown_because(m_program + " answered garbage: " + r.error);
       case CallResult::Status::timeout: {
         auto why = "timeout: " + m_program + " did not answer the scan within " +
                    seconds_text(Clock::now() - started);
         m_service->report_broken(*gen, why);
         co_return model::Analysis::unknown_because(why);
       }
+      case CallResult::Status::bad_reply: // a dying server's last words (winedbg's report
+                                          // on stdio), or a broken one: restart, retry once
       case CallResult::Status::lost:
+        if (r.status == CallResult::Status::bad_reply) {
+          r.error = "garbage instead of an answer: " + r.error;
+        }
         if (!first_loss.empty() || Clock::now() >= deadline) {
           co_return model::Analysis::unknown_because(
               m_program + " failed the scan twice: " + first_loss + "; then " + r.error);
         }
         first_loss = r.error;
         m_log->warn("{}: {}; retrying once", artifact.path.filename().string(), r.error);
-        m_service->report_broken(*gen, "a scan lost its connection: " + r.error);
+        m_service->report_broken(*gen, "a scan failed: " + r.error);
         co_await process::sleep_for(m_ex, k_death_notice);
         break;
       }

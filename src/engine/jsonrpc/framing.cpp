@@ -6,16 +6,6 @@ namespace pss::engine::jsonrpc {
 
 namespace {
 
-std::string to_utf16le(std::string_view ascii) {
-  std::string out;
-  out.reserve(ascii.size() * 2);
-  for (char c : ascii) {
-    out.push_back(c);
-    out.push_back('\0');
-  }
-  return out;
-}
-
 bool ascii_iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) {
     return false;
@@ -52,15 +42,14 @@ Result<Framing> parse_framing(std::string_view name) {
                     "\"");
 }
 
-std::string frame(std::string_view ascii_json, Framing framing, text::Encoding encoding) {
-  bool wide = encoding == text::Encoding::utf16le;
+std::string frame(std::string_view ascii_json, Framing framing) {
   if (framing == Framing::line) {
     std::string line(ascii_json);
     line.push_back('\n');
-    return wide ? to_utf16le(line) : line;
+    return line;
   }
-  std::string body = wide ? to_utf16le(ascii_json) : std::string(ascii_json);
-  return "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "Content-Length: " + std::to_string(ascii_json.size()) + "\r\n\r\n" +
+         std::string(ascii_json);
 }
 
 Result<std::optional<std::string>> Decoder::next() {

@@ -18,9 +18,9 @@ enum class Framing { line, content_length };
 // "line" or "content-length"; Error naming the accepted values otherwise.
 Result<Framing> parse_framing(std::string_view name);
 
-// One outgoing message on the wire. Requests are ASCII JSON (non-ASCII as \u escapes), so
-// only the frame depends on the server's encoding (UTF-16LE doubles every byte).
-std::string frame(std::string_view ascii_json, Framing framing, text::Encoding encoding);
+// One outgoing message on the wire. Requests are ASCII JSON (non-ASCII as \u escapes) in
+// ASCII framing, which every code page reads the same; the encoding is the replies'.
+std::string frame(std::string_view ascii_json, Framing framing);
 
 class Decoder {
 public:
