@@ -1,11 +1,18 @@
 #include "engine/daemon.hpp"
 
 #include "env/expand.hpp"
+#include "process/watchdog.hpp"
 #include "util/log.hpp"
 #include "util/posix.hpp"
 #include "wine/runtime.hpp"
 
 #include <arpa/inet.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fcntl.h>
 #include <fstream>
 #include <netinet/in.h>
@@ -16,6 +23,9 @@
 extern char** environ;
 
 namespace pss::engine {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 
 std::string expand_or_throw(const Manifest& manifest, const env::EngineEnv& env,
                             const std::string& text, const std::string& what,
@@ -77,12 +87,28 @@ daemon_service_spec(const Manifest& manifest, const env::EngineEnv& env, const w
   s.health_failures = d.health_failures;
   s.stop_timeout = d.stop_timeout;
   s.restart = d.restart;
+  // The placeholders of the current start, for the probe too.
+  auto current = std::make_shared<std::map<std::string, std::string>>();
+  if (!d.ready_connect.empty()) {
+    s.ready_probe = [m = &manifest, e = &env,
+                     current](Clock::time_point deadline) -> asio::awaitable<Result<void>> {
+      std::string where;
+      try {
+        where = expand_or_throw(*m, *e, m->daemon->ready_connect, "daemon.ready.connect", *current);
+      } catch (const Fatal& f) {
+        co_return make_error(f.what());
+      }
+      co_return co_await connect_probe(where, deadline);
+    };
+  }
   // The engine owns `manifest` and `env` and outlives its service.
-  s.command = [m = &manifest, e = &env, wine, placeholders]() -> Result<process::SpawnSpec> {
+  s.command = [m = &manifest, e = &env, wine, placeholders,
+               current]() -> Result<process::SpawnSpec> {
     const Manifest& manifest = *m;
     const env::EngineEnv& env = *e;
     try {
       auto ph = placeholders ? placeholders() : std::map<std::string, std::string>{};
+      *current = ph;
       process::SpawnSpec spec;
       for (const auto& a : manifest.daemon->argv) {
         spec.argv.push_back(expand_or_throw(manifest, env, a, "daemon.argv", ph));
@@ -112,6 +138,38 @@ daemon_service_spec(const Manifest& manifest, const env::EngineEnv& env, const w
     }
   };
   return s;
+}
+
+asio::awaitable<Result<void>> connect_probe(std::string where, Clock::time_point deadline) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::generic::stream_protocol::socket sock(ex);
+  process::Watchdog dog(ex, deadline, [&sock] {
+    boost::system::error_code ignored;
+    sock.close(ignored);
+  });
+  boost::system::error_code ec;
+  if (where.rfind("unix:", 0) == 0) {
+    auto [e] = co_await sock.async_connect(asio::local::stream_protocol::endpoint(where.substr(5)),
+                                           asio::as_tuple(asio::use_awaitable));
+    ec = e;
+  } else {
+    auto hp = where.substr(4);
+    auto colon = hp.rfind(':');
+    auto addr = asio::ip::make_address(hp.substr(0, colon), ec);
+    unsigned port = colon == std::string::npos ? 0 : std::strtoul(hp.c_str() + colon + 1, nullptr, 10);
+    if (ec || port == 0 || port > 65535) {
+      co_return make_error("bad address " + quote(where) + " (want tcp:IP:PORT)");
+    }
+    auto [e] = co_await sock.async_connect(
+        asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port)),
+        asio::as_tuple(asio::use_awaitable));
+    ec = e;
+  }
+  if (ec) {
+    co_return make_error("nothing accepts on " + where + ": " +
+                         (dog.fired() ? std::string("timed out") : ec.message()));
+  }
+  co_return Result<void>{};
 }
 
 Result<std::uint16_t> free_loopback_port() {

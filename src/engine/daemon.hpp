@@ -32,6 +32,10 @@ supervisor::ServiceSpec
 daemon_service_spec(const Manifest& manifest, const env::EngineEnv& env, const wine::Runtime* wine,
                     std::function<std::map<std::string, std::string>()> placeholders);
 
+// Readiness by connection: "tcp:IP:PORT" or "unix:/path" accepts before `deadline`.
+boost::asio::awaitable<Result<void>> connect_probe(std::string where,
+                                                   std::chrono::steady_clock::time_point deadline);
+
 // A loopback TCP port free right now (bound and released), for a server we are about to start.
 Result<std::uint16_t> free_loopback_port();
 

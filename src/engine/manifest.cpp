@@ -171,6 +171,11 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
         return r.bad("daemon.ready", "must be an object {line, probe, timeout}");
       }
       spec.ready_line = PSS_TRY(r.string(*rd, "line", false));
+      spec.ready_connect = PSS_TRY(r.string(*rd, "connect", false));
+      if (!spec.ready_connect.empty() && spec.ready_connect.rfind("tcp:", 0) != 0 &&
+          spec.ready_connect.rfind("unix:", 0) != 0) {
+        return r.bad("daemon.ready.connect", "must be \"tcp:HOST:PORT\" or \"unix:/PATH\"");
+      }
       if (auto p = rd->find("probe"); p != rd->end()) {
         if (!p->is_boolean()) {
           return r.bad("daemon.ready.probe", "must be true or false");

@@ -26,6 +26,7 @@ struct DaemonSpec {
   std::string socket;            // clamd: "unix:/path" or "tcp:host:port", a template
   std::string ready_line;        // readiness: an output line matching this regex...
   bool ready_probe = true;       // ...and the protocol's ping (clamd PING, JSON-RPC)
+  std::string ready_connect;     // ...or, without a ping, "tcp:host:port"/"unix:/path" accepting
   std::chrono::milliseconds ready_timeout{std::chrono::seconds(300)};
   std::chrono::milliseconds health_interval{std::chrono::seconds(10)}; // 0: no health checks
   std::chrono::milliseconds health_timeout{std::chrono::seconds(5)};
