@@ -203,6 +203,39 @@ class FailureTest(ServerTestCase):
         self.assertRegex(r.stderr, r"did not answer the scan within .*; killing it")
         self.assertNoWineLeft()
 
+    def test_a_failed_engine_answers_every_bounty_unknown(self):
+        self.variant(["--crash-after", "3"],
+                     daemon__restart={"min_delay": 0.1, "max_deaths": 2, "window": 600})
+        path = self.samples(30)
+        r, got = self.analyze(path, args=("--concurrency", "1"))
+        self.assertEqual(r.code, 2, r)
+        self.assertEqual(len(got), 30)  # every bounty answered
+        failed = [a for a in got.values() if a["result"] == "unknown"]
+        self.assertGreaterEqual(len(failed), 20, r)
+        self.assertIn("engine failed: testvendor-server.exe died 2 times within 600 s",
+                      failed[-1]["error"])
+        self.assertGreaterEqual(30 - len(failed), 6)
+        self.assertIn("testvendor-server.exe failed: died 2 times", r.stderr)
+        self.assertNoWineLeft()
+
+    def test_a_json_rpc_error_is_unknown_with_its_reason(self):
+        self.variant(jsonrpc__scan={"method": "scan", "params": {"path": "{nt_path}.missing"},
+                                    "verdicts": {"infected": "malicious", "clean": "benign"}})
+        self.write("in/hello.txt", b"hello")
+        r, got = self.analyze(os.path.join(self.tmp, "in"))
+        self.assertEqual(r.code, 2, r)
+        self.assertRegex(got["hello.txt"]["error"],
+                         r"^testvendor-server\.exe: error -32001: cannot open Z:\\.*"
+                         r"hello\.txt\.missing \(Windows error 2\)$")
+        self.assertNotIn("restarting", r.stderr)  # an answer, even an error, is not a death
+
+    def test_ready_when_its_port_accepts(self):
+        self.variant(daemon__ready={"probe": False, "connect": "tcp:127.0.0.1:{port}",
+                                    "timeout": 60})
+        self.write("in/eicar.com", EICAR)
+        r, got = self.analyze(os.path.join(self.tmp, "in"))
+        self.assertEqual(got["eicar.com"]["result"], "malicious", r)
+
     def test_refusing_to_start_fails_clearly_within_the_start_deadline(self):
         self.variant(["--refuse-start"])
         t0 = time.monotonic()
