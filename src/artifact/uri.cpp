@@ -2,6 +2,7 @@
 
 #include "util/posix.hpp"
 
+#include <cctype>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -238,6 +239,21 @@ Result<std::string> base64_decode(std::string_view s) {
     if (tail == 0 || tail + padding != 4) {
       return make_error("invalid base64 at offset " + std::to_string(first_pad) +
                         ": wrong amount of '=' padding");
+    }
+  }
+  return out;
+}
+
+std::string file_uri(const std::filesystem::path& p) {
+  static constexpr char k_hex[] = "0123456789ABCDEF";
+  std::string out = "file://";
+  for (unsigned char c : p.native()) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(k_hex[c >> 4]);
+      out.push_back(k_hex[c & 0xf]);
     }
   }
   return out;

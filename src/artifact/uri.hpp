@@ -3,6 +3,7 @@
 
 #include "util/error.hpp"
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,8 @@ Result<std::string> percent_decode(std::string_view s);
 // file:///abs/path or file://localhost/abs/path → "/abs/path" (percent-decoded).
 // Error for other hosts, relative forms and NUL bytes.
 Result<std::string> file_uri_path(std::string_view uri);
+// The file:// URI of an absolute local path, percent-encoding all but unreserved bytes and '/'.
+std::string file_uri(const std::filesystem::path& p);
 
 struct DataUri {
   std::string mediatype; // as given, e.g. "text/plain;charset=US-ASCII"; may be empty

@@ -31,25 +31,6 @@ std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
   return deadline;
 }
 
-namespace {
-
-// file:// URI of a local path, percent-encoding what is not unreserved or '/'.
-std::string file_uri(const std::filesystem::path& p) {
-  static constexpr char k_hex[] = "0123456789ABCDEF";
-  std::string out = "file://";
-  for (unsigned char c : p.native()) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(k_hex[c >> 4]);
-      out.push_back(k_hex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
-} // namespace
 
 struct LocalBackend::Impl {
   LocalOptions opts;
@@ -193,7 +174,7 @@ struct LocalBackend::Impl {
     if (!p->job.bounty) {
       bounty.id = model::local_bounty_id(art.sha256);
       if (artifact::classify_input(p->job.input) == artifact::InputKind::path) {
-        bounty.artifact_uri = file_uri(art.path);
+        bounty.artifact_uri = artifact::file_uri(art.path);
       }
     }
     bounty.sha256 = art.sha256;
@@ -229,6 +210,12 @@ struct LocalBackend::Impl {
 
 LocalBackend::LocalBackend(LocalOptions opts, std::vector<engine::Engine*> engines)
     : m_impl(std::make_unique<Impl>(std::move(opts), std::move(engines))) {}
+
+asio::awaitable<JobResult> LocalBackend::run_one(Job job) {
+  auto ex = co_await asio::this_coro::executor;
+  auto pending = m_impl->start(std::move(job), ex);
+  co_return co_await m_impl->finish(pending);
+}
 
 void LocalBackend::cancel() {
   m_impl->cancelled = true;

@@ -33,6 +33,8 @@ public:
   // Starts no further job (an interrupt): run() returns once the scans in flight end, which
   // stopping the engines hastens. Jobs not started get no result.
   void cancel();
+  // One job, now (a Celery task, a webhook bounty): fetched, then scanned by every engine.
+  boost::asio::awaitable<JobResult> run_one(Job job);
 
 private:
   struct Impl;

@@ -3,8 +3,10 @@
 #include "artifact/fetch.hpp"
 #include "artifact/walk.hpp"
 #include "backend/local.hpp"
+#include "cli/celery_analyze.hpp"
 #include "cli/engine_set.hpp"
 #include "cli/printer.hpp"
+#include "cli/size.hpp"
 #include "model/bounty.hpp"
 #include "util/log.hpp"
 #include "util/posix.hpp"
@@ -28,28 +30,6 @@ namespace {
 
 constexpr std::size_t k_progress_min_inputs = 10;  // fewer: no progress line
 constexpr std::chrono::seconds k_unwind_limit{30}; // after an interrupt stopped the engines
-
-Result<std::uint64_t> parse_size(const std::string& s) {
-  std::size_t pos = 0;
-  unsigned long long v = 0;
-  try {
-    v = std::stoull(s, &pos);
-  } catch (const std::exception&) {
-    return make_error("invalid size " + quote(s) + " (e.g. 100M, 2G, 4096)");
-  }
-  std::string unit = s.substr(pos);
-  std::uint64_t mult = 1;
-  if (unit == "K" || unit == "k" || unit == "KiB") {
-    mult = 1ULL << 10;
-  } else if (unit == "M" || unit == "MiB") {
-    mult = 1ULL << 20;
-  } else if (unit == "G" || unit == "GiB") {
-    mult = 1ULL << 30;
-  } else if (!unit.empty()) {
-    return make_error("invalid size " + quote(s) + " (e.g. 100M, 2G, 4096)");
-  }
-  return v * mult;
-}
 
 // Reads a bounty file (or "-"/URI); the error names the file.
 Result<model::Bounty> read_bounty(const std::string& input, const artifact::FetchOptions& fo) {
@@ -87,11 +67,26 @@ void setup_analyze(CLI::App& app, AnalyzeOptions& opts) {
   app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
       ->capture_default_str();
+  const std::string celery_group = "Celery backend";
+  app.add_option("--broker", opts.broker,
+                 "Broker URL (default: $PSS_BROKER_URL, else redis://127.0.0.1:6379/0)")
+      ->group(celery_group);
+  app.add_option("--result-backend", opts.result_backend,
+                 "Result backend URL (default: $PSS_RESULT_BACKEND, else the broker)")
+      ->group(celery_group);
+  app.add_option("--queue", opts.queue, "Queue of the workers (default: the engine's name)")
+      ->group(celery_group);
+  app.add_flag("--no-wait", opts.no_wait,
+               "Submit and print 'input<TAB>queue<TAB>task id' lines; do not wait")
+      ->group(celery_group);
+  app.add_option("--wait-timeout", opts.wait_timeout, "Seconds to wait for each result")
+      ->capture_default_str()
+      ->group(celery_group);
 }
 
 int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   auto log = log::get("analyze");
-  if (opts.backend != "local") {
+  if (opts.backend != "local" && opts.backend != "celery") {
     throw Fatal("backend '" + opts.backend + "' is not available yet; use --backend local");
   }
   auto max_size = parse_size(opts.max_size);
@@ -161,6 +156,9 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
                   : opts.format == "json"        ? Format::json
                                                  : Format::text;
   Printer printer(format, jobs.size(), global.engines.size() > 1, progress);
+  if (opts.backend == "celery") {
+    return run_celery_analyze(global, opts, std::move(jobs), lo.fetch, printer);
+  }
 
   asio::io_context io;
   EngineSet engines(global, io.get_executor());

@@ -18,6 +18,12 @@ struct AnalyzeOptions {
   bool verbose = false;
   double timeout = 0; // seconds per scan; 0: the engine's own
   std::string max_size = "512M";
+  // --backend celery
+  std::string broker;         // default: $PSS_BROKER_URL, else redis://127.0.0.1:6379/0
+  std::string result_backend; // default: $PSS_RESULT_BACKEND, else the broker
+  std::string queue;          // default: each engine's name
+  bool no_wait = false;       // print the task ids, do not wait for results
+  double wait_timeout = 600;  // seconds for each result
 };
 
 void setup_analyze(CLI::App& app, AnalyzeOptions& opts);

@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/engines.hpp"
 #include "cli/options.hpp"
+#include "cli/worker.hpp"
 #include "pss_config.h"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -52,6 +53,10 @@ int main(int argc, char** argv) {
   auto* analyze = app.add_subcommand("analyze", "Scan files, directories, stdin or URIs");
   setup_analyze(*analyze, analyze_opts);
   auto* engines = app.add_subcommand("engines", "List the engines found and their drivers");
+  WorkerCliOptions worker_opts;
+  auto* worker = app.add_subcommand("worker", "A Celery worker: answers pssupervise.analyze "
+                                              "tasks from a Redis broker");
+  setup_worker(*worker, worker_opts);
   CommandsOptions commands_opts;
   auto* commands =
       app.add_subcommand("commands", "An engine's commands: info, scan_file, update, ...");
@@ -88,6 +93,9 @@ int main(int argc, char** argv) {
   try {
     if (analyze->parsed()) {
       return run_analyze(global, analyze_opts);
+    }
+    if (worker->parsed()) {
+      return run_worker(global, worker_opts);
     }
     if (engines->parsed()) {
       return run_engines(global);

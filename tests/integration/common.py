@@ -164,3 +164,50 @@ class Clamd:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
+
+
+class RedisServer:
+    """A redis-server the test runs on a free loopback port in its temp dir; with an
+    append-only file fsynced always, so a restart keeps what was queued."""
+
+    def __init__(self, tmp, name="redis"):
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/bin/redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", self.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+             "--protected-mode", "no", "--daemonize", "no", "--logfile", "redis.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+            time.sleep(0.02)
+        raise RuntimeError("redis-server not ready in 30 s")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+    def command(self, *args):
+        """One command through redis-cli (enough for test checks)."""
+        r = subprocess.run(["redis-cli", "-p", str(self.port), "--raw", *args],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout.strip()

@@ -1,0 +1,37 @@
+// A Celery client on Redis, as Python's send_task() + AsyncResult.get(): subscribes to the
+// results' channels first, publishes the tasks, reads results already stored, then waits
+// for the PUBLISHed ones. Reconnects (re-subscribing, re-reading) through broker outages.
+#pragma once
+
+#include "celery/protocol.hpp"
+#include "celery/redis.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pss::celery {
+
+struct ClientOptions {
+  RedisUrl broker;
+  RedisUrl result_backend;
+  std::string queue = "celery";
+  std::string task_name;
+  std::chrono::milliseconds wait_timeout{std::chrono::minutes(10)}; // per task, from sending
+  bool wait = true; // false: publish only (results are still stored by the worker)
+};
+
+struct TaskCall {
+  Json args = Json::array();
+  Json kwargs = Json::object();
+  std::optional<TimePoint> expires;
+};
+
+// Calls on_sent(i, task_id) as task i is published and, when waiting, on_result(i, meta or
+// why not) once per task. Error only if publishing itself fails for good.
+Result<void> call_tasks(const ClientOptions& opts, const std::vector<TaskCall>& calls,
+                        const std::function<void(std::size_t, const std::string&)>& on_sent,
+                        const std::function<void(std::size_t, Result<ResultMeta>)>& on_result);
+
+} // namespace pss::celery

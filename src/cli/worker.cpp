@@ -1,0 +1,164 @@
+#include "cli/worker.hpp"
+
+#include "backend/local.hpp"
+#include "celery/analyze_task.hpp"
+#include "celery/worker.hpp"
+#include "cli/engine_set.hpp"
+#include "cli/size.hpp"
+#include "util/log.hpp"
+#include "util/temp_file.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <thread>
+#include <unistd.h>
+
+namespace pss::cli {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto k_drain_timeout = std::chrono::minutes(10); // SIGTERM: tasks in flight finish
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+} // namespace
+
+std::string broker_url(const std::string& option) {
+  if (!option.empty()) {
+    return option;
+  }
+  if (const char* e = std::getenv("PSS_BROKER_URL"); e != nullptr && *e != '\0') {
+    return e;
+  }
+  return "redis://127.0.0.1:6379/0";
+}
+
+std::string result_backend_url(const std::string& option, const std::string& broker) {
+  if (!option.empty()) {
+    return option;
+  }
+  if (const char* e = std::getenv("PSS_RESULT_BACKEND"); e != nullptr && *e != '\0') {
+    return e;
+  }
+  return broker;
+}
+
+void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
+  app.add_option("--broker", opts.broker,
+                 "Broker URL (default: $PSS_BROKER_URL, else redis://127.0.0.1:6379/0)");
+  app.add_option("--result-backend", opts.result_backend,
+                 "Result backend URL (default: $PSS_RESULT_BACKEND, else the broker)");
+  app.add_option("--queue", opts.queue, "Queue to consume (default: the engine's name)");
+  app.add_option("--concurrency", opts.concurrency,
+                 "Tasks run at once, one message prefetched per slot (default: the number of "
+                 "cores)");
+  app.add_option("--visibility-timeout", opts.visibility_timeout,
+                 "Seconds after which a delivery nobody acknowledged (its worker died) is "
+                 "given to a worker again")
+      ->capture_default_str();
+  app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
+  app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
+      ->capture_default_str();
+}
+
+int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
+  auto log = log::get("worker");
+  auto broker = celery::parse_redis_url(broker_url(opts.broker));
+  if (!broker) {
+    throw Fatal("--broker: " + broker.error().message + " (only redis:// brokers so far)");
+  }
+  auto backend_url = celery::parse_redis_url(result_backend_url(opts.result_backend,
+                                                                broker_url(opts.broker)));
+  if (!backend_url) {
+    throw Fatal("--result-backend: " + backend_url.error().message);
+  }
+  auto max_size = parse_size(opts.max_size);
+  if (!max_size) {
+    throw Fatal("--max-size: " + max_size.error().message);
+  }
+  if (opts.visibility_timeout <= 0) {
+    throw Fatal("--visibility-timeout must be positive");
+  }
+  celery::WorkerOptions wo;
+  wo.broker = *broker;
+  wo.result_backend = *backend_url;
+  wo.queue = opts.queue.empty() ? global.engines.front() : opts.queue;
+  wo.concurrency = opts.concurrency != 0 ? opts.concurrency
+                                         : std::max(1U, std::thread::hardware_concurrency());
+  wo.visibility_timeout =
+      std::chrono::milliseconds(static_cast<long long>(opts.visibility_timeout * 1000));
+  wo.nodename = "pssupervise@" + hostname();
+
+  auto tmp = TempDir::create(temp_base_dir(), "pssupervise-worker-");
+  if (!tmp) {
+    throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
+  }
+  backend::LocalOptions lo;
+  lo.concurrency = wo.concurrency;
+  lo.fetch.temp_dir = tmp->path();
+  lo.fetch.max_size = *max_size;
+  lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
+
+  asio::io_context io;
+  EngineSet engines(global, io.get_executor());
+  std::unique_ptr<celery::Worker> worker;
+  bool stop_requested = false;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) {
+      return;
+    }
+    log->warn("signal {}: no new tasks; finishing those in flight", sig);
+    stop_requested = true;
+    if (worker) {
+      worker->stop();
+    }
+  });
+  auto main_task = [&]() -> asio::awaitable<void> {
+    std::exception_ptr ep;
+    try {
+      co_await engines.start_all();
+      backend::LocalBackend backend(lo, engines.engines());
+      std::size_t n = engines.engines().size();
+      worker = std::make_unique<celery::Worker>(
+          io.get_executor(), wo,
+          [&backend, n](const celery::TaskMessage& m) {
+            return celery::run_task(backend, n, m);
+          });
+      log->info("{} ready: queue '{}' on {}, {} at once", wo.nodename, wo.queue,
+                wo.broker.describe(), wo.concurrency);
+      if (stop_requested) {
+        worker->stop();
+      }
+      auto run = worker->run(k_drain_timeout);
+      co_await std::move(run);
+      worker.reset();
+    } catch (...) {
+      ep = std::current_exception();
+    }
+    co_await engines.stop_all();
+    if (ep) {
+      std::rethrow_exception(ep);
+    }
+  };
+  std::exception_ptr failure;
+  asio::co_spawn(io, main_task(), [&](std::exception_ptr ep) {
+    failure = ep;
+    signals.cancel();
+  });
+  io.run();
+  if (failure) {
+    std::rethrow_exception(failure);
+  }
+  return 0;
+}
+
+} // namespace pss::cli
