@@ -1,0 +1,231 @@
+#!/usr/bin/python3
+"""`pssupervise worker` and `analyze --backend celery` against a real redis-server and
+Debian's python3-celery (imported here: this runs under /usr/bin/python3): a stock Python
+client gets verdicts from the C++ worker, failures raise in Python, our client talks to our
+worker, a killed worker loses nothing, a Redis restart loses nothing, SIGTERM drains."""
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+from datetime import datetime, timedelta, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BINARY, EICAR, SAMPLES, PssTestCase, RedisServer, live_pids  # noqa: E402
+
+from celery import Celery  # noqa: E402
+from celery.exceptions import NotRegistered, TaskRevokedError  # noqa: E402
+
+SLOW_SCANNER = r"""#!/bin/sh
+sleep "${SLOW_SECONDS:-1}"
+if grep -q EICAR-STANDARD "$1"; then echo "$1: infected: Eicar.Slow"; exit 1; fi
+echo "$1: clean"
+"""
+
+
+def file_bounty(path, bid=1):
+    return {"id": bid, "artifact_type": "file", "artifact_uri": "file://" + path}
+
+
+class CeleryTestCase(PssTestCase):
+    def setUp(self):
+        super().setUp()
+        self.redis = RedisServer(self.tmp)
+        self.app = Celery("pss-test", broker=self.redis.url, backend=self.redis.url)
+        self.app.conf.broker_connection_retry_on_startup = True
+        self.workers = []
+        self.engines = None
+
+    def tearDown(self):
+        for w in self.workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait(30)
+        gc.collect()  # AsyncResult.__del__ talks to Redis: let it while Redis is up
+        self.app.close()
+        self.redis.stop()
+        super().tearDown()
+
+    def slow_engine(self):
+        """A one-shot engine whose scanner takes SLOW_SECONDS per file."""
+        self.engines = os.path.join(self.tmp, "engines")
+        d = os.path.join(self.engines, "slow")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "slow.sh"), "w") as f:
+            f.write(SLOW_SCANNER)
+        manifest = {
+            "product": "Slow Scanner", "vendor": "Test", "categories": ["*"],
+            "driver": "oneshot",
+            "scan": {"argv": ["/bin/sh", "${ENGINE_DIR}/slow.sh", "{path}"],
+                     "timeout": {"base": 60},
+                     "exit_codes": {"0": "benign", "1": "malicious"},
+                     "rules": [{"pattern": ": infected: (?<name>.+)$", "verdict": "malicious"}]},
+        }
+        with open(os.path.join(d, "engine.json"), "w") as f:
+            json.dump(manifest, f)
+
+    def start_worker(self, *args, engine="clamav", env=None, log="info"):
+        cmd = [BINARY, "--log-level", log]
+        if self.engines:
+            cmd += ["--engines-dir", self.engines]
+        cmd += ["--engine", engine, "worker", "--broker", self.redis.url, *args]
+        e = dict(self.env)
+        e.update(env or {})
+        errlog = open(os.path.join(self.tmp, f"worker{len(self.workers)}.log"), "wb")
+        w = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errlog, env=e, cwd=self.tmp)
+        w.log_path = errlog.name
+        self.workers.append(w)
+        self.wait_for_log(w, "consuming queue")
+        return w
+
+    def wait_for_log(self, worker, text, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with open(worker.log_path, errors="replace") as f:
+                if text in f.read():
+                    return
+            if worker.poll() is not None:
+                break
+            time.sleep(0.05)
+        with open(worker.log_path, errors="replace") as f:
+            self.fail(f"worker never logged {text!r}:\n{f.read()}")
+
+    def send(self, bounty, queue="clamav", **kw):
+        return self.app.send_task("pssupervise.analyze", args=[bounty], queue=queue, **kw)
+
+    def wait_until(self, predicate, timeout=30, what="condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        self.fail(f"timed out waiting for {what}")
+
+    def stored(self, task_id):
+        v = self.redis.command("GET", f"celery-task-meta-{task_id}")
+        return json.loads(v) if v else None
+
+
+class InteropTest(CeleryTestCase):
+    def test_python_client_gets_malicious_and_benign(self):
+        self.start_worker("--concurrency", "2")
+        eicar = self.write("eicar.com", EICAR)
+        r1 = self.send(file_bounty(eicar))
+        r2 = self.send({"id": 2, "artifact_type": "file",
+                        "artifact_uri": "data:,just some clean text"})
+        a1, a2 = r1.get(timeout=60), r2.get(timeout=60)
+        self.assertEqual(a1["result"], "malicious")
+        self.assertEqual(a1["result_name"], "Eicar-Test-Signature")
+        self.assertEqual(a1["product"], "ClamAV")
+        self.assertEqual(a2["result"], "benign")
+        self.assertEqual(r1.state, "SUCCESS")
+        # Late ack: nothing is left unacknowledged once the results are stored.
+        self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
+
+    def test_a_failing_task_raises_in_python(self):
+        self.start_worker()
+        r = self.send({"bogus": 1})
+        with self.assertRaises(ValueError) as cm:
+            r.get(timeout=60)
+        self.assertIn("invalid bounty", str(cm.exception))
+        self.assertEqual(r.state, "FAILURE")
+
+    def test_unknown_task_name_is_not_registered(self):
+        self.start_worker()
+        r = self.app.send_task("pssupervise.nope", args=[], queue="clamav")
+        with self.assertRaises(NotRegistered):
+            r.get(timeout=60)
+
+    def test_expired_task_is_revoked(self):
+        self.start_worker()
+        r = self.send(file_bounty(os.path.join(SAMPLES, "hello.txt")),
+                      expires=datetime.now(timezone.utc) - timedelta(seconds=5))
+        with self.assertRaises(TaskRevokedError):
+            r.get(timeout=60)
+        self.assertEqual(r.state, "REVOKED")
+
+    def test_our_client_with_our_worker_matches_local(self):
+        self.start_worker("--concurrency", "2")
+        local = self.pss("analyze", "--format", "json", SAMPLES)
+        remote = self.pss("analyze", "--backend", "celery", "--broker", self.redis.url,
+                          "--format", "json", SAMPLES)
+        self.assertEqual(remote.code, local.code, remote)
+        strip = lambda r: [(l["input"], l["analysis"]["result"], l["analysis"].get("result_name"),
+                            l["bounty"]["id"]) for l in r.json_lines()]
+        self.assertEqual(strip(remote), strip(local))
+
+    def test_no_wait_prints_task_ids_that_python_can_wait_for(self):
+        self.start_worker()
+        r = self.pss("analyze", "--backend", "celery", "--broker", self.redis.url, "--no-wait",
+                     os.path.join(SAMPLES, "eicar.com"))
+        self.assertEqual(r.code, 0, r)
+        inp, queue, task_id = r.stdout.strip().split("\t")
+        self.assertEqual(queue, "clamav")
+        a = self.app.AsyncResult(task_id).get(timeout=60)
+        self.assertEqual(a["result"], "malicious")
+
+    def test_no_worker_is_a_clear_timeout(self):
+        r = self.pss("analyze", "--backend", "celery", "--broker", self.redis.url,
+                     "--wait-timeout", "2", os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("no result within 2 s (is a worker consuming queue 'clamav'?)", r.stdout)
+
+
+class ReliabilityTest(CeleryTestCase):
+    def test_killed_worker_task_is_redelivered_and_answered(self):
+        self.slow_engine()
+        opts = ("--queue", "slow", "--concurrency", "1", "--visibility-timeout", "3")
+        a = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "30"})
+        eicar = self.write("eicar.com", EICAR)
+        r = self.send(file_bounty(eicar), queue="slow")
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "1", what="delivery")
+        a.kill()  # SIGKILL mid-task: no ack, no result
+        a.wait(30)
+        self.assertIsNone(self.stored(r.id))
+        b = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "0.2"})
+        self.assertEqual(r.get(timeout=90)["result"], "malicious")
+        self.wait_for_log(b, "was not acknowledged within 3 s")
+        self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
+
+    def test_redis_restart_loses_nothing(self):
+        self.slow_engine()
+        self.start_worker("--queue", "slow", "--concurrency", "2", engine="slow",
+                          env={"SLOW_SECONDS": "0.3"})
+        paths = [self.write(f"f{i}.txt", EICAR if i % 3 == 0 else b"clean %d" % i)
+                 for i in range(12)]
+        ids = [self.send(file_bounty(p, i), queue="slow").id for i, p in enumerate(paths)]
+        time.sleep(0.5)
+        self.redis.stop()   # queued and in-flight tasks survive in the append-only file
+        time.sleep(1.5)
+        self.redis.start()
+        self.wait_until(lambda: all(self.stored(i) for i in ids), timeout=120,
+                        what="all results after the restart")
+        for n, task_id in enumerate(ids):
+            meta = self.stored(task_id)
+            self.assertEqual(meta["status"], "SUCCESS", meta)
+            want = "malicious" if n % 3 == 0 else "benign"
+            self.assertEqual(meta["result"]["result"], want, meta)
+        self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
+
+    def test_sigterm_finishes_the_task_in_flight_and_leaves_the_rest_queued(self):
+        self.slow_engine()
+        w = self.start_worker("--queue", "slow", "--concurrency", "1", engine="slow",
+                              env={"SLOW_SECONDS": "2"})
+        paths = [self.write(f"f{i}.txt", b"clean %d" % i) for i in range(3)]
+        ids = [self.send(file_bounty(p, i), queue="slow").id for i, p in enumerate(paths)]
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "1", what="delivery")
+        w.send_signal(signal.SIGTERM)
+        self.assertEqual(w.wait(60), 0)
+        done = [i for i in ids if self.stored(i)]
+        self.assertEqual(len(done), 1, "the task in flight is finished and stored")
+        self.assertEqual(self.stored(done[0])["status"], "SUCCESS")
+        self.assertEqual(self.redis.command("LLEN", "slow"), "2")  # not taken: prefetch 1
+        self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
+        self.assertFalse(live_pids("cmdline", b"slow.sh"), "a scanner outlived the worker")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
