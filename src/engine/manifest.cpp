@@ -213,6 +213,14 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
     spec.concurrency = PSS_TRY(r.count(d, "concurrency", spec.concurrency, 0));
     m.daemon = std::move(spec);
   }
+  if (auto it = j.find("callbacks"); it != j.end()) {
+    if (!it->is_object()) {
+      return r.bad("callbacks", "must be an object {on_success, on_error, timeout}");
+    }
+    m.on_success = PSS_TRY(r.strings(*it, "on_success", false));
+    m.on_error = PSS_TRY(r.strings(*it, "on_error", false));
+    m.callback_timeout = PSS_TRY(r.seconds(*it, "timeout", m.callback_timeout));
+  }
   if (auto it = j.find("commands"); it != j.end()) {
     if (!it->is_object()) {
       return r.bad("commands", "must map command names to {help, argv}");

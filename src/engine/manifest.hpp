@@ -65,6 +65,10 @@ struct Manifest {
   std::optional<ExternalSpec> external;
   std::chrono::milliseconds scan_timeout{std::chrono::seconds(300)};
   std::map<std::string, CommandSpec> commands;
+  // The author's callbacks (argv templates; the event as JSON on stdin): once per bounty.
+  std::vector<std::string> on_success;
+  std::vector<std::string> on_error;
+  std::chrono::milliseconds callback_timeout{std::chrono::seconds(30)};
   double malicious_confidence = 1.0;
   double benign_confidence = 1.0;
   nlohmann::json raw; // the whole file, for driver-specific fields

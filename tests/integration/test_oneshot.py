@@ -60,9 +60,15 @@ class FakeEngineTest(PssTestCase):
                 ],
                 "require_match": True,
             },
+            # The author's callbacks: they record each event where the engine runs.
+            "callbacks": {"on_success": ["/bin/sh", "${ENGINE_DIR}/cb.sh", "success"],
+                          "on_error": ["/bin/sh", "${ENGINE_DIR}/cb.sh", "error"]},
         }
         with open(os.path.join(d, "engine.json"), "w") as f:
             json.dump(manifest, f)
+        self.events = os.path.join(self.tmp, "engine-events")
+        with open(os.path.join(d, "cb.sh"), "w") as f:
+            f.write('{ printf "%%s %%s " "$1" "$PSS_VERDICT"; cat; } >> %s\n' % self.events)
 
     def analyze_fake(self, *inputs):
         r = self.pss("--engines-dir", self.engines, "--engine", "fake", "analyze",
@@ -76,6 +82,36 @@ class FakeEngineTest(PssTestCase):
                 return
             time.sleep(0.05)
         self.fail(f"processes left behind: {left}")
+
+    def engine_events(self):
+        if not os.path.exists(self.events):
+            return []
+        with open(self.events) as f:
+            return [(l.split(" ", 2)[0], l.split(" ", 2)[1], json.loads(l.split(" ", 2)[2]))
+                    for l in f]
+
+    def test_the_engines_callbacks_run_once_per_bounty(self):
+        eicar = self.write("e.com", EICAR)
+        clean = self.write("c.txt", b"clean")
+        crash = self.write("x.txt", b"CRASH")
+        r, got = self.analyze_fake(eicar, clean, crash)
+        events = sorted((e[2]["input"], e[0], e[1]) for e in self.engine_events())
+        self.assertEqual(events, sorted([(eicar, "success", "malicious"),
+                                         (clean, "success", "benign"),
+                                         (crash, "error", "unknown")]), r)
+        err = next(e[2] for e in self.engine_events() if e[0] == "error")
+        self.assertEqual(err["engine"], "fake")
+        self.assertIn("crashed", err["error"])
+        self.assertEqual(err["analysis"]["error"], err["error"])
+
+    def test_a_failing_callback_changes_no_answer(self):
+        with open(os.path.join(self.engines, "fake", "cb.sh"), "w") as f:
+            f.write("exit 3\n")
+        r, got = self.analyze_fake(self.write("e.com", EICAR))
+        self.assertEqual(list(got.values())[0]["result"], "malicious")
+        self.assertEqual(r.code, 1)
+        self.assertIn("success callback '/bin/sh' for ", r.stderr)
+        self.assertIn("exited with status 3", r.stderr)
 
     def test_verdicts_and_cp1252_name(self):
         clean = self.write("clean.txt", b"nothing")
