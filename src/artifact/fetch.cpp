@@ -1,18 +1,23 @@
 #include "artifact/fetch.hpp"
 
+#include "artifact/address.hpp"
 #include "artifact/magic.hpp"
 #include "artifact/uri.hpp"
 #include "pss_config.h"
 #include "util/posix.hpp"
 #include "util/sha256.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <limits>
 #include <memory>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utility>
@@ -194,16 +199,19 @@ Result<UniqueFd> open_regular(const std::string& label, const fs::path& path, st
   return fd;
 }
 
-// The local path of a path or file:// input, with the allow_file_uris rule.
+// The local path of a path or file:// input, with the allow_file_uris rule (and an empty
+// allowed_file_prefixes, which means the same).
 Result<fs::path> local_path(const std::string& input, InputKind kind, const std::string& label,
                             const FetchOptions& opts) {
+  bool allowed =
+      opts.allow_file_uris && !(opts.allowed_file_prefixes && opts.allowed_file_prefixes->empty());
   if (kind == InputKind::path) {
-    if (!opts.allow_file_uris) {
+    if (!allowed) {
       return make_error(label + ": local files are not allowed here");
     }
     return fs::path(input);
   }
-  if (!opts.allow_file_uris) {
+  if (!allowed) {
     return make_error(label + ": file URIs are not allowed here");
   }
   auto p = file_uri_path(input);
@@ -211,6 +219,119 @@ Result<fs::path> local_path(const std::string& input, InputKind kind, const std:
     return p.error(); // already names the URI
   }
   return fs::path(std::move(*p));
+}
+
+// ---- allowed_file_prefixes ----
+
+// realpath(3): absolute, no symlinks, no "." or ".." components; nullopt (errno set) if a
+// component is missing or unreadable.
+std::optional<fs::path> real_path(const fs::path& p) {
+  char* r = ::realpath(p.c_str(), nullptr);
+  if (r == nullptr) {
+    return std::nullopt;
+  }
+  fs::path out(r);
+  std::free(r); // realpath(3) allocates with malloc
+  return out;
+}
+
+// True if `path` is `dir` or lies below it, comparing whole components: /data-x is not in /data.
+bool is_inside(const fs::path& path, const fs::path& dir) {
+  auto [d, p] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
+  return d == dir.end();
+}
+
+class PrefixPolicy {
+public:
+  // Prefixes are canonicalized now; one that does not exist allows nothing.
+  explicit PrefixPolicy(const std::vector<fs::path>& prefixes) {
+    for (const fs::path& prefix : prefixes) {
+      if (auto r = real_path(prefix)) {
+        m_dirs.push_back(std::move(*r));
+      }
+    }
+  }
+
+  bool allows(const fs::path& canonical) const {
+    return std::any_of(m_dirs.begin(), m_dirs.end(),
+                       [&](const fs::path& dir) { return is_inside(canonical, dir); });
+  }
+
+  // For a path that cannot be resolved: would it be inside if it existed? (Its existing
+  // directories resolved, the rest taken as written.) Only then does the error say why
+  // (ENOENT, EACCES), so that the rest of the file system cannot be probed through us.
+  bool might_allow(const fs::path& path) const {
+    std::error_code ec;
+    fs::path weak = fs::weakly_canonical(path, ec);
+    return !ec && allows(weak);
+  }
+
+private:
+  std::vector<fs::path> m_dirs;
+};
+
+Error outside_prefixes(const std::string& label) {
+  return make_error(label + ": refused: outside the directories allowed for local files");
+}
+
+// The path the kernel has for an open file; nullopt without /proc (or for a path too long).
+std::optional<fs::path> opened_path(int fd) {
+  std::string link = "/proc/self/fd/" + std::to_string(fd);
+  std::array<char, PATH_MAX + 1> buf{};
+  ssize_t n = ::readlink(link.c_str(), buf.data(), buf.size());
+  if (n <= 0 || static_cast<std::size_t>(n) >= buf.size()) { // none, or maybe truncated
+    return std::nullopt;
+  }
+  return fs::path(std::string(buf.data(), static_cast<std::size_t>(n)));
+}
+
+// True if `fd` is the file that `path` names now (device and inode).
+bool same_file(int fd, const fs::path& path) {
+  struct stat a {};
+  struct stat b {};
+  return ::fstat(fd, &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
+struct LocalFile {
+  fs::path path; // as given, or canonical when allowed_file_prefixes applies
+  UniqueFd fd;
+  bool canonical = false;
+};
+
+// Opens the local file of a path or file:// input with the allow_file_uris and
+// allowed_file_prefixes rules.
+Result<LocalFile> open_local(const std::string& input, InputKind kind, const std::string& label,
+                             const FetchOptions& opts) {
+  fs::path p = PSS_TRY(local_path(input, kind, label, opts));
+  if (!opts.allowed_file_prefixes) {
+    UniqueFd fd = PSS_TRY(open_regular(label, p, opts.max_size));
+    return LocalFile{std::move(p), std::move(fd), false};
+  }
+  PrefixPolicy policy(*opts.allowed_file_prefixes);
+  auto canonical = real_path(p);
+  if (!canonical) {
+    int err = errno;
+    if (!policy.might_allow(p)) {
+      return outside_prefixes(label);
+    }
+    return make_error(label + ": " + std::strerror(err));
+  }
+  if (!policy.allows(*canonical)) {
+    return outside_prefixes(label);
+  }
+  UniqueFd fd = PSS_TRY(open_regular(label, *canonical, opts.max_size));
+  // A directory on the way may have been swapped for a symlink since realpath(): check the
+  // file that was opened. /proc names it exactly; without /proc, it must at least still be
+  // the file at the canonical path.
+  if (auto opened = opened_path(fd.get())) {
+    if (!policy.allows(*opened)) {
+      return outside_prefixes(label);
+    }
+  } else if (!same_file(fd.get(), *canonical)) {
+    return outside_prefixes(label);
+  }
+  return LocalFile{std::move(*canonical), std::move(fd), true};
 }
 
 // ---- libcurl ----
@@ -242,6 +363,43 @@ std::size_t curl_write(char* ptr, std::size_t size, std::size_t nmemb, void* use
 
 long to_ms(std::chrono::seconds s) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(s).count());
+}
+
+// allow_private_networks = false: libcurl asks us for each socket it would connect, with the
+// address (after name resolution, for every redirect and every address tried), and gets none
+// for an address that is not public. No packet goes out to it.
+struct AddressGuard {
+  std::string refused; // "127.0.0.1 is a loopback address", for the first address refused
+
+  void refuse(const std::string& address, AddressClass c) {
+    if (refused.empty()) {
+      refused = address + " is " + std::string(describe(c));
+    }
+  }
+};
+
+curl_socket_t guarded_open_socket(void* clientp, curlsocktype /*purpose*/, curl_sockaddr* address) {
+  auto* guard = static_cast<AddressGuard*>(clientp);
+  AddressClass c = classify(&address->addr);
+  if (!is_public(c)) {
+    guard->refuse(address_text(&address->addr), c);
+    return CURL_SOCKET_BAD;
+  }
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+// A second check once connected, before the request is sent: should a connection ever be
+// made without guarded_open_socket(), it is still not used.
+int guarded_prereq(void* clientp, char* conn_primary_ip, char* /*conn_local_ip*/,
+                   int /*conn_primary_port*/, int /*conn_local_port*/) {
+  auto* guard = static_cast<AddressGuard*>(clientp);
+  std::string ip = conn_primary_ip == nullptr ? "" : conn_primary_ip;
+  auto c = classify(ip);
+  if (!c || !is_public(*c)) {
+    guard->refuse(ip.empty() ? "(unknown)" : ip, c.value_or(AddressClass::unsupported));
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
 }
 
 // Downloads `url` into `c`.
@@ -278,11 +436,25 @@ Result<void> http_get(const std::string& url, const std::string& label, Collecto
   }
   check(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &curl_write));
   check(curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(&c)));
+  AddressGuard guard;
+  if (!opts.allow_private_networks) {
+    check(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &guarded_open_socket));
+    check(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, static_cast<void*>(&guard)));
+    check(curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &guarded_prereq));
+    check(curl_easy_setopt(e, CURLOPT_PREREQDATA, static_cast<void*>(&guard)));
+    // A proxy would connect on our behalf, where we cannot see the address: none (this also
+    // overrides http_proxy and friends from the environment).
+    check(curl_easy_setopt(e, CURLOPT_PROXY, ""));
+  }
   if (rc != CURLE_OK) {
     return make_error(label + ": libcurl: cannot set up the transfer: " + curl_easy_strerror(rc));
   }
 
   rc = curl_easy_perform(e);
+  if (!guard.refused.empty() && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK)) {
+    return make_error(label + ": refused: " + guard.refused +
+                      " (fetching from private networks is not allowed here)");
+  }
   switch (rc) {
   case CURLE_OK:
     return {};
@@ -338,19 +510,22 @@ Result<Artifact> fetch_to_temp(const std::string& input, const std::string& labe
   return a;
 }
 
-Result<Artifact> fetch_local(const std::string& input, const std::string& label,
-                             const fs::path& path, const FetchOptions& opts) {
-  UniqueFd fd = PSS_TRY(open_regular(label, path, opts.max_size));
+Result<Artifact> fetch_local(const std::string& input, const std::string& label, LocalFile file,
+                             const FetchOptions& opts) {
   Collector c(opts.max_size, nullptr, nullptr);
-  if (auto r = read_all(fd.get(), c, label); !r) {
+  if (auto r = read_all(file.fd.get(), c, label); !r) {
     return r.error();
   }
-  fd.reset();
-  std::error_code ec;
-  fs::path abs = fs::absolute(path, ec);
+  file.fd.reset();
   Artifact a;
   a.name = input;
-  a.path = ec ? path : abs;
+  if (file.canonical) {
+    a.path = std::move(file.path);
+  } else {
+    std::error_code ec;
+    fs::path abs = fs::absolute(file.path, ec);
+    a.path = ec ? file.path : abs;
+  }
   auto mime = mimetype_of_file(a.path);
   if (!mime) {
     return with_label(label, mime.error());
@@ -369,8 +544,8 @@ Result<Artifact> fetch(const std::string& input, const FetchOptions& opts) {
   switch (kind) {
   case InputKind::path:
   case InputKind::file_uri: {
-    fs::path p = PSS_TRY(local_path(input, kind, label, opts));
-    return fetch_local(input, label, p, opts);
+    LocalFile file = PSS_TRY(open_local(input, kind, label, opts));
+    return fetch_local(input, label, std::move(file), opts);
   }
   case InputKind::stdin_:
     return fetch_to_temp(input, label, opts,
@@ -405,9 +580,8 @@ Result<std::string> fetch_bytes(const std::string& uri, const FetchOptions& opts
   switch (kind) {
   case InputKind::path:
   case InputKind::file_uri: {
-    fs::path p = PSS_TRY(local_path(uri, kind, label, opts));
-    UniqueFd fd = PSS_TRY(open_regular(label, p, opts.max_size));
-    if (auto r = read_all(fd.get(), c, label); !r) {
+    LocalFile file = PSS_TRY(open_local(uri, kind, label, opts));
+    if (auto r = read_all(file.fd.get(), c, label); !r) {
       return r.error();
     }
     return bytes;

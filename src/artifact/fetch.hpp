@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pss::artifact {
 
@@ -20,6 +21,17 @@ struct FetchOptions {
   std::chrono::seconds total_timeout{120}; // whole transfer
   long max_redirects = 5;
   bool allow_file_uris = true; // file:// (and plain paths)
+  // Where file:// URIs and plain paths may point. nullopt: anywhere; empty: nowhere (as
+  // allow_file_uris = false); otherwise the file's canonical path (symlinks and ".." resolved)
+  // must lie inside one of these directories, compared component by component, so neither
+  // "../" nor a symlink leads out. The file opened is the one checked.
+  std::optional<std::vector<std::filesystem::path>> allowed_file_prefixes;
+  // False: http(s) fetches refuse to connect to anything but public addresses (see
+  // artifact/address.hpp): loopback, private, link-local, CGNAT, multicast, ... The check is
+  // made on each address libcurl is about to connect to, before any packet is sent, so it
+  // covers names that resolve to such addresses, DNS rebinding and redirects; proxies from the
+  // environment are then not used, since the proxy would make the connection for us.
+  bool allow_private_networks = true;
 };
 
 struct Artifact {
@@ -33,8 +45,11 @@ struct Artifact {
 
 // Fetches and identifies one input. Errors say which input and why ("'x': No such file or
 // directory", "http://h/x: HTTP 404", "data: URI: invalid base64 at offset 7",
-// "'big': larger than the 512 MiB limit"). Plain paths must be regular files (not FIFOs,
-// devices or directories) and are used in place.
+// "'big': larger than the 512 MiB limit", "'/etc/passwd': refused: outside the directories
+// allowed for local files", "http://127.0.0.1:8080/x: refused: 127.0.0.1 is a loopback address
+// (fetching from private networks is not allowed here)"). Plain paths must be regular files
+// (not FIFOs, devices or directories) and are used in place; with allowed_file_prefixes, the
+// Artifact's path is the canonical one that was checked.
 Result<Artifact> fetch(const std::string& input, const FetchOptions& opts);
 
 // Fetches `uri` (any kind above) and returns its bytes in memory, with the same limits.

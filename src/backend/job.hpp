@@ -1,10 +1,13 @@
-// A unit of work for a backend: one input (path, URI, "-") or one bounty, and its answer.
+// A unit of work for a backend: one input (path, URI, "-") or one bounty, and its answer;
+// and their JSON forms, the messages of the `process` backend's pipes.
 #pragma once
 
 #include "model/analysis.hpp"
 #include "model/bounty.hpp"
+#include "util/error.hpp"
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -31,5 +34,22 @@ struct JobResult {
   model::Bounty bounty;
   std::vector<EngineAnalysis> analyses; // one per engine, always (nothing is dropped)
 };
+
+// JSON forms, lossless for what a job needs:
+//   Job       {"index", "input", "artifact_type": "file"|"url", ["bounty": {...}], ["error"]}
+//   JobResult {"index", "input", "bounty": {...},
+//              "analyses": [{"engine": NAME, "analysis": {...}}, ...]}
+// Bounty and Analysis use the model's forms (model::to_json, bounty_from_json,
+// analysis_from_json). File names need not be UTF-8: a string that is not valid UTF-8 is
+// sent as {"__pss_bytes_hex__": "<hex>"} and restored byte for byte by the *_from_json
+// functions. Errors name the field and what was wrong with it.
+nlohmann::json to_json(const Job& job);
+Result<Job> job_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const JobResult& result);
+Result<JobResult> job_result_from_json(const nlohmann::json& j);
+
+// One line of the pipe protocol: compact JSON (never a raw newline inside), no trailing '\n'.
+// Never throws (what to_json left invalid, e.g. a non-UTF-8 object key, is replaced).
+std::string to_json_line(const nlohmann::json& j);
 
 } // namespace pss::backend

@@ -1,6 +1,7 @@
 #include "backend/local.hpp"
 
 #include "artifact/uri.hpp"
+#include "backend/callbacks.hpp"
 #include "model/bounty.hpp"
 #include "util/log.hpp"
 #include "util/sha256.hpp"
@@ -38,10 +39,16 @@ struct LocalBackend::Impl {
   asio::thread_pool pool;
   std::shared_ptr<spdlog::logger> log = log::get("local");
   bool cancelled = false;
+  Callbacks callbacks; // the engines' own (their manifests'), run where they scan
 
   Impl(LocalOptions o, std::vector<engine::Engine*> e)
       : opts(std::move(o)), engines(std::move(e)),
-        pool(std::max<std::size_t>(1, opts.concurrency)) {}
+        pool(std::max<std::size_t>(1, opts.concurrency)) {
+    for (auto* eng : engines) {
+      const auto& m = eng->manifest();
+      callbacks.set_for_engine(m.name, {m.on_success, m.on_error, m.callback_timeout}, m.dir);
+    }
+  }
 
   static asio::awaitable<Result<artifact::Artifact>>
   fetch_task(std::string source, const artifact::FetchOptions* opts) {
@@ -214,7 +221,9 @@ LocalBackend::LocalBackend(LocalOptions opts, std::vector<engine::Engine*> engin
 asio::awaitable<JobResult> LocalBackend::run_one(Job job) {
   auto ex = co_await asio::this_coro::executor;
   auto pending = m_impl->start(std::move(job), ex);
-  co_return co_await m_impl->finish(pending);
+  JobResult r = co_await m_impl->finish(pending);
+  m_impl->callbacks.fire(r);
+  co_return r;
 }
 
 void LocalBackend::cancel() {
@@ -258,6 +267,7 @@ asio::awaitable<void> LocalBackend::run(std::vector<Job> jobs, ResultSink sink) 
                model::Analysis::unknown_because(std::string("internal error: ") + e.what())});
         }
       }
+      m_impl->callbacks.fire(r);
       sink(std::move(r));
     }
     if (--running == 0) {

@@ -2,10 +2,10 @@
 
 #include "util/log.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 
 namespace pss::celery {
 
@@ -25,8 +25,9 @@ asio::awaitable<TaskOutcome> run_task(backend::LocalBackend& backend, std::size_
     co_return revoked_meta(m.id, "expired");
   }
   if (m.eta && *m.eta > now) { // held in its slot until then, as Python holds it
-    asio::steady_timer t(co_await asio::this_coro::executor,
-                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(*m.eta - now));
+    asio::steady_timer t(
+        co_await asio::this_coro::executor,
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(*m.eta - now));
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   auto invalid = [&](const std::string& why) -> TaskOutcome {

@@ -146,15 +146,18 @@ Result<void> call_tasks(const ClientOptions& opts, const std::vector<TaskCall>& 
   while (!pending.empty()) {
     if (Clock::now() - start >= opts.wait_timeout) {
       for (const auto& [channel, i] : pending) {
-        on_result(i, make_error("no result within " +
-                                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                   opts.wait_timeout)
-                                                   .count()) +
-                                " s (is a worker consuming queue '" + opts.queue + "'?)"));
+        on_result(
+            i,
+            make_error(
+                "no result within " +
+                std::to_string(
+                    std::chrono::duration_cast<std::chrono::seconds>(opts.wait_timeout).count()) +
+                " s (is a worker consuming queue '" + opts.queue + "'?)"));
       }
       break;
     }
-    auto msg = sub ? sub->poll_reply(500ms) : Result<std::optional<Reply>>(make_error("no connection"));
+    auto msg =
+        sub ? sub->poll_reply(500ms) : Result<std::optional<Reply>>(make_error("no connection"));
     if (!msg) {
       log->warn("result backend: {}; re-subscribing", msg.error().message);
       std::this_thread::sleep_for(200ms);

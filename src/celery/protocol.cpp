@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <fmt/format.h>
 #include <limits>
 #include <stdexcept>
@@ -628,7 +629,8 @@ std::string make_envelope(const std::string& task_id, const std::string& task_na
       return Json();
     }
     // A whole number of seconds as an integer, as Python sends time_limit=30.
-    if (*v == static_cast<double>(static_cast<long long>(*v))) {
+    if (std::isfinite(*v) && std::abs(*v) < 1e15 &&
+        *v == static_cast<double>(static_cast<long long>(*v))) {
       return Json(static_cast<long long>(*v));
     }
     return Json(*v);
@@ -838,8 +840,8 @@ Result<TimePoint> parse_isoformat(std::string_view s) {
     }
   }
   minutes offset{0};
-  if (eat(s, i, 'Z') || eat(s, i, 'z')) {
-  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+  const bool zulu = eat(s, i, 'Z') || eat(s, i, 'z');
+  if (!zulu && i < s.size() && (s[i] == '+' || s[i] == '-')) {
     const int sign = s[i++] == '-' ? -1 : 1;
     int oh = 0;
     int om = 0;

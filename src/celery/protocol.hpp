@@ -1,7 +1,8 @@
 // Celery protocol v2 over Redis, as Celery 5.2 and kombu 5.2 write and read it: Redis key names,
 // task envelopes (parsed for a worker, built for a client), the values of kombu's "unacked" ack
-// emulation, and result-backend values. Pure: no I/O; only make_envelope() draws fresh uuids and
-// reads the clock, and only when not given them.
+// emulation, and result-backend values. Pure: no I/O. Only fresh_stamp(), anon_nodename() and
+// the overloads and defaults that call them (or system_clock::now()) read the random device, the
+// clock, the pid or the host name; tests pass those values in instead.
 //
 // Sources: celery/celery@v5.2.6 celery/app/amqp.py (as_task_v2), celery/backends/base.py
 // (_get_result_meta, prepare_exception); celery/kombu@v5.2.4 kombu/transport/redis.py (QoS,
@@ -223,8 +224,9 @@ std::string to_isoformat_naive(TimePoint t);
 // Python's json.dumps(value) with default options. Invalid UTF-8 in strings becomes U+FFFD.
 std::string to_python_json(const Json& value);
 // celery.utils.saferepr.saferepr(value, maxlen, maxlevels=3), the argsrepr/kwargsrepr of a task
-// message: Python reprs of lists and dicts with single-quoted strings, containers nested deeper
-// than three levels as "[...]", and output beyond maxlen (in code points) cut with "...".
+// message: Python reprs of lists and dicts, strings in single quotes with only ' escaped
+// (newlines stay raw), containers nested deeper than three levels as "[...]", and output
+// beyond maxlen (in code points) cut with "...", as Python cuts it.
 std::string saferepr(const Json& value, std::size_t maxlen = 1024);
 
 } // namespace pss::celery

@@ -291,8 +291,8 @@ Result<std::vector<Reply>> Redis::transaction(const std::vector<std::vector<std:
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
-    return redisAppendCommandArgv(m_ctx, static_cast<int>(argv.size()), argv.data(),
-                                  lens.data()) == REDIS_OK;
+    return redisAppendCommandArgv(m_ctx, static_cast<int>(argv.size()), argv.data(), lens.data()) ==
+           REDIS_OK;
   };
   bool ok = append({"MULTI"});
   for (const auto& c : cmds) {
@@ -313,8 +313,8 @@ Result<std::vector<Reply>> Redis::transaction(const std::vector<std::vector<std:
   }
   for (std::size_t i = 0; i + 1 < queued.size(); ++i) {
     if (queued[i].type == Reply::Type::error) {
-      return make_error("Redis " + std::string(i == 0 ? "MULTI" : first_word(cmds[i - 1])) +
-                        ": " + queued[i].str);
+      return make_error("Redis " + std::string(i == 0 ? "MULTI" : first_word(cmds[i - 1])) + ": " +
+                        queued[i].str);
     }
   }
   Reply& exec = queued.back();

@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto k_io_timeout = 5s;     // any Redis call (BRPOP waits 1 s of it)
+constexpr auto k_io_timeout = 5s;       // any Redis call (BRPOP waits 1 s of it)
 constexpr auto k_first_backoff = 100ms; // reconnect back-off, doubling...
 constexpr auto k_max_backoff = 5s;      // ...to this
 constexpr int k_restore_every = 10;     // empty polls between visibility restores (kombu's)
@@ -150,8 +150,8 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
       auto msg = parse_envelope(raw);
       if (!msg) {
         // As Python: an undecodable message is dropped, with no result.
-        log->error("dropping a message from '{}' that is not a Celery task: {}",
-                   r->elements[0].str, msg.error().message);
+        log->error("dropping a message from '{}' that is not a Celery task: {}", r->elements[0].str,
+                   msg.error().message);
         continue;
       }
       register_delivery(conn, *msg);
@@ -186,9 +186,9 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
   // kombu's restore_visible: deliveries unacknowledged for longer than the visibility
   // timeout (their worker died) go back to the consuming end of their queue.
   void restore_visible(Redis& conn, const std::string& token) {
-    auto lock = conn.command({"SET", std::string(k_unacked_mutex_key), token, "PX",
-                              std::to_string(std::chrono::milliseconds(k_unacked_mutex_expire).count()),
-                              "NX"});
+    auto lock = conn.command(
+        {"SET", std::string(k_unacked_mutex_key), token, "PX",
+         std::to_string(std::chrono::milliseconds(k_unacked_mutex_expire).count()), "NX"});
     if (!lock || lock->is_nil()) {
       return; // another consumer is restoring
     }
@@ -247,9 +247,9 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
     }
     auto r = conn.transaction(tx);
     if (r && !queue.empty()) {
-      log->warn("delivery {} was not acknowledged within {} s (its worker died?): back on '{}'",
-                tag, std::chrono::duration_cast<std::chrono::seconds>(opts.visibility_timeout).count(),
-                queue);
+      log->warn(
+          "delivery {} was not acknowledged within {} s (its worker died?): back on '{}'", tag,
+          std::chrono::duration_cast<std::chrono::seconds>(opts.visibility_timeout).count(), queue);
     }
   }
 
@@ -262,7 +262,8 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
       auto run = handler(m);
       out = co_await std::move(run);
     } catch (const std::exception& e) { // a handler must not throw; a bug must not lose it
-      out = failure_meta(m.id, "RuntimeError", "builtins", Json::array({std::string(e.what())}), "");
+      out =
+          failure_meta(m.id, "RuntimeError", "builtins", Json::array({std::string(e.what())}), "");
     }
     {
       std::lock_guard lock(mu);
@@ -303,13 +304,15 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       if (c.meta && !store(*backend, c)) {
-        continue; // retried after reconnecting
+        pause(k_first_backoff, give_up); // then retried (reconnecting if need be)
+        continue;
       }
       // Late acknowledgement: only now is the task done.
       auto ack = broker->transaction({{"ZREM", std::string(k_unacked_index_key), c.delivery_tag},
                                       {"HDEL", std::string(k_unacked_key), c.delivery_tag}});
       if (!ack) {
         log->warn("broker: cannot acknowledge task {}: {}", c.task_id, ack.error().message);
+        pause(k_first_backoff, give_up);
         continue;
       }
       {
@@ -335,8 +338,8 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
         return true; // never overwrite a SUCCESS (a redelivered task)
       }
     }
-    auto r = conn.transaction(
-        {{"SETEX", key, std::to_string(k_result_expires.count()), *c.meta}, {"PUBLISH", key, *c.meta}});
+    auto r = conn.transaction({{"SETEX", key, std::to_string(k_result_expires.count()), *c.meta},
+                               {"PUBLISH", key, *c.meta}});
     if (!r) {
       log->warn("result backend: cannot store task {}: {}", c.task_id, r.error().message);
       return false;

@@ -2,7 +2,10 @@
 
 #include "artifact/fetch.hpp"
 #include "artifact/walk.hpp"
+#include "backend/callbacks.hpp"
 #include "backend/local.hpp"
+#include "backend/process.hpp"
+#include "cli/backend_worker.hpp"
 #include "cli/celery_analyze.hpp"
 #include "cli/engine_set.hpp"
 #include "cli/printer.hpp"
@@ -55,7 +58,8 @@ void setup_analyze(CLI::App& app, AnalyzeOptions& opts) {
       ->check(CLI::IsMember({"local", "process", "celery"}))
       ->capture_default_str();
   app.add_option("--concurrency", opts.concurrency,
-                 "Artifacts scanned at once (default: the number of cores)");
+                 "Artifacts scanned at once; with --backend process, worker processes "
+                 "(default: the number of cores)");
   app.add_option("--format", opts.format, "Output: one line per artifact, or JSON lines")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -79,6 +83,13 @@ void setup_analyze(CLI::App& app, AnalyzeOptions& opts) {
   app.add_flag("--no-wait", opts.no_wait,
                "Submit and print 'input<TAB>queue<TAB>task id' lines; do not wait")
       ->group(celery_group);
+  app.add_option("--on-success", opts.on_success,
+                 "Run this command (no shell) for each answer: the Analysis as JSON on stdin");
+  app.add_option("--on-error", opts.on_error,
+                 "Run this command (no shell) for each scan that failed: the reason as JSON on "
+                 "stdin");
+  app.add_option("--callback-timeout", opts.callback_timeout, "Seconds allowed per callback")
+      ->capture_default_str();
   app.add_option("--wait-timeout", opts.wait_timeout, "Seconds to wait for each result")
       ->capture_default_str()
       ->group(celery_group);
@@ -86,7 +97,7 @@ void setup_analyze(CLI::App& app, AnalyzeOptions& opts) {
 
 int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   auto log = log::get("analyze");
-  if (opts.backend != "local" && opts.backend != "celery") {
+  if (opts.backend != "local" && opts.backend != "celery" && opts.backend != "process") {
     throw Fatal("backend '" + opts.backend + "' is not available yet; use --backend local");
   }
   auto max_size = parse_size(opts.max_size);
@@ -156,8 +167,12 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
                   : opts.format == "json"        ? Format::json
                                                  : Format::text;
   Printer printer(format, jobs.size(), global.engines.size() > 1, progress);
+  backend::Callbacks callbacks; // the caller's: where the results arrive, in every backend
+  callbacks.set_for_all(
+      {backend::split_command(opts.on_success), backend::split_command(opts.on_error),
+       std::chrono::milliseconds(static_cast<long long>(opts.callback_timeout * 1000))});
   if (opts.backend == "celery") {
-    return run_celery_analyze(global, opts, std::move(jobs), lo.fetch, printer);
+    return run_celery_analyze(global, opts, std::move(jobs), lo.fetch, printer, callbacks);
   }
 
   asio::io_context io;
@@ -165,21 +180,35 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   int exit_code = 0;
   bool interrupted = false;
   backend::LocalBackend* running_backend = nullptr;
+  backend::ProcessBackend* running_process = nullptr;
   bool main_done = false;
+  auto sink = [&](backend::JobResult r) {
+    if (!interrupted) {
+      callbacks.fire(r);
+      printer.add(std::move(r));
+    }
+  };
   auto main_task = [&]() -> asio::awaitable<void> {
     std::exception_ptr ep;
     try {
-      co_await engines.start_all();
-      backend::LocalBackend backend(lo, engines.engines());
-      running_backend = &backend;
-      if (!interrupted) {
-        co_await backend.run(std::move(jobs), [&](backend::JobResult r) {
-          if (!interrupted) {
-            printer.add(std::move(r));
-          }
-        });
+      if (opts.backend == "process") { // each worker process starts its own engines
+        backend::ProcessBackend backend(process_backend_options(
+            global, concurrency, {1, opts.timeout, opts.max_size}, lo.fetch));
+        running_process = &backend;
+        if (!interrupted) {
+          auto run = backend.run(std::move(jobs), sink);
+          co_await std::move(run);
+        }
+        running_process = nullptr;
+      } else {
+        co_await engines.start_all();
+        backend::LocalBackend backend(lo, engines.engines());
+        running_backend = &backend;
+        if (!interrupted) {
+          co_await backend.run(std::move(jobs), sink);
+        }
+        running_backend = nullptr;
       }
-      running_backend = nullptr;
     } catch (...) {
       ep = std::current_exception();
     }
@@ -208,6 +237,9 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
     log->warn("interrupted by signal {}: stopping engines", sig);
     if (running_backend != nullptr) {
       running_backend->cancel();
+    }
+    if (running_process != nullptr) {
+      running_process->cancel(); // SIGTERM to the workers: they stop their engines
     }
     asio::co_spawn(io, engines.stop_all(), [&](std::exception_ptr) {
       if (main_done) {

@@ -24,6 +24,9 @@ struct AnalyzeOptions {
   std::string queue;          // default: each engine's name
   bool no_wait = false;       // print the task ids, do not wait for results
   double wait_timeout = 600;  // seconds for each result
+  std::string on_success;     // the caller's callbacks: a command line, split on blanks
+  std::string on_error;
+  double callback_timeout = 30;
 };
 
 void setup_analyze(CLI::App& app, AnalyzeOptions& opts);

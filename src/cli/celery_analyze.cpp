@@ -4,8 +4,8 @@
 #include "celery/analyze_task.hpp"
 #include "celery/client.hpp"
 #include "cli/worker.hpp"
-#include "util/log.hpp"
 #include "util/base64.hpp"
+#include "util/log.hpp"
 #include "util/sha256.hpp"
 
 #include <cstdio>
@@ -57,14 +57,14 @@ Result<model::Bounty> bounty_for(const backend::Job& job, const artifact::FetchO
 
 int run_celery_analyze(const GlobalOptions& global, const AnalyzeOptions& opts,
                        std::vector<backend::Job> jobs, const artifact::FetchOptions& fetch,
-                       Printer& printer) {
+                       Printer& printer, backend::Callbacks& callbacks) {
   auto log = log::get("celery");
   auto broker = celery::parse_redis_url(broker_url(opts.broker));
   if (!broker) {
     throw Fatal("--broker: " + broker.error().message);
   }
-  auto results = celery::parse_redis_url(result_backend_url(opts.result_backend,
-                                                            broker_url(opts.broker)));
+  auto results =
+      celery::parse_redis_url(result_backend_url(opts.result_backend, broker_url(opts.broker)));
   if (!results) {
     throw Fatal("--result-backend: " + results.error().message);
   }
@@ -138,6 +138,7 @@ int run_celery_analyze(const GlobalOptions& global, const AnalyzeOptions& opts,
     return 0;
   }
   for (auto& r : out) {
+    callbacks.fire(r);
     printer.add(std::move(r));
   }
   printer.finish();

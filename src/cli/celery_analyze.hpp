@@ -3,6 +3,7 @@
 #pragma once
 
 #include "artifact/fetch.hpp"
+#include "backend/callbacks.hpp"
 #include "backend/job.hpp"
 #include "cli/analyze.hpp"
 #include "cli/printer.hpp"
@@ -13,6 +14,6 @@ namespace pss::cli {
 
 int run_celery_analyze(const GlobalOptions& global, const AnalyzeOptions& opts,
                        std::vector<backend::Job> jobs, const artifact::FetchOptions& fetch,
-                       Printer& printer);
+                       Printer& printer, backend::Callbacks& callbacks);
 
 } // namespace pss::cli

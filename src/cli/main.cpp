@@ -1,9 +1,11 @@
 #include "cli/main.hpp"
 
 #include "cli/analyze.hpp"
+#include "cli/backend_worker.hpp"
 #include "cli/commands.hpp"
 #include "cli/engines.hpp"
 #include "cli/options.hpp"
+#include "cli/webhook.hpp"
 #include "cli/worker.hpp"
 #include "pss_config.h"
 #include "util/error.hpp"
@@ -57,10 +59,20 @@ int main(int argc, char** argv) {
   auto* worker = app.add_subcommand("worker", "A Celery worker: answers pssupervise.analyze "
                                               "tasks from a Redis broker");
   setup_worker(*worker, worker_opts);
+  WebhookCliOptions webhook_opts;
+  auto* webhook = app.add_subcommand(
+      "webhook", "PolySwarm's signed bounty webhook: scans off the request path, answers at "
+                 "each bounty's response_url, /metrics");
+  setup_webhook(*webhook, webhook_opts);
   CommandsOptions commands_opts;
   auto* commands =
       app.add_subcommand("commands", "An engine's commands: info, scan_file, update, ...");
   setup_commands(*commands, commands_opts);
+  // Hidden (group ""): a worker process of `analyze --backend process`, started by it.
+  BackendWorkerOptions backend_worker_opts;
+  auto* backend_worker =
+      app.add_subcommand("__worker", "A worker of the process backend (internal)")->group("");
+  setup_backend_worker(*backend_worker, backend_worker_opts);
 
   try {
     app.parse(argc, argv);
@@ -94,8 +106,14 @@ int main(int argc, char** argv) {
     if (analyze->parsed()) {
       return run_analyze(global, analyze_opts);
     }
+    if (webhook->parsed()) {
+      return run_webhook(global, webhook_opts);
+    }
     if (worker->parsed()) {
       return run_worker(global, worker_opts);
+    }
+    if (backend_worker->parsed()) {
+      return run_backend_worker(global, backend_worker_opts);
     }
     if (engines->parsed()) {
       return run_engines(global);

@@ -75,8 +75,8 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   if (!broker) {
     throw Fatal("--broker: " + broker.error().message + " (only redis:// brokers so far)");
   }
-  auto backend_url = celery::parse_redis_url(result_backend_url(opts.result_backend,
-                                                                broker_url(opts.broker)));
+  auto backend_url =
+      celery::parse_redis_url(result_backend_url(opts.result_backend, broker_url(opts.broker)));
   if (!backend_url) {
     throw Fatal("--result-backend: " + backend_url.error().message);
   }
@@ -91,8 +91,8 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   wo.broker = *broker;
   wo.result_backend = *backend_url;
   wo.queue = opts.queue.empty() ? global.engines.front() : opts.queue;
-  wo.concurrency = opts.concurrency != 0 ? opts.concurrency
-                                         : std::max(1U, std::thread::hardware_concurrency());
+  wo.concurrency =
+      opts.concurrency != 0 ? opts.concurrency : std::max(1U, std::thread::hardware_concurrency());
   wo.visibility_timeout =
       std::chrono::milliseconds(static_cast<long long>(opts.visibility_timeout * 1000));
   wo.nodename = "pssupervise@" + hostname();
@@ -130,9 +130,7 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
       std::size_t n = engines.engines().size();
       worker = std::make_unique<celery::Worker>(
           io.get_executor(), wo,
-          [&backend, n](const celery::TaskMessage& m) {
-            return celery::run_task(backend, n, m);
-          });
+          [&backend, n](const celery::TaskMessage& m) { return celery::run_task(backend, n, m); });
       log->info("{} ready: queue '{}' on {}, {} at once", wo.nodename, wo.queue,
                 wo.broker.describe(), wo.concurrency);
       if (stop_requested) {

@@ -10,9 +10,9 @@
 namespace pss::cli {
 
 struct WorkerCliOptions {
-  std::string broker;         // --broker, else $PSS_BROKER_URL, else redis://127.0.0.1:6379/0
-  std::string result_backend; // --result-backend, else $PSS_RESULT_BACKEND, else the broker
-  std::string queue;          // --queue, else the engine's name
+  std::string broker;          // --broker, else $PSS_BROKER_URL, else redis://127.0.0.1:6379/0
+  std::string result_backend;  // --result-backend, else $PSS_RESULT_BACKEND, else the broker
+  std::string queue;           // --queue, else the engine's name
   std::size_t concurrency = 0; // 0: the number of cores
   double visibility_timeout = 3600;
   double timeout = 0; // seconds per scan; 0: the engine's own

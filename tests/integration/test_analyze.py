@@ -463,6 +463,29 @@ class ProgressTest(PssTestCase):
         self.assertNotIn("[12/12]", r.stderr)
 
 
+class CallbacksTest(PssTestCase):
+    def test_the_callers_callbacks_run_once_per_bounty(self):
+        events = os.path.join(self.tmp, "events")
+        script = self.write("cb.sh", b'{ printf "%s " "$PSS_EVENT"; cat; } >> ' +
+                            events.encode() + b"\n")
+        missing = os.path.join(self.tmp, "missing.bin")
+        r = self.pss("analyze", "--on-success", f"/bin/sh {script}",
+                     "--on-error", f"/bin/sh {script}", SAMPLES, missing)
+        self.assertEqual(r.code, 2, r)
+        with open(events) as f:
+            got = [(l.split(" ", 1)[0], json.loads(l.split(" ", 1)[1])) for l in f]
+        self.assertEqual(len(got), len(os.listdir(SAMPLES)) + 1)
+        by_input = {e["input"]: (kind, e) for kind, e in got}
+        kind, e = by_input[os.path.join(SAMPLES, "eicar.com")]
+        self.assertEqual((kind, e["analysis"]["result"]), ("success", "malicious"))
+        self.assertEqual(e["engine"], "clamav")
+        self.assertEqual(e["bounty"]["artifact_uri"],
+                         "file://" + os.path.join(SAMPLES, "eicar.com"))
+        kind, e = by_input[missing]
+        self.assertEqual(kind, "error")
+        self.assertIn("No such file or directory", e["error"])
+
+
 class CliTest(PssTestCase):
     def test_unknown_engine(self):
         r = self.pss("--engine", "nosuch", "analyze", os.path.join(SAMPLES, "hello.txt"))

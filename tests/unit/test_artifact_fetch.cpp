@@ -13,6 +13,7 @@
 #include <fstream>
 #include <mutex>
 #include <netinet/in.h>
+#include <optional>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -517,5 +518,322 @@ TEST_CASE("artifact::fetch http") {
     auto r = fetch("http://127.0.0.1:1/nothing-listens", opts);
     REQUIRE(!r);
     CHECK(contains(r.error().message, "http://127.0.0.1:1/nothing-listens: "));
+  }
+}
+
+TEST_CASE("artifact::fetch allowed_file_prefixes") {
+  using namespace pss::artifact;
+  auto work = pss::TempDir::create(pss::temp_base_dir(), "pss-test-").value();
+  fs::path root = fs::canonical(work.path()); // TMPDIR itself may be behind a symlink
+  fs::path allowed = root / "allowed";
+  fs::path outside = root / "outside";
+  fs::path sibling = root / "allowed-not"; // shares a string prefix with "allowed"
+  for (const fs::path& d : {allowed, outside, sibling, allowed / "sub"}) {
+    fs::create_directory(d);
+  }
+  write_file(allowed / "eicar.com", k_eicar);
+  write_file(allowed / "sub" / "deep", "deep");
+  write_file(outside / "secret", "secret");
+  write_file(sibling / "x", "x");
+  fs::create_symlink(allowed / "eicar.com", allowed / "link-in");
+  fs::create_symlink("../outside/secret", allowed / "link-out");
+  fs::create_symlink(outside, allowed / "dir-out");
+  fs::create_symlink(allowed, root / "alias");
+
+  FetchOptions opts;
+  opts.temp_dir = root;
+  opts.allowed_file_prefixes = std::vector<fs::path>{allowed};
+  auto refused = [](const std::string& label) {
+    return label + ": refused: outside the directories allowed for local files";
+  };
+
+  SUBCASE("a file inside is fetched, by path or file:// URI") {
+    auto a = fetch((allowed / "eicar.com").native(), opts);
+    REQUIRE(a.has_value());
+    CHECK(a->path == allowed / "eicar.com");
+    CHECK(a->sha256 == k_eicar_sha256);
+    auto u = fetch("file://" + (allowed / "sub" / "deep").native(), opts);
+    REQUIRE(u.has_value());
+    CHECK(u->size == 4);
+    CHECK(fetch_bytes((allowed / "sub" / "deep").native(), opts).value() == "deep");
+  }
+
+  SUBCASE("symlinks and .. that stay inside are fine; the Artifact has the canonical path") {
+    auto l = fetch((allowed / "link-in").native(), opts);
+    REQUIRE(l.has_value());
+    CHECK(l->path == allowed / "eicar.com");
+    auto d = fetch((allowed / "sub" / ".." / "eicar.com").native(), opts);
+    REQUIRE(d.has_value());
+    CHECK(d->path == allowed / "eicar.com");
+    auto via_alias = fetch((root / "alias" / "eicar.com").native(), opts);
+    REQUIRE(via_alias.has_value());
+    CHECK(via_alias->path == allowed / "eicar.com");
+  }
+
+  SUBCASE("a prefix given through a symlink or with a trailing slash") {
+    opts.allowed_file_prefixes = std::vector<fs::path>{root / "alias/"};
+    CHECK(fetch((allowed / "eicar.com").native(), opts).has_value());
+    CHECK(!fetch((outside / "secret").native(), opts));
+  }
+
+  SUBCASE("a file outside is refused") {
+    std::string p = (outside / "secret").native();
+    auto r = fetch(p, opts);
+    REQUIRE(!r);
+    CHECK(r.error().message == refused("'" + p + "'"));
+    auto u = fetch("file://" + p, opts);
+    REQUIRE(!u);
+    CHECK(u.error().message == refused("file://" + p));
+    auto b = fetch_bytes(p, opts);
+    REQUIRE(!b);
+    CHECK(b.error().message == refused("'" + p + "'"));
+    auto s = fetch((sibling / "x").native(), opts);
+    REQUIRE(!s);
+    CHECK(s.error().message == refused("'" + (sibling / "x").native() + "'"));
+    CHECK(!fetch("/etc/passwd", opts));
+  }
+
+  SUBCASE("../ out of a prefix is refused") {
+    std::string p = (allowed / ".." / "outside" / "secret").native();
+    auto r = fetch(p, opts);
+    REQUIRE(!r);
+    CHECK(r.error().message == refused("'" + p + "'"));
+    std::string uri = "file://" + allowed.native() + "/%2e%2e/outside/secret";
+    auto u = fetch(uri, opts);
+    REQUIRE(!u);
+    CHECK(u.error().message == refused(uri));
+  }
+
+  SUBCASE("a symlink out of a prefix is refused, to a file or a directory") {
+    std::string p = (allowed / "link-out").native();
+    auto r = fetch(p, opts);
+    REQUIRE(!r);
+    CHECK(r.error().message == refused("'" + p + "'"));
+    std::string d = (allowed / "dir-out" / "secret").native();
+    auto rd = fetch("file://" + d, opts);
+    REQUIRE(!rd);
+    CHECK(rd.error().message == refused("file://" + d));
+    auto b = fetch_bytes(p, opts);
+    REQUIRE(!b);
+    CHECK(b.error().message == refused("'" + p + "'"));
+  }
+
+  SUBCASE("missing files: the reason inside, a refusal outside (no probing)") {
+    std::string in = (allowed / "missing").native();
+    auto r = fetch(in, opts);
+    REQUIRE(!r);
+    CHECK(r.error().message == "'" + in + "': No such file or directory");
+    std::string out = (outside / "missing").native();
+    auto o = fetch(out, opts);
+    REQUIRE(!o);
+    CHECK(o.error().message == refused("'" + out + "'"));
+    std::string via = (allowed / "dir-out" / "missing").native();
+    auto v = fetch(via, opts);
+    REQUIRE(!v);
+    CHECK(v.error().message == refused("'" + via + "'"));
+  }
+
+  SUBCASE("directories and FIFOs inside are still refused as before") {
+    auto d = fetch((allowed / "sub").native(), opts);
+    REQUIRE(!d);
+    CHECK(contains(d.error().message, "not a regular file (directory)"));
+    fs::path fifo = allowed / "fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    auto f = fetch(fifo.native(), opts);
+    REQUIRE(!f);
+    CHECK(contains(f.error().message, "not a regular file (FIFO)"));
+  }
+
+  SUBCASE("several prefixes, one of them missing") {
+    opts.allowed_file_prefixes = std::vector<fs::path>{root / "no-such-dir", outside};
+    CHECK(fetch((outside / "secret").native(), opts).has_value());
+    CHECK(!fetch((allowed / "eicar.com").native(), opts));
+  }
+
+  SUBCASE("an empty list allows no local files at all") {
+    opts.allowed_file_prefixes = std::vector<fs::path>{};
+    std::string p = (allowed / "eicar.com").native();
+    auto r = fetch(p, opts);
+    REQUIRE(!r);
+    CHECK(r.error().message == "'" + p + "': local files are not allowed here");
+    auto u = fetch("file://" + p, opts);
+    REQUIRE(!u);
+    CHECK(u.error().message == "file://" + p + ": file URIs are not allowed here");
+    CHECK(fetch("data:,abc", opts).has_value()); // data: stays allowed
+  }
+
+  SUBCASE("nullopt allows any path, as before") {
+    opts.allowed_file_prefixes.reset();
+    CHECK(fetch((outside / "secret").native(), opts).has_value());
+    auto l = fetch((allowed / "link-out").native(), opts);
+    REQUIRE(l.has_value());
+    CHECK(l->path == allowed / "link-out"); // used in place, as given
+  }
+}
+
+namespace {
+
+// A listening TCP socket on a loopback address that never accepts: a connection attempt would
+// complete in the kernel and wait in the backlog, where a non-blocking accept() finds it.
+class Listener {
+public:
+  explicit Listener(int family) {
+    m_fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    REQUIRE(m_fd >= 0);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+      in->sin_family = AF_INET;
+      in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      len = sizeof *in;
+    } else {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_addr = in6addr_loopback;
+      len = sizeof *in6;
+    }
+    m_ok = ::bind(m_fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 && ::listen(m_fd, 16) == 0 &&
+           ::getsockname(m_fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
+    m_port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
+                                     : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  }
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  ~Listener() { ::close(m_fd); }
+
+  bool ok() const { return m_ok; } // false where the host has no IPv6 loopback
+  unsigned port() const { return m_port; }
+  // The number of connections that reached us (accepting and closing them).
+  int connections() const {
+    int n = 0;
+    for (;;) {
+      int c = ::accept4(m_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) {
+        return n;
+      }
+      ::close(c);
+      ++n;
+    }
+  }
+
+private:
+  int m_fd = -1;
+  bool m_ok = false;
+  unsigned m_port = 0;
+};
+
+} // namespace
+
+TEST_CASE("artifact::fetch allow_private_networks") {
+  using namespace pss::artifact;
+  ::setenv("no_proxy", "127.0.0.1", 0);
+  auto work = pss::TempDir::create(pss::temp_base_dir(), "pss-test-").value();
+  FetchOptions opts;
+  opts.temp_dir = work.path();
+  opts.connect_timeout = std::chrono::seconds(2);
+  opts.total_timeout = std::chrono::seconds(10);
+  opts.allow_private_networks = false;
+  const std::string why = " (fetching from private networks is not allowed here)";
+  Listener listener(AF_INET);
+  REQUIRE(listener.ok());
+  std::string port = std::to_string(listener.port());
+
+  SUBCASE("a loopback address is refused before connecting") {
+    std::string url = "http://127.0.0.1:" + port + "/x";
+    auto r = fetch(url, opts);
+    REQUIRE(!r);
+    CHECK(r.error().message == url + ": refused: 127.0.0.1 is a loopback address" + why);
+    auto b = fetch_bytes(url, opts);
+    REQUIRE(!b);
+    CHECK(b.error().message == url + ": refused: 127.0.0.1 is a loopback address" + why);
+    CHECK(listener.connections() == 0);
+    CHECK(count_entries(work.path()) == 0);
+  }
+
+  SUBCASE("names that resolve to loopback, and IPv4-mapped forms, are refused") {
+    std::string url = "http://localhost:" + port + "/x";
+    auto r = fetch(url, opts);
+    REQUIRE(!r);
+    CHECK(contains(r.error().message, url + ": refused: "));
+    CHECK(contains(r.error().message, " is a loopback address" + why));
+    std::string mapped = "http://[::ffff:127.0.0.1]:" + port + "/x";
+    auto m = fetch(mapped, opts);
+    REQUIRE(!m);
+    CHECK(m.error().message == mapped + ": refused: ::ffff:127.0.0.1 is a loopback address" + why);
+    CHECK(listener.connections() == 0);
+  }
+
+  SUBCASE("IPv6 loopback") {
+    Listener six(AF_INET6);
+    if (!six.ok()) {
+      MESSAGE("no IPv6 loopback here: skipped");
+      return;
+    }
+    std::string url = "http://[::1]:" + std::to_string(six.port()) + "/x";
+    auto r = fetch(url, opts);
+    REQUIRE(!r);
+    CHECK(r.error().message == url + ": refused: ::1 is a loopback address" + why);
+    CHECK(six.connections() == 0);
+  }
+
+  SUBCASE("private, link-local and other addresses are refused without a packet") {
+    // Nothing is sent: the refusal comes before a socket exists, so it is also immediate
+    // (well within the connect timeout, which an attempt would run into).
+    opts.connect_timeout = std::chrono::seconds(5);
+    struct Case {
+      const char* host;
+      const char* text;
+    };
+    for (const Case& c : {Case{"10.255.255.1", "10.255.255.1 is a private address"},
+                          Case{"172.16.0.1", "172.16.0.1 is a private address"},
+                          Case{"192.168.0.1", "192.168.0.1 is a private address"},
+                          Case{"169.254.169.254", "169.254.169.254 is a link-local address"},
+                          Case{"100.64.0.1", "100.64.0.1 is a shared (carrier-grade NAT) address"},
+                          Case{"0.0.0.0", "0.0.0.0 is an unspecified address"},
+                          Case{"[fd00::1]", "fd00::1 is a private address"},
+                          Case{"[::ffff:10.0.0.1]", "::ffff:10.0.0.1 is a private address"}}) {
+      std::string url = std::string("http://") + c.host + "/latest/meta-data/";
+      auto start = std::chrono::steady_clock::now();
+      auto r = fetch(url, opts);
+      auto elapsed = std::chrono::steady_clock::now() - start;
+      REQUIRE(!r);
+      CHECK(r.error().message == url + ": refused: " + c.text + why);
+      CHECK(elapsed < std::chrono::seconds(2));
+    }
+  }
+
+  SUBCASE("a proxy from the environment is not used") {
+    // Were it used, libcurl would connect to the proxy (a reserved address) instead.
+    const char* saved = std::getenv("http_proxy");
+    std::optional<std::string> old_proxy;
+    if (saved != nullptr) {
+      old_proxy = saved;
+    }
+    ::setenv("http_proxy", "http://192.0.2.1:3128", 1);
+    std::string url = "http://localhost:" + port + "/x";
+    auto r = fetch(url, opts);
+    if (old_proxy) {
+      ::setenv("http_proxy", old_proxy->c_str(), 1);
+    } else {
+      ::unsetenv("http_proxy");
+    }
+    REQUIRE(!r);
+    CHECK(contains(r.error().message, " is a loopback address" + why));
+    CHECK(listener.connections() == 0);
+  }
+
+  SUBCASE("allowed, the same fetches proceed as before") {
+    opts.allow_private_networks = true;
+    TestHttpServer server;
+    auto a = fetch(server.url("/eicar"), opts);
+    REQUIRE(a.has_value());
+    CHECK(a->sha256 == k_eicar_sha256);
+    // A listener that never answers: the connection is made (and then times out).
+    opts.total_timeout = std::chrono::seconds(1);
+    auto r = fetch("http://127.0.0.1:" + port + "/x", opts);
+    REQUIRE(!r);
+    CHECK_FALSE(contains(r.error().message, "refused"));
+    CHECK(listener.connections() == 1);
   }
 }

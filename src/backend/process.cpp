@@ -1,0 +1,717 @@
+#include "backend/process.hpp"
+
+#include "engine/manifest.hpp"
+#include "env/engine_env.hpp"
+#include "process/child.hpp"
+#include "util/log.hpp"
+#include "util/sha256.hpp"
+#include "util/temp_file.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <optional>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern char** environ; // NOLINT: POSIX
+
+namespace pss::backend {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t k_max_line = 64 * 1024 * 1024; // one result (engines' metadata included)
+constexpr std::chrono::seconds k_exit_wait{5};       // from EOF on its stdout to its exit
+constexpr std::chrono::seconds k_kill_grace{5};      // SIGTERM, then SIGKILL
+constexpr int k_max_idle_deaths = 3;      // deaths in a row holding no job: the slot gives up
+constexpr std::size_t k_reason_lines = 5; // of a dead worker's stderr, in the unknown's reason
+// The Child's logger for workers: muted, since their stderr lines are passed through as they
+// are (Child would echo each one again at debug level).
+constexpr std::string_view k_child_log = "process-worker";
+
+struct EngineInfo {
+  std::string name;
+  std::string product;
+  std::string vendor;
+};
+
+// A job the run owes an answer.
+struct Entry {
+  Job job;                 // as the workers get it
+  bool from_stdin = false; // job.input is the temp file holding our stdin; shown as "-"
+  int deaths = 0;          // workers that died holding it
+  std::string first_death; // why the first one died
+  std::string shown_input() const { return from_stdin ? "-" : job.input; }
+};
+
+struct Worker {
+  std::size_t slot = 0;
+  unsigned number = 0; // 1, 2, ... in the order started (names its runtime dirs)
+  std::unique_ptr<process::Child> child;
+  int pid = 0;
+  std::unique_ptr<asio::posix::stream_descriptor> to;   // its stdin
+  std::unique_ptr<asio::posix::stream_descriptor> from; // its stdout
+  asio::streambuf buf{k_max_line};
+  std::map<std::size_t, std::shared_ptr<Entry>> in_flight; // by job index
+  bool ready = false;
+  bool alone = false;    // holds a retried job: gets nothing else meanwhile
+  bool stopping = false; // we asked it to stop: its exit is no death
+  bool gone = false;
+  bool ready_timed_out = false;
+  std::deque<std::string> outbox; // lines not yet written to its stdin
+  bool writing = false;
+  bool close_after_write = false;
+  std::vector<fs::path> dirs; // made for it (runtime dirs), removed once it is gone
+  Clock::time_point started = Clock::now();
+};
+
+// ${NAME}_RUNTIME_DIR of one engine, and the folder the workers' own ones go under.
+struct RuntimeVar {
+  std::string engine;
+  std::string var;
+  std::optional<fs::path> base; // nullopt: under a private temp dir of ours
+};
+
+void close_quietly(asio::posix::stream_descriptor* d) {
+  if (d != nullptr && d->is_open()) {
+    boost::system::error_code ignored;
+    d->close(ignored);
+  }
+}
+
+std::string tail_text(const process::Child& child) {
+  auto lines = child.output_tail();
+  std::string out;
+  std::size_t first = lines.size() > k_reason_lines ? lines.size() - k_reason_lines : 0;
+  for (std::size_t i = first; i < lines.size(); ++i) {
+    if (lines[i].empty()) {
+      continue;
+    }
+    out += out.empty() ? "; its last output: " : " | ";
+    out += lines[i];
+  }
+  return out;
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view s(*e);
+    auto eq = s.find('=');
+    if (eq != std::string_view::npos) {
+      env.emplace(std::string(s.substr(0, eq)), std::string(s.substr(eq + 1)));
+    }
+  }
+  return env;
+}
+
+} // namespace
+
+struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
+  struct Slot {
+    std::shared_ptr<Worker> worker;
+    int idle_deaths = 0;
+    bool abandoned = false;
+  };
+
+  ProcessOptions opts;
+  std::shared_ptr<spdlog::logger> log = log::get("process");
+  asio::any_io_executor ex;
+  ResultSink sink;
+  std::unique_ptr<asio::steady_timer> wake_timer; // cancelled on every change of state
+  std::vector<RuntimeVar> runtime_vars;
+  std::optional<TempDir> work_dir; // a folder per worker: its temp files, its runtime dirs
+  std::optional<artifact::Artifact> stdin_artifact;
+  std::deque<std::shared_ptr<Entry>> pending; // never sent
+  std::deque<std::shared_ptr<Entry>> retry;   // their worker died: once more, alone
+  std::size_t remaining = 0;                  // jobs not answered yet
+  std::vector<Slot> slots;
+  std::vector<EngineInfo> engines; // from the first ready line
+  bool starting = true;            // first start of every slot: a failure fails the run
+  std::optional<std::string> start_error;
+  std::string last_death;
+  bool running = false;
+  bool cancelled = false;
+  bool stopping = false;
+  std::size_t tasks = 0; // coroutines still running; run() returns when none is left
+  unsigned next_number = 0;
+
+  explicit Impl(ProcessOptions o) : opts(std::move(o)) {
+    log::get(k_child_log)->set_level(spdlog::level::off);
+  }
+
+  void wake() {
+    if (wake_timer) {
+      wake_timer->cancel();
+    }
+  }
+
+  asio::awaitable<void> wait() {
+    co_await wake_timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  // Starts a coroutine that counts as a task (run() waits for it) and logs its exception.
+  void spawn_task(asio::awaitable<void> task, std::string what) {
+    ++tasks;
+    asio::co_spawn(ex, std::move(task),
+                   [self = shared_from_this(), what = std::move(what)](std::exception_ptr ep) {
+                     if (ep) {
+                       try {
+                         std::rethrow_exception(ep);
+                       } catch (const std::exception& e) {
+                         self->log->error("{}: {}", what, e.what());
+                       }
+                     }
+                     --self->tasks;
+                     self->wake();
+                   });
+  }
+
+  void resolve_runtime_dirs() {
+    auto search = engine::engine_search_path(opts.engines_dir);
+    for (const auto& name : opts.engines) {
+      // An engine that cannot be resolved fails in the workers, which say why.
+      auto dir = engine::find_engine(name, search);
+      if (!dir) {
+        continue;
+      }
+      auto manifest = engine::load_manifest(*dir);
+      if (!manifest) {
+        continue;
+      }
+      auto env = env::resolve_engine_env(name, *dir, manifest->env);
+      if (!env) {
+        continue;
+      }
+      RuntimeVar v{name, env->prefix + "_RUNTIME_DIR", std::nullopt};
+      if (auto base = env->get("RUNTIME_DIR")) {
+        v.base = fs::path(*base);
+      }
+      runtime_vars.push_back(std::move(v));
+    }
+  }
+
+  // The worker's environment: ours, with its own temp folder (TMPPREFIX: what a worker killed
+  // leaves there is removed with it) and its own runtime dir per engine: a subfolder of the
+  // engine's (short: unix socket paths are limited to 107 bytes), else one in its folder.
+  std::map<std::string, std::string> worker_env(Worker& w) {
+    auto env = process_environment();
+    fs::path mine = work_dir->path() / std::to_string(w.number);
+    if (::mkdir(mine.c_str(), 0700) == 0) {
+      w.dirs.push_back(mine);
+      env["TMPPREFIX"] = mine.native();
+    }
+    for (const auto& v : runtime_vars) {
+      fs::path dir;
+      if (v.base) {
+        dir = *v.base / ("w" + std::to_string(::getpid()) + "-" + std::to_string(w.number));
+        w.dirs.push_back(dir);
+      } else {
+        dir = mine / v.engine;
+      }
+      env[v.var] = dir.native();
+    }
+    return env;
+  }
+
+  void spawn(std::size_t slot) {
+    auto w = std::make_shared<Worker>();
+    w->slot = slot;
+    w->number = ++next_number;
+    slots[slot].worker = w;
+    process::SpawnSpec spec;
+    spec.argv = opts.argv;
+    spec.name = std::string(k_child_log);
+    spec.stdio_pipes = true;
+    spec.env = worker_env(*w);
+    // Its log lines (stderr) go to ours as they are: text or JSON, already formatted.
+    spec.on_line = [](const std::string& line) {
+      std::string out = line + "\n";
+      std::fwrite(out.data(), 1, out.size(), stderr);
+      std::fflush(stderr);
+    };
+    auto child = process::Child::spawn(ex, std::move(spec));
+    if (!child) {
+      w->gone = true;
+      start_failed(*w, "cannot start a worker: " + child.error().message);
+      return;
+    }
+    w->child = std::move(*child);
+    w->pid = w->child->pid();
+    w->to = std::make_unique<asio::posix::stream_descriptor>(ex, w->child->take_stdin().release());
+    w->from = std::make_unique<asio::posix::stream_descriptor>(
+        ex, w->child->take_stdout_pipe().release());
+    log->debug("worker {} (pid {}) starting", w->number, w->pid);
+    auto task = life(w);
+    spawn_task(std::move(task), "worker " + std::to_string(w->number));
+  }
+
+  asio::awaitable<std::optional<std::string>> read_line(Worker& w) {
+    auto [ec, n] =
+        co_await asio::async_read_until(*w.from, w.buf, '\n', asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (ec != asio::error::eof && ec != asio::error::operation_aborted) {
+        log->debug("worker {} (pid {}): {}", w.number, w.pid, ec.message());
+      }
+      co_return std::nullopt; // EOF, a closed pipe, or a line over k_max_line
+    }
+    std::string line(asio::buffers_begin(w.buf.data()), asio::buffers_begin(w.buf.data()) + n);
+    w.buf.consume(n);
+    line.pop_back();
+    co_return line;
+  }
+
+  // One worker, from its start to its exit.
+  asio::awaitable<void> life(std::shared_ptr<Worker> w) {
+    auto self = shared_from_this();
+    std::string failure; // why it never became ready, if it said so
+    try {
+      asio::steady_timer deadline(ex, opts.ready_timeout);
+      deadline.async_wait([w](boost::system::error_code ec) {
+        if (!ec && !w->ready && !w->gone) {
+          w->ready_timed_out = true;
+          w->child->signal_group(SIGKILL);
+        }
+      });
+      auto first = co_await read_line(*w);
+      deadline.cancel();
+      if (first) {
+        auto j = nlohmann::json::parse(*first, nullptr, false);
+        if (j.is_object() && j.contains("error")) {
+          failure = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+        } else if (j.is_object() && j.value("ready", false)) {
+          became_ready(*w, j);
+        } else {
+          failure = "worker (pid " + std::to_string(w->pid) +
+                    ") said something else than its ready line: " + first->substr(0, 200);
+        }
+      }
+      while (w->ready) {
+        auto line = co_await read_line(*w);
+        if (!line) {
+          break;
+        }
+        on_result(w, *line);
+      }
+    } catch (const std::exception& e) {
+      log->error("worker {} (pid {}): {}", w->number, w->pid, e.what());
+      w->child->signal_group(SIGKILL);
+    }
+    co_await ended(w, std::move(failure));
+  }
+
+  void became_ready(Worker& w, const nlohmann::json& j) {
+    w.ready = true;
+    if (engines.empty() && j.contains("engines") && j["engines"].is_array()) {
+      for (const auto& e : j["engines"]) {
+        if (e.is_object()) {
+          engines.push_back({e.value("name", ""), e.value("product", ""), e.value("vendor", "")});
+        }
+      }
+    }
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w.started).count();
+    log->info("worker {} (pid {}) ready in {} ms", w.number, w.pid, ms);
+    if (w.stopping) {
+      stop_worker(w, true); // stopped while starting: close its stdin now
+    }
+    dispatch();
+    wake();
+  }
+
+  void on_result(const std::shared_ptr<Worker>& w, const std::string& line) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    auto r = j.is_discarded() ? Result<JobResult>(make_error("not JSON")) : job_result_from_json(j);
+    if (!r) {
+      // A broken protocol: stop trusting it; its jobs are retried on a replacement.
+      log->error("worker {} (pid {}) sent an unreadable result ({}): killing it", w->number, w->pid,
+                 r.error().message);
+      w->child->signal_group(SIGKILL);
+      return;
+    }
+    auto it = w->in_flight.find(r->index);
+    if (it == w->in_flight.end()) {
+      log->warn("worker {} (pid {}) answered job {}, which it does not hold", w->number, w->pid,
+                r->index);
+      return;
+    }
+    auto entry = it->second;
+    w->in_flight.erase(it);
+    w->alone = false;
+    slots[w->slot].idle_deaths = 0;
+    if (entry->from_stdin) {
+      r->input = "-";
+      r->bounty.artifact_uri = "-";
+    }
+    deliver(std::move(*r));
+    dispatch();
+  }
+
+  // A worker's stdout ended: it exited (or is about to). Settles what it held.
+  asio::awaitable<void> ended(std::shared_ptr<Worker> w, std::string failure) {
+    w->gone = true;
+    bool was_ready = w->ready;
+    w->ready = false;
+    close_quietly(w->from.get());
+    close_quietly(w->to.get());
+    auto status = co_await w->child->wait_for(k_exit_wait);
+    if (!status) {
+      status = co_await w->child->stop(k_kill_grace);
+    }
+    for (const auto& d : w->dirs) {
+      std::error_code ignored;
+      fs::remove_all(d, ignored);
+    }
+    if (w->stopping || cancelled) {
+      log->info("worker {} (pid {}) stopped: {}", w->number, w->pid, status->describe());
+      co_return;
+    }
+    if (!was_ready) {
+      if (failure.empty()) {
+        failure = "worker (pid " + std::to_string(w->pid) + ") " +
+                  (w->ready_timed_out
+                       ? "was not ready within " + std::to_string(opts.ready_timeout.count()) + " s"
+                       : status->describe() + " before it was ready") +
+                  tail_text(*w->child);
+      }
+      start_failed(*w, failure);
+      co_return;
+    }
+    died(*w, "worker (pid " + std::to_string(w->pid) + ") died" +
+                 (w->in_flight.empty() ? ": " : " while scanning: ") + status->describe() +
+                 tail_text(*w->child));
+  }
+
+  void died(Worker& w, const std::string& reason) {
+    last_death = reason;
+    auto& slot = slots[w.slot];
+    slot.worker.reset();
+    bool held = !w.in_flight.empty();
+    std::size_t retried = 0;
+    std::size_t given_up = 0;
+    for (auto& [index, e] : w.in_flight) {
+      if (e->deaths == 0) {
+        e->deaths = 1;
+        e->first_death = reason;
+        retry.push_back(e);
+        ++retried;
+      } else {
+        answer_unknown(*e, reason + "; it was the retry, after " + e->first_death);
+        ++given_up;
+      }
+    }
+    w.in_flight.clear();
+    if (!held) {
+      log->warn("{}", reason);
+    } else if (given_up == 0) {
+      log->warn("{}; {} job(s) it held will be retried on another worker", reason, retried);
+    } else {
+      log->warn("{}; {} job(s) it held will be retried, {} answered unknown (a worker had died "
+                "on it before)",
+                reason, retried, given_up);
+    }
+    slot.idle_deaths = held ? 0 : slot.idle_deaths + 1;
+    if (slot.idle_deaths >= k_max_idle_deaths) {
+      log->error("worker slot {}: {} workers in a row died holding no job; not replacing it",
+                 w.slot, slot.idle_deaths);
+      slot.abandoned = true;
+    } else if (!stopping && (!pending.empty() || !retry.empty())) {
+      spawn(w.slot); // a replacement, which starts its own engines
+    }
+    settle_if_no_worker();
+    dispatch();
+    wake();
+  }
+
+  void start_failed(Worker& w, const std::string& reason) {
+    auto& slot = slots[w.slot];
+    if (slot.worker.get() == &w) {
+      slot.worker.reset();
+    }
+    if (w.stopping || cancelled) {
+      return;
+    }
+    if (starting) {
+      if (!start_error) {
+        start_error = reason;
+      }
+      wake();
+      return;
+    }
+    log->error("cannot replace a worker: {}", reason);
+    slot.abandoned = true;
+    last_death =
+        last_death.empty() ? reason : last_death + "; and no worker could replace it: " + reason;
+    settle_if_no_worker();
+    dispatch();
+    wake();
+  }
+
+  // No worker left, none coming: what is still owed is answered `unknown`.
+  void settle_if_no_worker() {
+    for (const auto& s : slots) {
+      if (s.worker && !s.worker->gone) {
+        return;
+      }
+    }
+    while (!retry.empty()) {
+      auto e = retry.front();
+      retry.pop_front();
+      answer_unknown(*e, e->first_death + " (no worker left to retry it: " + last_death + ")");
+    }
+    while (!pending.empty()) {
+      auto e = pending.front();
+      pending.pop_front();
+      answer_unknown(*e, "no worker left to scan it: " + last_death);
+    }
+  }
+
+  void deliver(JobResult r) {
+    --remaining;
+    try {
+      sink(std::move(r));
+    } catch (const std::exception& e) {
+      log->error("while handing a result over: {}", e.what());
+    }
+    if (remaining == 0) {
+      wake();
+    }
+  }
+
+  void answer_unknown(const Entry& e, const std::string& reason) {
+    JobResult r;
+    r.index = e.job.index;
+    r.input = e.shown_input();
+    if (e.job.bounty) {
+      r.bounty = *e.job.bounty;
+    } else {
+      r.bounty.artifact_type = e.job.artifact_type;
+      r.bounty.artifact_uri = r.input;
+      r.bounty.id = model::local_bounty_id(sha256_hex(r.input));
+    }
+    for (const auto& eng : engines) {
+      auto a = model::Analysis::unknown_because(reason);
+      a.product = eng.product;
+      a.vendor = eng.vendor;
+      model::finalize(a, r.bounty);
+      r.analyses.push_back({eng.name, std::move(a)});
+    }
+    deliver(std::move(r));
+  }
+
+  // Hands jobs to ready workers: up to `in_flight` each; a retried job alone.
+  void dispatch() {
+    if (starting || cancelled || stopping) {
+      return;
+    }
+    const std::size_t limit = std::max<std::size_t>(1, opts.in_flight);
+    for (auto& slot : slots) {
+      auto w = slot.worker;
+      if (!w || !w->ready || w->gone || w->stopping) {
+        continue;
+      }
+      while (!w->alone) {
+        if (!retry.empty()) {
+          // Alone, so that a job that kills its worker is the only one blamed for it.
+          if (w->in_flight.empty()) {
+            auto e = retry.front();
+            retry.pop_front();
+            w->alone = true;
+            send(w, e);
+          }
+          break;
+        }
+        if (pending.empty() || w->in_flight.size() >= limit) {
+          break;
+        }
+        auto e = pending.front();
+        pending.pop_front();
+        send(w, e);
+      }
+    }
+  }
+
+  void send(const std::shared_ptr<Worker>& w, const std::shared_ptr<Entry>& e) {
+    w->in_flight[e->job.index] = e;
+    w->outbox.push_back(to_json_line(to_json(e->job)) + "\n");
+    if (!w->writing) {
+      w->writing = true;
+      auto task = write_all(w);
+      spawn_task(std::move(task), "writing to worker " + std::to_string(w->number));
+    }
+  }
+
+  asio::awaitable<void> write_all(std::shared_ptr<Worker> w) {
+    auto self = shared_from_this();
+    while (!w->outbox.empty() && !w->gone && w->to->is_open()) {
+      auto [ec, n] = co_await asio::async_write(*w->to, asio::buffer(w->outbox.front()),
+                                                asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        break; // it died: its reader notices
+      }
+      w->outbox.pop_front();
+    }
+    w->writing = false;
+    if (w->close_after_write) {
+      close_quietly(w->to.get());
+    }
+  }
+
+  // Graceful: EOF on its stdin (it stops its engines and exits). Otherwise SIGTERM, which
+  // it handles the same way. Either way SIGKILL after stop_timeout.
+  void stop_worker(Worker& w, bool graceful) {
+    if (w.gone) {
+      return;
+    }
+    bool first = !w.stopping;
+    w.stopping = true;
+    if (graceful && w.ready) {
+      if (w.writing) {
+        w.close_after_write = true;
+      } else {
+        close_quietly(w.to.get());
+      }
+    } else if (!graceful || first) {
+      // Not ready yet: it reads no stdin before, so a signal it is.
+      w.child->signal_group(SIGTERM);
+      w.child->signal_group(SIGCONT);
+    }
+    if (first) {
+      auto task = stop_deadline(w.child.get(), w.number);
+      spawn_task(std::move(task), "stopping worker " + std::to_string(w.number));
+    }
+  }
+
+  asio::awaitable<void> stop_deadline(process::Child* child, unsigned number) {
+    auto self = shared_from_this();
+    // `child` outlives this: ended() waits for the same exit before the Worker can go.
+    if (!co_await child->wait_for(opts.stop_timeout)) {
+      log->warn("worker {} (pid {}) did not stop within {} s: SIGKILL", number, child->pid(),
+                opts.stop_timeout.count());
+      child->signal_group(SIGKILL);
+    }
+  }
+
+  void stop_all(bool graceful) {
+    for (auto& slot : slots) {
+      if (slot.worker) {
+        stop_worker(*slot.worker, graceful);
+      }
+    }
+  }
+
+  bool all_ready() const {
+    for (const auto& s : slots) {
+      if (!s.worker || !s.worker->ready) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void take_stdin(Entry& e) {
+    auto art = artifact::fetch("-", opts.fetch);
+    if (!art) {
+      e.job.error = art.error().message; // answered unknown, as the local backend does
+      return;
+    }
+    e.job.input = art->path.native();
+    e.from_stdin = true;
+    stdin_artifact.emplace(std::move(*art));
+  }
+
+  asio::awaitable<void> run(std::vector<Job> jobs, ResultSink s) {
+    auto self = shared_from_this();
+    ex = co_await asio::this_coro::executor;
+    wake_timer = std::make_unique<asio::steady_timer>(ex, Clock::time_point::max());
+    sink = std::move(s);
+    running = true;
+    for (auto& job : jobs) {
+      auto e = std::make_shared<Entry>();
+      e->job = std::move(job);
+      if (e->job.input == "-" && !e->job.bounty && !e->job.error &&
+          e->job.artifact_type == model::ArtifactType::file && !cancelled) {
+        take_stdin(*e);
+      }
+      pending.push_back(std::move(e));
+    }
+    remaining = pending.size();
+    auto dir = TempDir::create(temp_base_dir(), "pssupervise-workers-");
+    if (!dir) {
+      throw Fatal(dir.error().message + " (set TMPDIR to a writable directory)");
+    }
+    work_dir.emplace(std::move(*dir));
+    resolve_runtime_dirs();
+    std::size_t n = std::max<std::size_t>(1, std::min(opts.workers, pending.size()));
+    slots.resize(n);
+    std::exception_ptr failure;
+    try {
+      for (std::size_t i = 0; i < n && !cancelled; ++i) {
+        spawn(i);
+      }
+      while (!cancelled && !start_error && !all_ready()) {
+        co_await wait();
+      }
+      if (!cancelled && !start_error) {
+        starting = false;
+        log->info("{} worker(s) ready", n);
+        dispatch();
+        while (!cancelled && remaining > 0) {
+          co_await wait();
+        }
+      }
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    // Every job answered (or an interrupt, or a failed start): the workers go.
+    stopping = true;
+    stop_all(!cancelled && !start_error && !failure);
+    while (tasks > 0) {
+      co_await wait();
+    }
+    running = false;
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+    if (start_error && !cancelled) {
+      throw Fatal(*start_error);
+    }
+  }
+
+  void cancel() {
+    cancelled = true;
+    if (running) {
+      stop_all(false);
+    }
+    wake();
+  }
+};
+
+ProcessBackend::ProcessBackend(ProcessOptions opts)
+    : m_impl(std::make_shared<Impl>(std::move(opts))) {}
+
+ProcessBackend::~ProcessBackend() = default;
+
+boost::asio::awaitable<void> ProcessBackend::run(std::vector<Job> jobs, ResultSink sink) {
+  co_await m_impl->run(std::move(jobs), std::move(sink));
+}
+
+void ProcessBackend::cancel() {
+  m_impl->cancel();
+}
+
+} // namespace pss::backend

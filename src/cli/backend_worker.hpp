@@ -1,0 +1,34 @@
+// `pssupervise __worker` (hidden): one worker process of the `process` backend. It starts
+// its engines once, writes `{"ready": true, ...}` (or `{"error": "..."}` and exits 2), then
+// answers each Job read as a JSON line on stdin with one JobResult line on stdout, scanning
+// through a LocalBackend (same concurrency and deadlines as `analyze --backend local`).
+// EOF on stdin or SIGTERM: it stops its engines and exits. Its logs go to stderr.
+#pragma once
+
+#include "artifact/fetch.hpp"
+#include "backend/process.hpp"
+#include "cli/options.hpp"
+
+#include <CLI/App.hpp>
+#include <string>
+
+namespace pss::cli {
+
+struct BackendWorkerOptions {
+  std::size_t concurrency = 1; // jobs scanned at once in this process
+  double timeout = 0;          // seconds per scan; 0: the engine's own
+  std::string max_size = "512M";
+};
+
+void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts);
+// Returns the exit status: 0 after EOF on stdin, 2 if the engines could not start,
+// 128+signal after SIGTERM/SIGINT.
+int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& opts);
+
+// Options of a `process` backend whose `workers` processes run this same binary as
+// `pssupervise <global options> __worker <worker options>`.
+backend::ProcessOptions process_backend_options(const GlobalOptions& global, std::size_t workers,
+                                                const BackendWorkerOptions& worker,
+                                                const artifact::FetchOptions& fetch);
+
+} // namespace pss::cli

@@ -1,0 +1,32 @@
+// `pssupervise webhook`: PolySwarm's signed bounty webhook in front of the engines.
+#pragma once
+
+#include "cli/options.hpp"
+
+#include <CLI/App.hpp>
+#include <string>
+#include <vector>
+
+namespace pss::cli {
+
+struct WebhookCliOptions {
+  int port = 8080;
+  std::string bind = "127.0.0.1";
+  std::string backend = "local";
+  std::string secret; // else $PSS_WEBHOOK_SECRET
+  bool insecure = false;
+  std::size_t concurrency = 0; // bounties scanned at once; 0: the number of cores
+  std::size_t queue_limit = 1000;
+  std::string body_limit = "1M";
+  std::vector<std::string> allow_file_prefixes;
+  bool allow_private_networks = false;
+  double timeout = 0;
+  std::string max_size = "512M";
+  std::string broker; // --backend celery
+  std::string result_backend;
+};
+
+void setup_webhook(CLI::App& app, WebhookCliOptions& opts);
+int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts);
+
+} // namespace pss::cli

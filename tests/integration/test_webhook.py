@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""`pssupervise webhook` over real HTTP on loopback: every status code of the PolySwarm
+webhook protocol, a signed EICAR bounty answered at a local response_url that checks our
+signature, an expired bounty, a receiver that fails twice, 500 bounties in flight, the
+queue limit, SSRF refusals, /metrics."""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BINARY, EICAR, PssTestCase  # noqa: E402
+
+SECRET = "t0p-s3cret"
+EICAR_URI = "data:;base64," + __import__("base64").b64encode(EICAR).decode()
+SLOW_SCANNER = "#!/bin/sh\nsleep 2\necho \"$1: clean\"\n"
+
+
+def sign(body, secret=SECRET):
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class Receiver:
+    """A response_url endpoint: checks our signature, can fail the first N requests."""
+
+    def __init__(self, fail_first=0):
+        self.answers, self.attempts, self.bad_signatures = [], 0, 0
+        self.fail_first = fail_first
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with outer.lock:
+                    outer.attempts += 1
+                    failing = outer.attempts <= outer.fail_first
+                    if not failing:
+                        good = hmac.compare_digest(sign(body),
+                                                   self.headers.get("X-POLYSWARM-SIGNATURE", ""))
+                        if not good:
+                            outer.bad_signatures += 1
+                        outer.answers.append((dict(self.headers), json.loads(body)))
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/answer"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, n, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.answers) >= n:
+                    return list(self.answers)
+            time.sleep(0.02)
+        raise AssertionError(f"{len(self.answers)} answers of {n} after {timeout} s")
+
+    def close(self):
+        self.server.shutdown()
+
+
+class WebhookTestCase(PssTestCase):
+    def setUp(self):
+        super().setUp()
+        self.proc = None
+        self.receivers = []
+
+    def tearDown(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(60)
+        for r in self.receivers:
+            r.close()
+        super().tearDown()
+
+    def receiver(self, **kw):
+        r = Receiver(**kw)
+        self.receivers.append(r)
+        return r
+
+    def start(self, *args, engine="clamav", engines_dir=None, secret=SECRET, env=None):
+        cmd = [BINARY, "--log-level", "info"]
+        if engines_dir:
+            cmd += ["--engines-dir", engines_dir]
+        cmd += ["--engine", engine, "webhook", "-p", "0", *args]
+        if secret:
+            cmd += ["--secret", secret]
+        e = dict(self.env)
+        e.update(env or {})
+        self.log = os.path.join(self.tmp, "webhook.log")
+        with open(self.log, "w") as err:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=e,
+                                         cwd=self.tmp)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.read_log())
+            if m:
+                self.base = f"http://127.0.0.1:{m.group(1)}"
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.fail("webhook did not start:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def request(self, path="/", body=None, event="bounty", signature=True, headers=None,
+                method=None):
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        h = {}
+        if data is not None or method == "POST":
+            h["X-POLYSWARM-EVENT"] = event
+            if signature is True:
+                h["X-POLYSWARM-SIGNATURE"] = sign(data or b"")
+            elif signature:
+                h["X-POLYSWARM-SIGNATURE"] = signature
+        h.update(headers or {})
+        req = urllib.request.Request(self.base + path, data=data, headers=h, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def bounty(self, uri=EICAR_URI, response_url=None, bid=1, expires_in=60, **extra):
+        b = {"id": bid, "artifact_type": "file", "artifact_uri": uri,
+             "expiration": (datetime.now(timezone.utc) + timedelta(seconds=expires_in))
+             .strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")}
+        if response_url:
+            b["response_url"] = response_url
+        b.update(extra)
+        return b
+
+    def metrics(self):
+        status, _, body = self.request("/metrics")
+        self.assertEqual(status, 200)
+        return body.decode()
+
+
+class ProtocolTest(WebhookTestCase):
+    def test_every_status_code(self):
+        self.start("--body-limit", "4K")
+        self.assertEqual(self.request("/")[::2], (200, b'{"status":"OK"}'))
+        self.assertEqual(self.request("/clamav")[::2], (200, b'{"status":"OK"}'))
+        self.assertEqual(self.request("/nope")[0], 404)
+        self.assertEqual(self.request("/", b"", event="ping")[::2], (200, b'{"status":"OK"}'))
+        b = json.dumps(self.bounty()).encode()
+        self.assertEqual(self.request("/", b, signature=False)[0], 400)  # missing signature
+        self.assertEqual(self.request("/", b, signature="0" * 64)[0], 401)  # wrong one
+        self.assertEqual(self.request("/", b, signature=sign(b, "other"))[0], 401)
+        self.assertEqual(self.request("/", b, event="party")[0], 400)  # unknown event
+        status, _, body = self.request("/", b'{"id": "not a number"')
+        self.assertEqual((status, body), (400, b'{"bounty":"Invalid bounty request"}'))
+        self.assertEqual(self.request("/", b"x" * 5000)[0], 413)  # over --body-limit
+        self.assertEqual(self.request("/nope", b)[0], 404)  # unknown engine
+        status, _, body = self.request("/clamav", b)
+        self.assertEqual((status, body), (202, b'{"status":"ACCEPTED"}'))
+        m = self.metrics()
+        self.assertIn('pss_http_requests_total{code="401"} 2', m)
+        self.assertIn('pss_http_requests_total{code="413"} 1', m)
+
+    def test_refuses_to_start_without_a_secret(self):
+        r = self.pss("webhook", "-p", "0")
+        self.assertEqual(r.code, 2)
+        self.assertIn("no webhook secret: give --secret or PSS_WEBHOOK_SECRET", r.stderr)
+
+    def test_insecure_accepts_unsigned_requests_with_a_warning(self):
+        self.start("--insecure", secret=None)
+        self.assertEqual(self.request("/", b"", event="ping", signature=False)[0], 200)
+        self.assertIn("--insecure: accepting unsigned requests", self.read_log())
+
+
+class AnsweringTest(WebhookTestCase):
+    def test_signed_eicar_bounty_is_answered_signed_at_its_response_url(self):
+        recv = self.receiver()
+        self.start()
+        status, _, _ = self.request("/", self.bounty(response_url=recv.url, bid=77),
+                                    headers={"X-POLYSWARM-DELIVERY": "d-1"})
+        self.assertEqual(status, 202)
+        headers, answer = recv.wait(1)[0]
+        self.assertEqual(recv.bad_signatures, 0)
+        self.assertEqual(answer["verdict"], "malicious")
+        self.assertEqual(answer["metadata"]["malware_family"], "Eicar-Test-Signature")
+        self.assertEqual(answer["metadata"]["product"], "ClamAV")
+        self.assertGreater(answer["bid"], 0)
+        self.assertEqual(headers["X-POLYSWARM-EVENT"], "assertion")
+        self.assertEqual(headers["X-POLYSWARM-BOUNTY"], "77")
+        m = self.metrics()
+        self.assertIn('pss_scans_total{engine="clamav",verdict="malicious"} 1', m)
+        self.assertIn('pss_deliveries_total{result="ok"} 1', m)
+        self.assertIn('pss_engine_up{engine="clamav",state="ready"} 1', m)
+        self.assertRegex(m, r'pss_scan_latency_seconds_count\{engine="clamav"\} 1')
+
+    def test_arbitration_is_a_vote(self):
+        recv = self.receiver()
+        self.start()
+        self.request("/", self.bounty(response_url=recv.url, phase="arbitration"))
+        headers, answer = recv.wait(1)[0]
+        self.assertEqual(headers["X-POLYSWARM-EVENT"], "vote")
+        self.assertNotIn("bid", answer)
+        self.assertEqual(answer["verdict"], "malicious")
+
+    def test_expired_bounty_is_unknown(self):
+        recv = self.receiver()
+        self.start()
+        self.assertEqual(self.request("/", self.bounty(response_url=recv.url,
+                                                       expires_in=-5))[0], 202)
+        _, answer = recv.wait(1)[0]
+        self.assertEqual(answer["verdict"], "unknown")
+        self.assertIn("expired", answer["metadata"]["error"])
+
+    def test_a_receiver_failing_twice_gets_the_answer_once(self):
+        recv = self.receiver(fail_first=2)
+        self.start()
+        self.request("/", self.bounty(response_url=recv.url))
+        recv.wait(1)
+        time.sleep(1)
+        self.assertEqual((recv.attempts, len(recv.answers)), (3, 1))
+        self.assertIn('pss_deliveries_total{result="ok"} 1', self.metrics())
+        self.assertIn("(attempt 3, HTTP 200)", self.read_log())
+
+    def test_500_bounties_in_flight_are_all_answered(self):
+        recv = self.receiver()
+        self.start("--concurrency", "4")
+        clean = "data:,clean%20file%20"
+        for i in range(500):
+            uri = EICAR_URI if i % 10 == 0 else clean + str(i)
+            self.assertEqual(self.request("/", self.bounty(uri, recv.url, bid=i + 1))[0], 202)
+        answers = recv.wait(500, timeout=120)
+        by_verdict = {}
+        for _, a in answers:
+            by_verdict[a["verdict"]] = by_verdict.get(a["verdict"], 0) + 1
+        self.assertEqual(by_verdict, {"malicious": 50, "benign": 450})
+        self.assertEqual(recv.bad_signatures, 0)
+        self.assertIn('pss_bounties_total{outcome="answered"} 500', self.metrics())
+
+    def test_a_full_queue_is_503_with_retry_after(self):
+        engines = os.path.join(self.tmp, "engines")
+        os.makedirs(os.path.join(engines, "slow"))
+        with open(os.path.join(engines, "slow", "slow.sh"), "w") as f:
+            f.write(SLOW_SCANNER)
+        with open(os.path.join(engines, "slow", "engine.json"), "w") as f:
+            json.dump({"product": "Slow", "vendor": "Test", "categories": ["*"],
+                       "driver": "oneshot",
+                       "scan": {"argv": ["/bin/sh", "${ENGINE_DIR}/slow.sh", "{path}"],
+                                "exit_codes": {"0": "benign"}}}, f)
+        recv = self.receiver()
+        self.start("--concurrency", "1", "--queue-limit", "2", engine="slow",
+                   engines_dir=engines)
+        codes = [self.request("/", self.bounty("data:,x", recv.url, bid=i))[0]
+                 for i in range(6)]
+        self.assertEqual(codes[:3], [202, 202, 202])  # one scanning, two queued
+        self.assertIn(503, codes[3:])
+        status, headers, _ = self.request("/", self.bounty("data:,x", recv.url))
+        self.assertEqual((status, headers.get("Retry-After")), (503, "1"))
+        self.assertIn('pss_bounties_total{outcome="busy"}', self.metrics())
+        recv.wait(codes.count(202), timeout=60)  # what was accepted is still answered
+
+    def test_logs_carry_the_bounty_id(self):
+        recv = self.receiver()
+        self.start("--concurrency", "1")
+        self.request("/", self.bounty(response_url=recv.url, bid=4242))
+        recv.wait(1)
+        self.assertRegex(self.read_log(), r"bounty 4242: clamav malicious")
+
+
+class SafetyTest(WebhookTestCase):
+    def test_bounties_cannot_reach_private_addresses_or_local_files(self):
+        # A listener on loopback: the bounty's fetch must be refused before connecting.
+        import socket
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(1)
+        lst.settimeout(0.5)
+        port = lst.getsockname()[1]
+        recv = self.receiver()
+        allowed = os.path.join(self.tmp, "allowed")
+        os.makedirs(allowed)
+        ok_file = self.write("allowed/eicar.com", EICAR)
+        secret_file = self.write("secret/passwd", b"root:x:0:0")
+        self.start("--allow-file-prefix", allowed)
+        for i, uri in enumerate([f"http://127.0.0.1:{port}/x", "file://" + secret_file,
+                                 "file://" + allowed + "/../secret/passwd", "file://" + ok_file]):
+            self.request("/", self.bounty(uri, recv.url, bid=i + 1))
+        answers = {a["metadata"].get("error", a["verdict"]): a for _, a in recv.wait(4)}
+        errors = sorted(answers)
+        self.assertTrue(any("loopback" in e for e in errors), errors)
+        self.assertEqual(sum("outside the directories allowed" in e for e in errors), 2, errors)
+        self.assertIn("malicious", [a["verdict"] for a in answers.values()])
+        try:
+            with self.assertRaises(OSError):
+                lst.accept()  # nothing ever connected
+        finally:
+            lst.close()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,198 @@
+#include "backend/job.hpp"
+
+#include <doctest/doctest.h>
+#include <string>
+
+using namespace pss::backend;
+using namespace pss::model;
+using nlohmann::json;
+
+namespace {
+
+template <typename T>
+std::string error_of(const pss::Result<T>& r) {
+  return r ? std::string("(no error)") : r.error().message;
+}
+
+// Through the wire: to JSON, one line of text, parsed, back.
+Job round_trip(const Job& job) {
+  auto line = to_json_line(to_json(job));
+  REQUIRE(line.find('\n') == std::string::npos);
+  auto back = job_from_json(json::parse(line));
+  REQUIRE_MESSAGE(back.has_value(), error_of(back));
+  return *back;
+}
+
+JobResult round_trip(const JobResult& result) {
+  auto line = to_json_line(to_json(result));
+  REQUIRE(line.find('\n') == std::string::npos);
+  auto back = job_result_from_json(json::parse(line));
+  REQUIRE_MESSAGE(back.has_value(), error_of(back));
+  return *back;
+}
+
+Bounty full_bounty() {
+  auto b = parse_bounty(R"({
+    "id": 123456789012, "artifact_type": "url", "artifact_uri": "https://example.com/x",
+    "sha256": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+    "mimetype": "text/html", "expiration": "2030-05-01T12:30:00Z", "phase": "arbitration",
+    "response_url": "http://127.0.0.1:1/r",
+    "rules": {"min_allowed_bid": 1000, "max_allowed_bid": 2000},
+    "metadata": {"k": [1, "two"]}})");
+  REQUIRE(b.has_value());
+  return *b;
+}
+
+} // namespace
+
+TEST_CASE("backend::job JSON") {
+  SUBCASE("a plain input") {
+    Job job;
+    job.index = 7;
+    job.input = "tests/samples/eicar.com";
+    auto j = to_json(job);
+    CHECK(j["index"] == 7);
+    CHECK(j["input"] == "tests/samples/eicar.com");
+    CHECK(j["artifact_type"] == "file");
+    CHECK_FALSE(j.contains("bounty"));
+    CHECK_FALSE(j.contains("error"));
+    auto back = round_trip(job);
+    CHECK(back.index == 7);
+    CHECK(back.input == job.input);
+    CHECK(back.artifact_type == ArtifactType::file);
+    CHECK_FALSE(back.bounty.has_value());
+    CHECK_FALSE(back.error.has_value());
+  }
+  SUBCASE("a URL artifact and an error known before scanning") {
+    Job job;
+    job.input = "http://example.com/a b";
+    job.artifact_type = ArtifactType::url;
+    job.error = "'x': invalid bounty: bounty field 'sha256': expected 64 hex digits";
+    auto back = round_trip(job);
+    CHECK(back.artifact_type == ArtifactType::url);
+    REQUIRE(back.error.has_value());
+    CHECK(*back.error == *job.error);
+  }
+  SUBCASE("a given bounty keeps every field") {
+    Job job;
+    job.index = 1;
+    job.input = "bounty.json";
+    job.bounty = full_bounty();
+    auto back = round_trip(job);
+    REQUIRE(back.bounty.has_value());
+    CHECK(to_json(*back.bounty) == to_json(*job.bounty));
+    CHECK(back.bounty->id == 123456789012ULL);
+    CHECK(back.bounty->phase == Phase::arbitration);
+    CHECK(back.bounty->rules.max_allowed_bid == 2000);
+    CHECK(back.bounty->metadata == json{{"k", {1, "two"}}});
+  }
+  SUBCASE("names that are not UTF-8, or hold newlines, arrive byte for byte") {
+    for (std::string name : {std::string("raw/bad-\xff\xfe-name"), std::string("new\nline"),
+                             std::string("caf\xc3\xa9"), std::string("\xed\xa0\x80 surrogate"),
+                             std::string("nul\0byte", 8), std::string("")}) {
+      Job job;
+      job.input = name;
+      CHECK(round_trip(job).input == name);
+    }
+    Job job;
+    job.input = "caf\xc3\xa9";
+    CHECK(to_json(job)["input"] == "caf\xc3\xa9"); // valid UTF-8 stays a plain string
+    job.input = "bad-\xff";
+    CHECK(to_json(job)["input"] == json{{"__pss_bytes_hex__", "6261642dff"}});
+  }
+  SUBCASE("errors name the field") {
+    CHECK(error_of(job_from_json(json::parse(R"({"input": "x"})"))) ==
+          "job field 'index': missing");
+    CHECK(error_of(job_from_json(json::parse(R"({"index": -1, "input": "x"})"))) ==
+          "job field 'index': expected a non-negative integer, got number");
+    CHECK(error_of(job_from_json(json::parse(R"({"index": 1})"))) == "job field 'input': missing");
+    CHECK(error_of(job_from_json(json::parse(R"({"index": 1, "input": 2})"))) ==
+          "job field 'input': expected a string, got number");
+    CHECK(error_of(job_from_json(
+              json::parse(R"({"index": 1, "input": "x", "artifact_type": "pdf"})"))) ==
+          "job field 'artifact_type': expected \"file\" or \"url\", got \"pdf\"");
+    CHECK(error_of(job_from_json(json::parse(R"({"index": 1, "input": "x", "bounty": {}})"))) ==
+          "job: bounty field 'artifact_uri': missing");
+    CHECK(error_of(job_from_json(
+              json::parse(R"({"index": 1, "input": {"__pss_bytes_hex__": "abc"}})"))) ==
+          "job: __pss_bytes_hex__: odd number of hex digits");
+    CHECK(error_of(job_from_json(json::parse("[]"))) == "job: expected a JSON object, got array");
+  }
+}
+
+TEST_CASE("backend::job_result JSON") {
+  SUBCASE("analyses of several engines, in order, as the CLI prints them") {
+    JobResult r;
+    r.index = 3;
+    r.input = "tests/samples/eicar.com";
+    r.bounty.id = 177223827099182217ULL;
+    r.bounty.artifact_uri = "file:///work/main/tests/samples/eicar.com";
+    r.bounty.sha256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f";
+    r.bounty.mimetype = "text/plain";
+    Analysis mal;
+    mal.result = Verdict::malicious;
+    mal.result_name = "Eicar-Test-Signature";
+    mal.product = "ClamAV";
+    mal.vendor = "Cisco Talos";
+    mal.analysis_engine_version = "1.4.6";
+    mal.confidence = 0.7;
+    mal.metadata = {{"signature", "Eicar-Test-Signature.UNOFFICIAL"}};
+    finalize(mal, r.bounty);
+    auto unknown = Analysis::unknown_because("worker (pid 12) died while scanning: killed by "
+                                             "signal 9 (SIGKILL)",
+                                             std::string(k_skipped_cannot_fetch));
+    unknown.product = "YARA";
+    unknown.vendor = "VirusTotal";
+    finalize(unknown, r.bounty);
+    r.analyses = {{"clamav", mal}, {"yara", unknown}};
+
+    auto back = round_trip(r);
+    CHECK(back.index == 3);
+    CHECK(back.input == r.input);
+    CHECK(to_json(back.bounty) == to_json(r.bounty));
+    REQUIRE(back.analyses.size() == 2);
+    CHECK(back.analyses[0].engine == "clamav");
+    CHECK(back.analyses[1].engine == "yara");
+    // The printed forms are the same, key order included.
+    CHECK(to_json(back.analyses[0].analysis).dump() == to_json(mal).dump());
+    CHECK(to_json(back.analyses[1].analysis).dump() == to_json(unknown).dump());
+    CHECK(back.analyses[0].analysis.confidence == 0.7);
+    CHECK(back.analyses[0].analysis.bid == mal.bid);
+  }
+  SUBCASE("an input named \"\" (its bounty's artifact_uri is empty) survives") {
+    JobResult r;
+    r.input = "";
+    r.analyses = {{"clamav", Analysis::unknown_because("'': No such file or directory")}};
+    auto back = round_trip(r);
+    CHECK(back.input.empty());
+    CHECK(back.bounty.artifact_uri.empty());
+  }
+  SUBCASE("bytes that are not UTF-8 anywhere in it come back as they were") {
+    JobResult r;
+    r.input = "bad-\xff-name";
+    r.bounty.artifact_uri = "file:///tmp/bad-%FF-name";
+    auto a = Analysis::unknown_because("cannot open 'bad-\xff-name'");
+    a.metadata = {{"scanned_path", "Z:\\bad-\xfe"}};
+    r.analyses = {{"fake", a}};
+    auto back = round_trip(r);
+    CHECK(back.input == r.input);
+    CHECK(*back.analyses[0].analysis.error == "cannot open 'bad-\xff-name'");
+    CHECK(back.analyses[0].analysis.metadata["scanned_path"] == "Z:\\bad-\xfe");
+  }
+  SUBCASE("errors") {
+    CHECK(error_of(job_result_from_json(json::parse(R"({"index": 0, "input": "x"})"))) ==
+          "job result field 'bounty': missing");
+    CHECK(error_of(job_result_from_json(
+              json::parse(R"({"index": 0, "input": "x", "bounty": {"artifact_uri": "x"}})"))) ==
+          "job result field 'analyses': expected an array");
+    CHECK(error_of(job_result_from_json(json::parse(
+              R"({"index": 0, "input": "x", "bounty": {"artifact_uri": "x"},
+                  "analyses": [{"engine": "e", "analysis": {"result": "bad"}}]})"))) ==
+          "job result: analysis field 'result': expected one of malicious, benign, suspicious, "
+          "unknown, got \"bad\"");
+    CHECK(error_of(job_result_from_json(json::parse(
+              R"({"index": 0, "input": "x", "bounty": {"artifact_uri": "x"},
+                  "analyses": [{"analysis": {"result": "benign"}}]})"))) ==
+          "job result analyses[] field 'engine': missing");
+  }
+}
