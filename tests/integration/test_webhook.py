@@ -171,6 +171,8 @@ class ProtocolTest(WebhookTestCase):
         self.assertEqual((status, body), (400, b'{"bounty":"Invalid bounty request"}'))
         self.assertEqual(self.request("/", b"x" * 5000)[0], 413)  # over --body-limit
         self.assertEqual(self.request("/nope", b)[0], 404)  # unknown engine
+        self.assertEqual(self.request("/", headers={"X-Big": "y" * 20000})[0], 431)
+        self.assertEqual(self.request("/", method="DELETE")[0], 405)
         status, _, body = self.request("/clamav", b)
         self.assertEqual((status, body), (202, b'{"status":"ACCEPTED"}'))
         m = self.metrics()
