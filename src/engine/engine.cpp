@@ -4,6 +4,7 @@
 #include "engine/jsonrpc/engine.hpp"
 #include "engine/oneshot/engine.hpp"
 #include "model/category.hpp"
+#include "wine/nt_path.hpp"
 
 #include <array>
 #include <utility>
@@ -71,6 +72,16 @@ boost::asio::awaitable<model::Analysis> analyze(Engine& engine, const artifact::
   }
   model::finalize(a, bounty);
   co_return a;
+}
+
+std::map<std::string, std::string> artifact_placeholders(const artifact::Artifact& artifact) {
+  return {
+      {"path", artifact.path.native()},
+      {"nt_path", wine::nt_path(artifact.path)},
+      {"sha256", artifact.sha256},
+      {"mimetype", artifact.mimetype},
+      {"size", std::to_string(artifact.size)},
+  };
 }
 
 } // namespace pss::engine

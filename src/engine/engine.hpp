@@ -11,6 +11,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -64,6 +65,10 @@ boost::asio::awaitable<CommandOutput>
 run_manifest_command(boost::asio::any_io_executor ex, const Manifest& manifest,
                      const env::EngineEnv& env, const std::string& name,
                      const std::vector<std::string>& args, const wine::Runtime* wine);
+
+// The {placeholders} of an artifact for argv and params templates: {path}, {nt_path} (its
+// Windows path under Wine), {sha256}, {mimetype}, {size}.
+std::map<std::string, std::string> artifact_placeholders(const artifact::Artifact& artifact);
 
 // Builds the engine of a manifest with the driver it names ("clamd", ...).
 // Error for an unknown driver (listing the known ones).

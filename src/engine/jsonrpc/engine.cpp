@@ -5,7 +5,6 @@
 #include "engine/jsonrpc/spec.hpp"
 #include "env/expand.hpp"
 #include "util/log.hpp"
-#include "wine/nt_path.hpp"
 #include "wine/runtime.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -120,13 +119,7 @@ public:
 
   asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
                                         Clock::time_point deadline) override {
-    std::map<std::string, std::string> ph{
-        {"path", artifact.path.native()},
-        {"nt_path", wine::nt_path(artifact.path)},
-        {"sha256", artifact.sha256},
-        {"mimetype", artifact.mimetype},
-        {"size", std::to_string(artifact.size)},
-    };
+    auto ph = artifact_placeholders(artifact);
     auto params = expand_params(m_spec.scan.params, ph);
     if (!params) {
       co_return model::Analysis::unknown_because(params.error().message);

@@ -5,7 +5,6 @@
 #include "env/expand.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
-#include "wine/nt_path.hpp"
 #include "wine/runtime.hpp"
 
 namespace pss::engine::oneshot {
@@ -61,13 +60,7 @@ public:
 
   asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
                                         Clock::time_point deadline) override {
-    std::map<std::string, std::string> ph{
-        {"path", artifact.path.native()},
-        {"nt_path", wine::nt_path(artifact.path)},
-        {"sha256", artifact.sha256},
-        {"mimetype", artifact.mimetype},
-        {"size", std::to_string(artifact.size)},
-    };
+    auto ph = artifact_placeholders(artifact);
     auto own = Clock::now() + m_scan.timeout.for_size(artifact.size);
     RunResult run = co_await execute(m_scan, ph, std::min(deadline, own));
     co_return interpret(m_scan, run, program_name());
