@@ -187,6 +187,7 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="pss-celerybench-")
     procs = []
+    clamd = redis = None
     try:
         clamd = Clamd(tmp, extra_config=["DisableCache yes", f"MaxThreads {args.concurrency}"])
         redis = RedisServer(tmp)
@@ -218,6 +219,10 @@ def main():
         for p in procs:
             if p.poll() is None:
                 p.kill()
+        # By pid: redis-server rewrites its command line, so a pattern would miss it.
+        for server in (redis, clamd):
+            if server is not None:
+                server.stop()
         subprocess.run(["pkill", "-f", tmp], stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
 
