@@ -84,21 +84,28 @@ class PeakRss(threading.Thread):
             time.sleep(0.05)
 
 
-def run_client(redis_url, queue, paths):
-    """Sends one task per file (Python's send_task), then polls the result keys with MGET
-    until all are there: the client must not be what is measured. Returns (seconds, results)."""
-    import redis
+def send_all(redis_url, queue, paths):
+    """Queues one task per file with Python's send_task, before any worker runs."""
     from celery import Celery
     app = Celery("client", broker=redis_url, backend=redis_url)
-    r = redis.Redis.from_url(redis_url)
-    t0 = time.perf_counter()
     ids = [app.send_task("pssupervise.analyze",
                          args=[{"id": i + 1, "artifact_type": "file",
                                 "artifact_uri": "file://" + p}], queue=queue).id
            for i, p in enumerate(paths)]
+    app.close()
+    return ids
+
+
+def collect(redis_url, ids, timeout=900):
+    """Polls the result keys (MGET) until all are there. The worker's throughput is taken
+    from the results' own date_done stamps, first to last: neither the client nor the
+    worker's start-up is measured. Returns (seconds, results)."""
+    import redis
+    from datetime import datetime
+    r = redis.Redis.from_url(redis_url)
     keys = ["celery-task-meta-" + i for i in ids]
     results = {}
-    deadline = time.time() + 900
+    deadline = time.time() + timeout
     while len(results) < len(keys) and time.time() < deadline:
         missing = [k for k in keys if k not in results]
         for k, v in zip(missing, r.mget(missing)):
@@ -106,11 +113,11 @@ def run_client(redis_url, queue, paths):
                 meta = json.loads(v)
                 if meta["status"] in ("SUCCESS", "FAILURE", "REVOKED"):
                     results[k] = meta
-        time.sleep(0.005)
-    dt = time.perf_counter() - t0
-    app.close()
+        time.sleep(0.01)
+    done = sorted(datetime.fromisoformat(m["date_done"]) for m in results.values())
+    span = (done[-1] - done[0]).total_seconds() * len(done) / max(1, len(done) - 1)
     out = [results[k]["result"] if k in results else {"result": "missing"} for k in keys]
-    return dt, out
+    return span, out
 
 
 def wait_log(path, text, timeout=120):
@@ -128,6 +135,7 @@ def run_corpus(args, tmp, env, redis, corpus, desc, procs):
     # Ours twice: passing the open file (FILDES, the default on a unix socket) and
     # streaming it (INSTREAM, what pyclamd does).
     for transfer in ("fildes", "instream"):
+        ids = send_all(redis.url, "cppbench", paths)
         log = os.path.join(tmp, f"cpp-{transfer}-{len(paths)}-{os.path.basename(corpus)}.log")
         cpp = subprocess.Popen([args.binary, "--log-level", "info", "--engine", "clamav",
                                 "worker", "--broker", redis.url, "--queue", "cppbench",
@@ -135,10 +143,9 @@ def run_corpus(args, tmp, env, redis, corpus, desc, procs):
                                stdout=subprocess.DEVNULL, stderr=open(log, "w"),
                                env=dict(env, CLAMAV_TRANSFER=transfer))
         procs.append(cpp)
-        wait_log(log, "consuming queue")
         peak = PeakRss(cpp.pid)
         peak.start()
-        dt, out = run_client(redis.url, "cppbench", paths)
+        dt, out = collect(redis.url, ids)
         peak.running = False
         results[f"C++ pssupervise worker ({transfer})"] = (dt, peak.peak, out)
         cpp.terminate()
@@ -147,6 +154,7 @@ def run_corpus(args, tmp, env, redis, corpus, desc, procs):
     # Python twice: with our semantics (late ack, prefetch 1 per slot) and with Celery's
     # defaults (ack on receipt, prefetch 4 per slot: faster, and loses tasks on a crash).
     for late, label in (("1", "late ack, prefetch 1"), ("0", "defaults")):
+        ids = send_all(redis.url, "pybench", paths)
         log = os.path.join(tmp, f"py{late}-{os.path.basename(corpus)}.log")
         py = subprocess.Popen(["/usr/bin/python3", "-m", "celery", "-A", "pyapp", "worker",
                                "-Q", "pybench", "-c", str(args.concurrency), "-P", "prefork",
@@ -155,10 +163,9 @@ def run_corpus(args, tmp, env, redis, corpus, desc, procs):
                               stdout=open(log, "w"), stderr=subprocess.STDOUT,
                               env=dict(env, BENCH_PY_LATE=late), cwd=tmp)
         procs.append(py)
-        wait_log(log, "ready.")
         peak = PeakRss(py.pid)
         peak.start()
-        dt, out = run_client(redis.url, "pybench", paths)
+        dt, out = collect(redis.url, ids)
         peak.running = False
         results[f"Python Celery prefork ({label})"] = (dt, peak.peak, out)
         py.terminate()
@@ -166,7 +173,7 @@ def run_corpus(args, tmp, env, redis, corpus, desc, procs):
 
     n = len(paths)
     print(f"\n{n} tasks ({desc}), concurrency {args.concurrency}, one clamd (cache off), "
-          "one redis-server, same client")
+          "one redis-server, tasks queued first; time = first to last result (date_done)")
     print(f"{'worker':<46}{'seconds':>9}{'tasks/s':>9}{'peak RSS MiB':>14}{'malicious':>11}")
     for name, (dt, rss, out) in results.items():
         mal = sum(1 for a in out if a["result"] == "malicious")

@@ -496,7 +496,7 @@ Result<Artifact> fetch_to_temp(const std::string& input, const std::string& labe
     return filled.error(); // the TempFile is destroyed here: its bytes are unlinked
   }
   temp->close();
-  auto mime = mimetype_of_file(temp->path());
+  auto mime = opts.identify ? mimetype_of_file(temp->path()) : Result<std::string>(std::string());
   if (!mime) {
     return with_label(label, mime.error());
   }
@@ -526,7 +526,7 @@ Result<Artifact> fetch_local(const std::string& input, const std::string& label,
     fs::path abs = fs::absolute(file.path, ec);
     a.path = ec ? file.path : abs;
   }
-  auto mime = mimetype_of_file(a.path);
+  auto mime = opts.identify ? mimetype_of_file(a.path) : Result<std::string>(std::string());
   if (!mime) {
     return with_label(label, mime.error());
   }

@@ -22,6 +22,13 @@ namespace pss::backend {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
+bool engines_need_mimetype(const std::vector<engine::Engine*>& engines) {
+  return std::ranges::any_of(engines, [](const engine::Engine* e) {
+    const auto& c = e->manifest().categories;
+    return std::ranges::none_of(c, [](const std::string& s) { return s == "*"; });
+  });
+}
+
 std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
                                                       std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
@@ -185,7 +192,7 @@ struct LocalBackend::Impl {
       }
     }
     bounty.sha256 = art.sha256;
-    if (!bounty.mimetype) {
+    if (!bounty.mimetype && !art.mimetype.empty()) {
       bounty.mimetype = art.mimetype;
     }
     p->result.bounty = bounty;

@@ -42,6 +42,9 @@ private:
 };
 
 // Deadline for one bounty: its expiration if sooner than now + timeout.
+// Whether these engines need an artifact's mimetype (one of them scans only some categories).
+bool engines_need_mimetype(const std::vector<engine::Engine*>& engines);
+
 std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
                                                       std::chrono::milliseconds timeout);
 

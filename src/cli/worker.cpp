@@ -126,6 +126,8 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
     std::exception_ptr ep;
     try {
       co_await engines.start_all();
+      // No bounty is printed here: libmagic runs only if an engine's categories need it.
+      lo.fetch.identify = backend::engines_need_mimetype(engines.engines());
       backend::LocalBackend backend(lo, engines.engines());
       std::size_t n = engines.engines().size();
       worker = std::make_unique<celery::Worker>(
