@@ -2,8 +2,10 @@
 """Benchmark: `analyze --backend process` against `--backend local`, same corpus, clamav.
 
 Each command starts its own engines, as a user's run does: `local` one clamd, `process` one
-clamd per worker. Prints wall-clock means (hyperfine) and the ratio process / local
-(< 1.0: process is faster).
+clamd per worker (each with clamav's default MaxThreads 2). A third command runs `process`
+with CLAMAV_MAX_THREADS=1, so that it has no more clamd threads than `local`: what is left
+is the cost, or gain, of the processes themselves. Prints wall-clock means (hyperfine) and
+the ratios to local (< 1.0: faster than local).
 Usage: backend_bench.py PSSUPERVISE_BINARY [--files N] [--runs N] [--concurrency N]
 """
 import argparse
@@ -55,13 +57,15 @@ def main():
         results = hyperfine([
             ("local", f"{base} --backend local {corpus}"),
             ("process", f"{base} --backend process {corpus}"),
+            ("process, 1 clamd thread each",
+             f"/usr/bin/env CLAMAV_MAX_THREADS=1 {base} --backend process {corpus}"),
         ], args.runs, os.path.join(tmp, "hyperfine.json"))
         mean = {k: v["mean"] for k, v in results.items()}
         print()
-        print(f"{'backend':<10}{'mean s':>10}{'stddev':>10}{'files/s':>10}")
+        print(f"{'backend':<32}{'mean s':>10}{'stddev':>10}{'files/s':>10}{'/ local':>10}")
         for k, r in results.items():
-            print(f"{k:<10}{r['mean']:>10.3f}{r['stddev'] or 0:>10.3f}"
-                  f"{args.files / r['mean']:>10.0f}")
+            print(f"{k:<32}{r['mean']:>10.3f}{r['stddev'] or 0:>10.3f}"
+                  f"{args.files / r['mean']:>10.0f}{r['mean'] / mean['local']:>10.2f}")
         print(f"ratio process / local: {mean['process'] / mean['local']:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <optional>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace pss::cli {
@@ -45,8 +46,19 @@ struct Channel {
   int out = -1;
 };
 
+// A pipe or a socket: what Asio can wait on. (A regular file cannot be registered with
+// epoll; Asio then fails to re-register it in every child forked to start an engine, and
+// that child goes on running our code instead of exec'ing.)
+bool is_stream(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
 Channel take_channel() {
   Channel c;
+  if (!is_stream(STDIN_FILENO) || !is_stream(STDOUT_FILENO)) {
+    return c;
+  }
   c.in = ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
   c.out = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
   int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -183,7 +195,8 @@ int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& 
   auto log = log::get("backend-worker");
   Channel channel = take_channel();
   if (channel.in < 0 || channel.out < 0) {
-    std::fprintf(stderr, "pssupervise: error: __worker: no job channel on stdin/stdout\n");
+    std::fprintf(stderr, "pssupervise: error: __worker is started by `analyze --backend "
+                         "process`: its stdin and stdout must be pipes\n");
     return k_exit_error;
   }
   auto fail = [&](const std::string& message) {
@@ -271,11 +284,21 @@ int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& 
         }
         std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n);
         buf.consume(n);
+        line.pop_back(); // '\n'
         auto j = nlohmann::json::parse(line, nullptr, false);
         auto job = j.is_discarded() ? Result<backend::Job>(make_error("not JSON"))
                                     : backend::job_from_json(j);
         if (!job) {
           log->error("unreadable job ({}): {}", job.error().message, line.substr(0, 200));
+          if (j.is_object() && j.contains("index") && j["index"].is_number_unsigned()) {
+            backend::Job bad; // still answered, so that the parent does not wait for it
+            bad.index = j["index"].get<std::size_t>();
+            if (auto it = j.find("input"); it != j.end() && it->is_string()) {
+              bad.input = it->get<std::string>();
+            }
+            out.send(backend::to_json_line(backend::to_json(
+                internal_error(bad, list, "unreadable job: " + job.error().message))));
+          }
           continue;
         }
         if (job->input == "-" && !job->bounty && !job->error &&
