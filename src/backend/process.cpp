@@ -147,6 +147,8 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   bool running = false;
   bool cancelled = false;
   bool stopping = false;
+  bool service = false; // serve(): jobs come one by one until stop_service()
+  bool service_stop = false;
   std::size_t tasks = 0; // coroutines still running; run() returns when none is left
   unsigned next_number = 0;
 
@@ -634,8 +636,9 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
     stdin_artifact.emplace(std::move(*art));
   }
 
-  asio::awaitable<void> run(std::vector<Job> jobs, ResultSink s) {
+  asio::awaitable<void> run(std::vector<Job> jobs, ResultSink s, bool service_mode = false) {
     auto self = shared_from_this();
+    service = service_mode;
     ex = co_await asio::this_coro::executor;
     wake_timer = std::make_unique<asio::steady_timer>(ex, Clock::time_point::max());
     sink = std::move(s);
@@ -656,7 +659,8 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
     }
     work_dir.emplace(std::move(*dir));
     resolve_runtime_dirs();
-    std::size_t n = std::max<std::size_t>(1, std::min(opts.workers, pending.size()));
+    std::size_t n = service ? std::max<std::size_t>(1, opts.workers)
+                            : std::max<std::size_t>(1, std::min(opts.workers, pending.size()));
     slots.resize(n);
     std::exception_ptr failure;
     try {
@@ -670,7 +674,7 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
         starting = false;
         log->info("{} worker(s) ready", n);
         dispatch();
-        while (!cancelled && remaining > 0) {
+        while (!cancelled && (service ? !(service_stop && remaining == 0) : remaining > 0)) {
           co_await wait();
         }
       }
@@ -690,6 +694,19 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
     if (start_error && !cancelled) {
       throw Fatal(*start_error);
     }
+  }
+
+  void submit(Job job) {
+    auto e = std::make_shared<Entry>();
+    e->job = std::move(job);
+    pending.push_back(std::move(e));
+    ++remaining;
+    dispatch(); // a no-op until the workers are ready; then they take it
+  }
+
+  void stop_service() {
+    service_stop = true;
+    wake();
   }
 
   void cancel() {
@@ -712,6 +729,18 @@ boost::asio::awaitable<void> ProcessBackend::run(std::vector<Job> jobs, ResultSi
 
 void ProcessBackend::cancel() {
   m_impl->cancel();
+}
+
+boost::asio::awaitable<void> ProcessBackend::serve(ResultSink sink) {
+  co_await m_impl->run({}, std::move(sink), true);
+}
+
+void ProcessBackend::submit(Job job) {
+  m_impl->submit(std::move(job));
+}
+
+void ProcessBackend::stop_service() {
+  m_impl->stop_service();
 }
 
 } // namespace pss::backend

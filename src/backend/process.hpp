@@ -50,6 +50,14 @@ public:
   // engines); run() returns once they are gone. Jobs not answered by then get no result.
   void cancel();
 
+  // Service mode (the webhook): starts `workers` workers once and keeps them until
+  // stop_service(); jobs come one by one through submit() (their `index` must be unique),
+  // each result goes to `sink`. Throws Fatal as run() does when a worker cannot start.
+  boost::asio::awaitable<void> serve(ResultSink sink);
+  void submit(Job job);
+  // No more jobs: serve() returns once those submitted are answered and the workers gone.
+  void stop_service();
+
   struct Impl;
 
 private:

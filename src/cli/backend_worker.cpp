@@ -187,6 +187,12 @@ void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts) {
   app.add_option("--concurrency", opts.concurrency, "Jobs scanned at once in this process")
       ->capture_default_str();
   app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
+  app.add_flag("--deny-private-networks", opts.deny_private_networks,
+               "Refuse http(s) artifacts on loopback and private addresses");
+  app.add_flag("--restrict-files", opts.restrict_files,
+               "Refuse local files but under --allow-file-prefix");
+  app.add_option("--allow-file-prefix", opts.allowed_file_prefixes, "A folder files may be in");
+  app.add_flag("--no-identify", opts.no_identify, "No libmagic mimetype");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
       ->capture_default_str();
 }
@@ -215,6 +221,12 @@ int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& 
   lo.concurrency = std::max<std::size_t>(1, opts.concurrency);
   lo.fetch.temp_dir = tmp->path();
   lo.fetch.max_size = *max_size;
+  lo.fetch.allow_private_networks = !opts.deny_private_networks;
+  lo.fetch.identify = !opts.no_identify;
+  if (opts.restrict_files) {
+    lo.fetch.allowed_file_prefixes.emplace(opts.allowed_file_prefixes.begin(),
+                                           opts.allowed_file_prefixes.end());
+  }
   lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
 
   asio::io_context io;
@@ -386,6 +398,18 @@ backend::ProcessOptions process_backend_options(const GlobalOptions& global, std
                   "--max-size", worker.max_size});
   if (worker.timeout > 0) {
     po.argv.insert(po.argv.end(), {"--timeout", fmt::format("{}", worker.timeout)});
+  }
+  if (worker.deny_private_networks) {
+    po.argv.push_back("--deny-private-networks");
+  }
+  if (worker.restrict_files) {
+    po.argv.push_back("--restrict-files");
+    for (const auto& p : worker.allowed_file_prefixes) {
+      po.argv.insert(po.argv.end(), {"--allow-file-prefix", p});
+    }
+  }
+  if (worker.no_identify) {
+    po.argv.push_back("--no-identify");
   }
   po.engines = global.engines;
   po.engines_dir = global.engines_dir;

@@ -11,6 +11,7 @@
 
 #include <CLI/App.hpp>
 #include <string>
+#include <vector>
 
 namespace pss::cli {
 
@@ -18,6 +19,11 @@ struct BackendWorkerOptions {
   std::size_t concurrency = 1; // jobs scanned at once in this process
   double timeout = 0;          // seconds per scan; 0: the engine's own
   std::string max_size = "512M";
+  // The webhook's policy for what a bounty may fetch (artifact/fetch.hpp): by default, all.
+  bool deny_private_networks = false;
+  bool restrict_files = false; // then only under these folders:
+  std::vector<std::string> allowed_file_prefixes;
+  bool no_identify = false; // skip libmagic (engines that scan every type)
 };
 
 void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts);

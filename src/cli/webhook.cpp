@@ -1,8 +1,10 @@
 #include "cli/webhook.hpp"
 
 #include "backend/local.hpp"
+#include "backend/process.hpp"
 #include "celery/analyze_task.hpp"
 #include "celery/client.hpp"
+#include "cli/backend_worker.hpp"
 #include "cli/engine_set.hpp"
 #include "cli/size.hpp"
 #include "cli/worker.hpp"
@@ -10,12 +12,15 @@
 #include "util/log.hpp"
 #include "util/temp_file.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
+#include <map>
 #include <thread>
 
 namespace pss::cli {
@@ -74,7 +79,7 @@ void setup_webhook(CLI::App& app, WebhookCliOptions& opts) {
   app.add_option("-p,--port", opts.port, "Port to listen on")->capture_default_str();
   app.add_option("--bind", opts.bind, "Address to listen on")->capture_default_str();
   app.add_option("--backend", opts.backend, "Where bounties are scanned")
-      ->check(CLI::IsMember({"local", "celery"}))
+      ->check(CLI::IsMember({"local", "process", "celery"}))
       ->capture_default_str();
   app.add_option("--secret", opts.secret,
                  "The webhook secret (default: $PSS_WEBHOOK_SECRET): requests must carry "
@@ -152,6 +157,25 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
   asio::io_context io;
   asio::thread_pool celery_pool(4);
   bool local = opts.backend == "local";
+  bool process = opts.backend == "process";
+  // --backend process: workers started once, each bounty submitted to them.
+  std::unique_ptr<backend::ProcessBackend> workers;
+  struct Waiter {
+    std::shared_ptr<asio::steady_timer> timer;
+    std::optional<backend::JobResult> result;
+  };
+  std::map<std::size_t, std::shared_ptr<Waiter>> waiting;
+  std::size_t next_index = 0;
+  if (process) {
+    BackendWorkerOptions bw;
+    bw.timeout = opts.timeout;
+    bw.max_size = opts.max_size;
+    bw.deny_private_networks = !opts.allow_private_networks;
+    bw.restrict_files = true;
+    bw.allowed_file_prefixes = opts.allow_file_prefixes;
+    workers = std::make_unique<backend::ProcessBackend>(
+        process_backend_options(global, wo.workers, bw, lo.fetch));
+  }
   std::optional<EngineSet> engines;
   if (local) {
     engines.emplace(global, io.get_executor());
@@ -173,6 +197,24 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
                                 backend::Job job) -> asio::awaitable<backend::JobResult> {
     if (local) {
       co_return co_await backends[engine]->run_one(std::move(job));
+    }
+    if (process) {
+      std::size_t index = next_index++;
+      job.index = index;
+      auto w = std::make_shared<Waiter>();
+      w->timer = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+      waiting[index] = w;
+      workers->submit(std::move(job));
+      while (!w->result) {
+        co_await w->timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+      waiting.erase(index);
+      backend::JobResult r = std::move(*w->result);
+      // The workers run every engine; this route answers for one.
+      std::erase_if(r.analyses, [&](const backend::EngineAnalysis& ea) {
+        return ea.engine != global.engines[engine];
+      });
+      co_return r;
     }
     auto c = co;
     c.queue = global.engines[engine];
@@ -203,6 +245,7 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
       hook.stop();
     }
   });
+  std::exception_ptr failure;
   auto main_task = [&]() -> asio::awaitable<void> {
     std::exception_ptr ep;
     try {
@@ -212,6 +255,20 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
           backends.push_back(
               std::make_unique<backend::LocalBackend>(lo, std::vector<engine::Engine*>{e}));
         }
+      }
+      if (workers) {
+        auto serve = workers->serve([&](backend::JobResult r) {
+          if (auto it = waiting.find(r.index); it != waiting.end()) {
+            it->second->result = std::move(r);
+            it->second->timer->cancel();
+          }
+        });
+        asio::co_spawn(io, std::move(serve), [&](std::exception_ptr ep) {
+          if (ep) { // the workers could not start: nothing can be answered
+            failure = ep;
+            hook.stop();
+          }
+        });
       }
       auto port = hook.listen();
       if (!port) {
@@ -228,6 +285,9 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
       auto run = hook.run();
       co_await std::move(run);
       backends.clear();
+      if (workers) {
+        workers->stop_service();
+      }
     } catch (...) {
       ep = std::current_exception();
     }
@@ -238,9 +298,10 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
       std::rethrow_exception(ep);
     }
   };
-  std::exception_ptr failure;
   asio::co_spawn(io, main_task(), [&](std::exception_ptr ep) {
-    failure = ep;
+    if (ep) {
+      failure = ep;
+    }
     signals.cancel();
   });
   io.run();

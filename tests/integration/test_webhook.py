@@ -284,6 +284,39 @@ class AnsweringTest(WebhookTestCase):
         self.assertRegex(self.read_log(), r"bounty 4242: clamav malicious")
 
 
+class BackendsTest(WebhookTestCase):
+    def test_process_backend_answers_and_keeps_the_fetch_policy(self):
+        recv = self.receiver()
+        self.start("--backend", "process", "--concurrency", "2")
+        self.request("/", self.bounty(response_url=recv.url, bid=1))
+        self.request("/", self.bounty("http://127.0.0.1:9/x", recv.url, bid=2))
+        self.request("/", self.bounty("file:///etc/passwd", recv.url, bid=3))
+        answers = {h["X-POLYSWARM-BOUNTY"]: a for h, a in recv.wait(3)}
+        self.assertEqual(answers["1"]["verdict"], "malicious")
+        self.assertIn("loopback address", answers["2"]["metadata"]["error"])
+        self.assertIn("file URIs are not allowed here", answers["3"]["metadata"]["error"])
+        self.assertEqual(len(re.findall(r"started clamd", self.read_log())), 2)  # once each
+
+    def test_celery_backend_goes_through_a_worker(self):
+        from common import RedisServer
+        redis = RedisServer(self.tmp)
+        try:
+            worker = subprocess.Popen([BINARY, "worker", "--broker", redis.url],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      env=self.env, cwd=self.tmp)
+            try:
+                recv = self.receiver()
+                self.start("--backend", "celery", "--broker", redis.url)
+                self.request("/", self.bounty(response_url=recv.url, bid=5))
+                _, answer = recv.wait(1)[0]
+                self.assertEqual(answer["verdict"], "malicious")
+            finally:
+                worker.terminate()
+                worker.wait(60)
+        finally:
+            redis.stop()
+
+
 class SafetyTest(WebhookTestCase):
     def test_bounties_cannot_reach_private_addresses_or_local_files(self):
         # A listener on loopback: the bounty's fetch must be refused before connecting.
