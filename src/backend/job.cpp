@@ -1,5 +1,7 @@
 #include "backend/job.hpp"
 
+#include "util/hex.hpp"
+
 #include <fmt/format.h>
 
 namespace pss::backend {
@@ -47,47 +49,6 @@ bool valid_utf8(std::string_view s) {
     i += n + 1;
   }
   return true;
-}
-
-std::string to_hex(std::string_view s) {
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() * 2);
-  for (unsigned char c : s) {
-    out.push_back(k_hex[c >> 4]);
-    out.push_back(k_hex[c & 0xf]);
-  }
-  return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-Result<std::string> from_hex(std::string_view s) {
-  if (s.size() % 2 != 0) {
-    return make_error("odd number of hex digits");
-  }
-  std::string out;
-  out.reserve(s.size() / 2);
-  for (std::size_t i = 0; i < s.size(); i += 2) {
-    int hi = hex_value(s[i]);
-    int lo = hex_value(s[i + 1]);
-    if (hi < 0 || lo < 0) {
-      return make_error("not a hex digit at offset " + std::to_string(i));
-    }
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  return out;
 }
 
 // Strings that are not UTF-8 become {"__pss_bytes_hex__": hex}, everywhere in the tree.

@@ -1,5 +1,6 @@
 #include "util/sha256.hpp"
 
+#include "util/hex.hpp"
 #include "util/posix.hpp"
 
 #include <array>
@@ -32,14 +33,7 @@ std::string Sha256::hex_digest() {
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
   EVP_DigestFinal_ex(m_impl->ctx, md.data(), &len);
-  static constexpr char k_hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(k_hex[md[i] >> 4]);
-    out.push_back(k_hex[md[i] & 0xf]);
-  }
-  return out;
+  return to_hex(std::string_view(reinterpret_cast<const char*>(md.data()), len));
 }
 
 std::string sha256_hex(std::string_view data) {

@@ -83,3 +83,17 @@ TEST_CASE("util::base64_decode") {
           "invalid base64: character 'Z' after padding at offset 4");
   }
 }
+
+#include "util/hex.hpp"
+
+TEST_CASE("hex: both ways, either case, errors with the offset") {
+  CHECK(pss::to_hex(std::string("\x01\xab\xff", 3)) == "01abff");
+  CHECK(*pss::from_hex("01ABff") == std::string("\x01\xab\xff", 3));
+  CHECK(pss::hex_value('g') == -1);
+  auto odd = pss::from_hex("abc");
+  REQUIRE_FALSE(odd.has_value());
+  CHECK(odd.error().message == "odd number of hex digits");
+  auto bad = pss::from_hex("00zz");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().message == "not a hex digit at offset 2");
+}
