@@ -24,6 +24,7 @@ namespace {
 
 constexpr auto k_external_check = 10s; // PING of a clamd somebody else runs
 constexpr auto k_death_notice = 100ms; // a lost connection to the time its cause is known
+constexpr std::string_view k_limits_exceeded = "Heuristics.Limits.Exceeded.";
 
 using process::sleep_for;
 
@@ -235,6 +236,14 @@ private:
       a.result = model::Verdict::benign;
       break;
     case Reply::Kind::found:
+      if (r.name.rfind(k_limits_exceeded, 0) == 0) {
+        // AlertExceedsMax: clamd stopped at a limit; the artifact was not fully scanned.
+        a = model::Analysis::unknown_because(
+            "clamd did not scan it all: its " + r.name.substr(k_limits_exceeded.size()) +
+            " limit was exceeded");
+        a.metadata["signature"] = r.raw_name;
+        break;
+      }
       a.result = model::Verdict::malicious;
       a.result_name = r.name;
       a.metadata["signature"] = r.raw_name;
