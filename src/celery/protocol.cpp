@@ -214,7 +214,7 @@ Error type_error(std::string_view field, std::string_view expected, const Json& 
 Result<Json> parse_json(std::string_view text, std::string_view what) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) { // parse_error, and out_of_range for a number like 1e999
     std::string_view why = e.what();
     if (const auto tag_end = why.find("] ");
         why.starts_with("[json.exception.") && tag_end != std::string_view::npos) {

@@ -78,8 +78,9 @@ struct Reader {
     if (it == j.end() || it->is_null()) {
       return fallback;
     }
-    if (!it->is_number() || it->get<double>() <= 0) {
-      return bad(field, "must be a positive number of seconds");
+    // The bound keeps the milliseconds (and the nanoseconds of a deadline) within 64 bits.
+    if (!it->is_number() || it->get<double>() <= 0 || it->get<double>() > 1e9) {
+      return bad(field, "must be a positive number of seconds (at most 1e9)");
     }
     return std::chrono::milliseconds(static_cast<long long>(it->get<double>() * 1000));
   }

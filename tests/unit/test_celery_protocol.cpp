@@ -729,3 +729,10 @@ TEST_CASE("celery::saferepr") {
           "['" + e1000 + e1000.substr(0, 46) + "...', ...");
   }
 }
+
+TEST_CASE("a number too large for JSON is an error, not an exception") {
+  // Found by fuzz_celery: nlohmann's out_of_range escaped and would have ended the worker.
+  CHECK_FALSE(pss::celery::parse_envelope("1e999").has_value());
+  CHECK_FALSE(pss::celery::parse_result_meta("[1e999]").has_value());
+  CHECK_FALSE(pss::celery::redelivery_from_unacked("1e999").has_value());
+}

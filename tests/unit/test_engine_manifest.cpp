@@ -46,3 +46,13 @@ TEST_CASE("engine::shipped manifests load") {
     CHECK_MESSAGE(m.has_value(), (m ? std::string() : m.error().message));
   }
 }
+
+TEST_CASE("engine::parse_manifest refuses a timeout too large for 64-bit milliseconds") {
+  // Found by fuzz_manifest: 3.22e24 s overflowed the conversion (undefined behaviour).
+  auto m = parse_manifest(json::parse(R"({"product": "P", "vendor": "V", "categories": ["*"],
+                                          "driver": "oneshot", "scan_timeout": 3.22e24})"),
+                          "/e/x");
+  REQUIRE_FALSE(m.has_value());
+  CHECK(m.error().message.find("'scan_timeout' must be a positive number of seconds (at most "
+                               "1e9)") != std::string::npos);
+}
