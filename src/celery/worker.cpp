@@ -168,6 +168,8 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
 
   // Records the delivery in kombu's unacked HASH/ZSET, retrying through broker outages: a
   // popped message exists nowhere else.
+  // Gives up only when the drain deadline has passed (the broker stayed down through a
+  // shutdown): the task is then run anyway, its ack simply finds nothing to remove.
   void register_delivery(std::optional<Redis>& conn, const TaskMessage& m) {
     for (;;) {
       if (conn && !conn->broken()) {
@@ -179,7 +181,11 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
         }
         log->warn("broker: cannot register task {}: {}", m.id, r.error().message);
       }
-      conn = connect(opts.broker, "broker", [] { return false; });
+      conn = connect(opts.broker, "broker", [this] { return writer_stop; });
+      if (!conn) {
+        log->error("task {}: the broker stayed down; running it unregistered", m.id);
+        return;
+      }
     }
   }
 
