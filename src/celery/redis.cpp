@@ -52,6 +52,19 @@ struct ReplyDeleter {
 };
 using ReplyPtr = std::unique_ptr<void, ReplyDeleter>;
 
+// A command's arguments as hiredis takes them: pointers and lengths (binary-safe).
+struct Argv {
+  std::vector<const char*> ptrs;
+  std::vector<std::size_t> lens;
+  explicit Argv(const std::vector<std::string>& args) {
+    for (const auto& a : args) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+  }
+  int count() const { return static_cast<int>(ptrs.size()); }
+};
+
 std::string_view first_word(const std::vector<std::string>& args) {
   return args.empty() ? std::string_view("?") : std::string_view(args.front());
 }
@@ -206,14 +219,8 @@ Result<void> Redis::send(const std::vector<std::string>& args) {
   if (m_ctx == nullptr || m_broken) {
     return make_error("Redis connection is broken");
   }
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  if (redisAppendCommandArgv(m_ctx, static_cast<int>(argv.size()), argv.data(), lens.data()) !=
-      REDIS_OK) {
+  Argv argv(args);
+  if (redisAppendCommandArgv(m_ctx, argv.count(), argv.ptrs.data(), argv.lens.data()) != REDIS_OK) {
     return io_error(first_word(args));
   }
   int done = 0;
@@ -262,13 +269,8 @@ Result<Reply> Redis::command(const std::vector<std::string>& args) {
   if (m_ctx == nullptr || m_broken) {
     return make_error("Redis connection is broken");
   }
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  void* raw = redisCommandArgv(m_ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
+  Argv argv(args);
+  void* raw = redisCommandArgv(m_ctx, argv.count(), argv.ptrs.data(), argv.lens.data());
   if (raw == nullptr) {
     return io_error(first_word(args));
   }
@@ -285,13 +287,8 @@ Result<std::vector<Reply>> Redis::transaction(const std::vector<std::vector<std:
     return make_error("Redis connection is broken");
   }
   auto append = [&](const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    return redisAppendCommandArgv(m_ctx, static_cast<int>(argv.size()), argv.data(), lens.data()) ==
+    Argv argv(args);
+    return redisAppendCommandArgv(m_ctx, argv.count(), argv.ptrs.data(), argv.lens.data()) ==
            REDIS_OK;
   };
   bool ok = append({"MULTI"});
