@@ -2,6 +2,7 @@
 
 #include "http/delivery.hpp"
 #include "http/metrics.hpp"
+#include "http/webhook_request.hpp"
 #include "model/bounty.hpp"
 #include "util/hmac.hpp"
 #include "util/log.hpp"
@@ -32,21 +33,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using Request = bh::request<bh::string_body>;
-using Response = bh::response<bh::string_body>;
-
 constexpr auto k_write_timeout = 10s;
-constexpr const char* k_json = "application/json";
-
-Response reply(unsigned version, bh::status status, std::string body,
-               std::string_view type = k_json) {
-  Response r{status, version};
-  r.set(bh::field::server, "pssupervise");
-  r.set(bh::field::content_type, type);
-  r.body() = std::move(body);
-  r.prepare_payload();
-  return r;
-}
 
 struct Accepted {
   std::size_t engine = 0;
@@ -60,6 +47,7 @@ struct Accepted {
 struct Webhook::Impl : std::enable_shared_from_this<Impl> {
   asio::any_io_executor ex;
   WebhookOptions opts;
+  RequestRules rules{opts.secret, opts.engines, opts.body_limit, opts.header_limit};
   Dispatch dispatch;
   EngineGauges gauges;
   std::shared_ptr<spdlog::logger> log = log::get("webhook");
@@ -119,96 +107,43 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     return metrics.render();
   }
 
-  // Which engine a path names: "/" → the first, "/<engine>" → that one.
-  std::optional<std::size_t> route(std::string_view target) const {
-    auto q = target.find('?');
-    target = target.substr(0, q);
-    if (target == "/" || target.empty()) {
-      return opts.engines.empty() ? std::nullopt : std::optional<std::size_t>(0);
-    }
-    target.remove_prefix(1);
-    if (!target.empty() && target.back() == '/') {
-      target.remove_suffix(1);
-    }
-    for (std::size_t i = 0; i < opts.engines.size(); ++i) {
-      if (opts.engines[i] == target) {
-        return i;
-      }
-    }
-    return std::nullopt;
-  }
-
+  // Answers one request, as classify_request() decides; queues an accepted bounty.
   Response handle(const Request& req) {
-    unsigned v = req.version();
-    std::string_view target = req.target();
-    if (req.method() == bh::verb::get &&
-        (target == "/metrics" || target.rfind("/metrics?", 0) == 0)) {
-      return reply(v, bh::status::ok, render_metrics(), k_metrics_content_type);
+    Decision d = classify_request(req, rules, queue.size() < opts.queue_limit && !stopping);
+    if (!d.warning.empty()) {
+      log->warn("{}", d.warning);
     }
-    auto engine = route(target);
-    if (req.method() != bh::verb::get && req.method() != bh::verb::post) {
-      auto r = reply(v, bh::status::method_not_allowed, R"({"error":"use GET or POST"})");
-      r.set(bh::field::allow, "GET, POST");
-      return r;
-    }
-    if (!engine) {
-      return reply(v, bh::status::not_found,
-                   nlohmann::json({{"error", "no engine at " + std::string(target)}}).dump());
-    }
-    if (req.method() == bh::verb::get) {
-      return reply(v, bh::status::ok, R"({"status":"OK"})");
-    }
-    // Verified before the body is parsed, in constant time.
-    if (!opts.secret.empty()) {
-      auto sig = req[std::string_view("X-POLYSWARM-SIGNATURE")];
-      if (sig.empty()) {
-        bounties.inc({"rejected"});
-        return reply(v, bh::status::bad_request, R"({"error":"missing X-POLYSWARM-SIGNATURE"})");
-      }
-      if (!signature_matches(opts.secret, req.body(), sig)) {
-        bounties.inc({"rejected"});
-        log->warn("request with a bad signature from delivery {}",
-                  std::string(req[std::string_view("X-POLYSWARM-DELIVERY")]));
-        return reply(v, bh::status::unauthorized, R"({"error":"bad signature"})");
-      }
-    }
-    auto event = req[std::string_view("X-POLYSWARM-EVENT")];
-    if (event == "ping") {
-      return reply(v, bh::status::ok, R"({"status":"OK"})");
-    }
-    if (event != "bounty") {
-      return reply(v, bh::status::bad_request,
-                   nlohmann::json({{"error", "unknown X-POLYSWARM-EVENT '" + std::string(event) +
-                                                 "' (bounty or ping)"}})
-                       .dump());
-    }
-    auto b = model::parse_bounty(req.body());
-    if (!b) {
+    switch (d.outcome) {
+    case BountyOutcome::none:
+      break;
+    case BountyOutcome::rejected:
       bounties.inc({"rejected"});
-      log->warn("invalid bounty: {}", b.error().message);
-      return reply(v, bh::status::bad_request, R"({"bounty":"Invalid bounty request"})");
-    }
-    if (queue.size() >= opts.queue_limit || stopping) {
+      break;
+    case BountyOutcome::busy:
       bounties.inc({"busy"});
-      auto r = reply(v, bh::status::service_unavailable, R"({"status":"BUSY"})");
-      r.set(bh::field::retry_after, "1");
-      return r;
+      break;
+    case BountyOutcome::accepted: {
+      Accepted a;
+      a.engine = d.engine;
+      a.bounty = std::move(*d.bounty);
+      a.delivery = d.delivery;
+      a.received = Clock::now();
+      if (!a.bounty.expiration) { // answered within 90 s, as PolySwarm expects
+        a.bounty.expiration = std::chrono::system_clock::now() + opts.default_expiry;
+      }
+      log->info("bounty {}: accepted for {} (delivery {})", a.bounty.id, opts.engines[a.engine],
+                a.delivery.empty() ? "-" : a.delivery);
+      queue.push_back(std::move(a));
+      queue_depth.set({}, static_cast<double>(queue.size()));
+      bounties.inc({"accepted"});
+      wake();
+      break;
     }
-    Accepted a;
-    a.engine = *engine;
-    a.bounty = std::move(*b);
-    a.delivery = std::string(req[std::string_view("X-POLYSWARM-DELIVERY")]);
-    a.received = Clock::now();
-    if (!a.bounty.expiration) { // answered within 90 s, as PolySwarm expects
-      a.bounty.expiration = std::chrono::system_clock::now() + opts.default_expiry;
     }
-    log->info("bounty {}: accepted for {} (delivery {})", a.bounty.id, opts.engines[a.engine],
-              a.delivery.empty() ? "-" : a.delivery);
-    queue.push_back(std::move(a));
-    queue_depth.set({}, static_cast<double>(queue.size()));
-    bounties.inc({"accepted"});
-    wake();
-    return reply(v, bh::status::accepted, R"({"status":"ACCEPTED"})");
+    if (d.kind == Decision::Kind::metrics) {
+      d.body = render_metrics();
+    }
+    return make_response(d, req.version());
   }
 
   static asio::awaitable<void> session(std::shared_ptr<Impl> self, tcp::socket sock) {
@@ -219,27 +154,23 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     s.streams.push_back(stream_ptr);
     beast::flat_buffer buf;
     for (bool first = true;; first = false) {
-      bh::request_parser<bh::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(s.opts.header_limit));
-      parser.body_limit(s.opts.body_limit);
+      RequestParser parser;
+      apply_limits(parser, s.rules);
       stream.expires_after(first ? s.opts.read_timeout : s.opts.idle_timeout);
       auto [ec, n] =
           co_await bh::async_read(stream, buf, parser, asio::as_tuple(asio::use_awaitable));
       std::optional<Response> res;
       bool keep = false;
-      if (ec == bh::error::body_limit) {
-        res = reply(11, bh::status::payload_too_large,
-                    R"({"error":"body over )" + std::to_string(s.opts.body_limit) + R"( bytes"})");
-      } else if (ec == bh::error::header_limit) {
-        res = reply(11, bh::status::request_header_fields_too_large,
-                    R"({"error":"headers too large"})");
-      } else if (ec) {
-        break; // closed, timed out, or not HTTP
+      if (ec) {
+        Decision d = classify_read_error(ec, s.rules);
+        if (d.kind == Decision::Kind::close) {
+          break; // closed, timed out, or not HTTP
+        }
+        res = make_response(d, 11);
       } else {
         const Request& req = parser.get();
         res = s.handle(req);
         keep = req.keep_alive() && !s.stopping;
-        res->version(req.version());
       }
       res->keep_alive(keep);
       s.requests.inc({std::to_string(res->result_int())});

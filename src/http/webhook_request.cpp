@@ -1,0 +1,139 @@
+#include "http/webhook_request.hpp"
+
+#include "http/metrics.hpp"
+#include "util/hmac.hpp"
+
+#include <boost/beast/http/error.hpp>
+#include <nlohmann/json.hpp>
+
+namespace pss::http {
+
+namespace bh = boost::beast::http;
+
+namespace {
+
+Decision answer(bh::status status, std::string body, BountyOutcome outcome = BountyOutcome::none) {
+  Decision d;
+  d.status = status;
+  d.body = std::move(body);
+  d.outcome = outcome;
+  return d;
+}
+
+// Which engine a path names: "/" → the first, "/<engine>" → that one.
+std::optional<std::size_t> route(std::string_view target, const RequestRules& rules) {
+  auto q = target.find('?');
+  target = target.substr(0, q);
+  if (target == "/" || target.empty()) {
+    return rules.engines.empty() ? std::nullopt : std::optional<std::size_t>(0);
+  }
+  target.remove_prefix(1);
+  if (!target.empty() && target.back() == '/') {
+    target.remove_suffix(1);
+  }
+  for (std::size_t i = 0; i < rules.engines.size(); ++i) {
+    if (rules.engines[i] == target) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+void apply_limits(RequestParser& parser, const RequestRules& rules) {
+  parser.header_limit(static_cast<std::uint32_t>(rules.header_limit));
+  parser.body_limit(rules.body_limit);
+}
+
+Decision classify_request(const Request& req, const RequestRules& rules, bool queue_has_room) {
+  std::string_view target = req.target();
+  if (req.method() == bh::verb::get &&
+      (target == "/metrics" || target.rfind("/metrics?", 0) == 0)) {
+    Decision d;
+    d.kind = Decision::Kind::metrics;
+    return d;
+  }
+  auto engine = route(target, rules);
+  if (req.method() != bh::verb::get && req.method() != bh::verb::post) {
+    return answer(bh::status::method_not_allowed, R"({"error":"use GET or POST"})");
+  }
+  if (!engine) {
+    return answer(bh::status::not_found,
+                  nlohmann::json({{"error", "no engine at " + std::string(target)}}).dump());
+  }
+  if (req.method() == bh::verb::get) {
+    return answer(bh::status::ok, R"({"status":"OK"})");
+  }
+  // Verified before the body is parsed, in constant time.
+  if (!rules.secret.empty()) {
+    auto sig = req[std::string_view("X-POLYSWARM-SIGNATURE")];
+    if (sig.empty()) {
+      return answer(bh::status::bad_request, R"({"error":"missing X-POLYSWARM-SIGNATURE"})",
+                    BountyOutcome::rejected);
+    }
+    if (!signature_matches(rules.secret, req.body(), sig)) {
+      auto d =
+          answer(bh::status::unauthorized, R"({"error":"bad signature"})", BountyOutcome::rejected);
+      d.warning = "request with a bad signature from delivery " +
+                  std::string(req[std::string_view("X-POLYSWARM-DELIVERY")]);
+      return d;
+    }
+  }
+  auto event = req[std::string_view("X-POLYSWARM-EVENT")];
+  if (event == "ping") {
+    return answer(bh::status::ok, R"({"status":"OK"})");
+  }
+  if (event != "bounty") {
+    return answer(bh::status::bad_request,
+                  nlohmann::json({{"error", "unknown X-POLYSWARM-EVENT '" + std::string(event) +
+                                                "' (bounty or ping)"}})
+                      .dump());
+  }
+  auto b = model::parse_bounty(req.body());
+  if (!b) {
+    auto d = answer(bh::status::bad_request, R"({"bounty":"Invalid bounty request"})",
+                    BountyOutcome::rejected);
+    d.warning = "invalid bounty: " + b.error().message;
+    return d;
+  }
+  if (!queue_has_room) {
+    return answer(bh::status::service_unavailable, R"({"status":"BUSY"})", BountyOutcome::busy);
+  }
+  auto d = answer(bh::status::accepted, R"({"status":"ACCEPTED"})", BountyOutcome::accepted);
+  d.engine = *engine;
+  d.bounty = std::move(*b);
+  d.delivery = std::string(req[std::string_view("X-POLYSWARM-DELIVERY")]);
+  return d;
+}
+
+Decision classify_read_error(const boost::system::error_code& ec, const RequestRules& rules) {
+  if (ec == bh::error::body_limit) {
+    return answer(bh::status::payload_too_large,
+                  R"({"error":"body over )" + std::to_string(rules.body_limit) + R"( bytes"})");
+  }
+  if (ec == bh::error::header_limit) {
+    return answer(bh::status::request_header_fields_too_large, R"({"error":"headers too large"})");
+  }
+  Decision d;
+  d.kind = Decision::Kind::close;
+  return d;
+}
+
+Response make_response(const Decision& d, unsigned version) {
+  Response r{d.kind == Decision::Kind::metrics ? bh::status::ok : d.status, version};
+  r.set(bh::field::server, "pssupervise");
+  r.set(bh::field::content_type,
+        d.kind == Decision::Kind::metrics ? k_metrics_content_type : "application/json");
+  if (r.result() == bh::status::method_not_allowed) {
+    r.set(bh::field::allow, "GET, POST");
+  }
+  if (r.result() == bh::status::service_unavailable) {
+    r.set(bh::field::retry_after, "1");
+  }
+  r.body() = d.body;
+  r.prepare_payload();
+  return r;
+}
+
+} // namespace pss::http
