@@ -1,5 +1,6 @@
 #include "engine/clamd/client.hpp"
 
+#include "engine/clamd/reply_reader.hpp"
 #include "process/watchdog.hpp"
 #include "util/posix.hpp"
 
@@ -27,7 +28,6 @@ using asio::use_awaitable;
 using Socket = asio::generic::stream_protocol::socket;
 using TimePoint = std::chrono::steady_clock::time_point;
 constexpr auto k_tuple = asio::as_tuple(use_awaitable);
-constexpr std::size_t k_max_reply = 64 * 1024;
 
 std::string Endpoint::describe() const {
   return is_unix ? "unix:" + path : "tcp:" + host + ":" + std::to_string(port);
@@ -117,27 +117,6 @@ asio::awaitable<boost::system::error_code> connect(Socket& sock, const Endpoint&
   co_return last;
 }
 
-// Reads one reply: up to the first NUL or newline, or to EOF.
-asio::awaitable<std::pair<std::string, boost::system::error_code>> read_reply(Socket& sock) {
-  std::string reply;
-  std::array<char, 4096> buf{};
-  for (;;) {
-    auto [ec, n] = co_await sock.async_read_some(asio::buffer(buf), k_tuple);
-    reply.append(buf.data(), n);
-    auto end = reply.find_first_of(std::string_view("\0\n", 2));
-    if (end != std::string::npos) {
-      reply.resize(end);
-      co_return std::pair{reply, boost::system::error_code{}};
-    }
-    if (ec) {
-      co_return std::pair{reply, ec};
-    }
-    if (reply.size() > k_max_reply) {
-      co_return std::pair{reply, boost::system::error_code(asio::error::message_size)};
-    }
-  }
-}
-
 // One connection for one command: the socket, its deadline, and the steps every command
 // shares (connect and send the framed command; read the reply). Lives in the caller's frame.
 class Exchange {
@@ -161,15 +140,23 @@ public:
     co_return std::nullopt;
   }
 
-  // Reads and parses clamd's reply; `what` says what was asked, for the error.
+  // Reads and parses clamd's reply (ReplyReader: up to the first NUL or newline, bounded);
+  // `what` says what was asked, for the error when none came.
   asio::awaitable<Outcome> reply(const std::string& what) {
-    auto [text, ec] = co_await read_reply(m_sock);
-    if (text.empty()) {
-      co_return failure(m_ep, what, ec ? ec : boost::system::error_code(asio::error::eof), m_dog);
+    ReplyReader reader;
+    std::array<char, 4096> buf{};
+    boost::system::error_code ec;
+    while (!ec) {
+      auto [rec, n] = co_await m_sock.async_read_some(asio::buffer(buf), k_tuple);
+      if (reader.feed(std::string_view(buf.data(), n))) {
+        break;
+      }
+      ec = rec;
     }
-    Outcome o;
-    o.reply = parse_reply(text);
-    co_return o;
+    if (auto o = reader.outcome(ec == asio::error::eof && !m_dog.fired())) {
+      co_return *o;
+    }
+    co_return failure(m_ep, what, ec, m_dog);
   }
 
   Outcome fail(const std::string& what, const boost::system::error_code& ec) const {

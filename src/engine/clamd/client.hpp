@@ -2,6 +2,7 @@
 // INSTREAM in chunks, every connect/send/receive bounded by a deadline.
 #pragma once
 
+#include "engine/clamd/outcome.hpp"
 #include "engine/clamd/protocol.hpp"
 #include "util/error.hpp"
 
@@ -25,14 +26,6 @@ struct Endpoint {
 
 // "unix:/path", "/path" (unix), "tcp:host:port" or "host:port" (tcp); Error otherwise.
 Result<Endpoint> parse_endpoint(std::string_view s);
-
-// The outcome of one exchange: clamd's reply, or why there is none.
-struct Outcome {
-  std::optional<Reply> reply;
-  std::string error;            // set when there is no reply
-  bool connection_lost = false; // refused/reset/EOF: worth one retry (clamd may restart)
-  bool timed_out = false;
-};
 
 class Client {
 public:
