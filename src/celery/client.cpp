@@ -111,28 +111,24 @@ Result<void> call_tasks(const ClientOptions& opts, const std::vector<TaskCall>& 
     }
   }
   {
-    auto pub = connect_until(opts.broker, start + opts.wait_timeout);
-    if (!pub) {
-      return pub.error();
-    }
-    (void)pub->command({"SADD", binding_key(opts.queue), binding_member(opts.queue)});
+    auto pub = make_publisher(opts.broker);
     SendOptions so;
     so.queue = opts.queue;
     so.ignore_result = false;
     for (std::size_t i = 0; i < calls.size(); ++i) {
       so.expires = calls[i].expires;
-      std::string env = make_envelope(ids[i], opts.task_name, calls[i].args, calls[i].kwargs, so);
+      auto backoff = std::chrono::milliseconds(100);
       for (;;) {
-        auto r = pub->command({"LPUSH", list_for_priority(opts.queue, 0), env});
+        auto r = pub->publish(ids[i], opts.task_name, calls[i].args, calls[i].kwargs, so);
         if (r) {
           break;
         }
-        log->warn("broker: {}; reconnecting", r.error().message);
-        auto again = connect_until(opts.broker, start + opts.wait_timeout);
-        if (!again) {
-          return make_error("cannot publish task " + ids[i] + ": " + again.error().message);
+        if (Clock::now() + backoff >= start + opts.wait_timeout) {
+          return make_error("cannot publish task " + ids[i] + ": " + r.error().message);
         }
-        pub = std::move(again);
+        log->warn("broker: {}; reconnecting", r.error().message);
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
       }
       on_sent(i, ids[i]);
     }

@@ -1,10 +1,11 @@
-// A Celery client on Redis, as Python's send_task() + AsyncResult.get(): subscribes to the
-// results' channels first, publishes the tasks, reads results already stored, then waits
-// for the PUBLISHed ones. Reconnects (re-subscribing, re-reading) through broker outages.
+// A Celery client, as Python's send_task() + AsyncResult.get(): subscribes to the results'
+// channels first (Redis result backend), publishes the tasks (Redis or AMQP broker), reads
+// results already stored, then waits for the PUBLISHed ones. Reconnects (re-publishing,
+// re-subscribing, re-reading) through outages.
 #pragma once
 
+#include "celery/broker.hpp"
 #include "celery/protocol.hpp"
-#include "celery/redis.hpp"
 
 #include <chrono>
 #include <functional>
@@ -14,7 +15,7 @@
 namespace pss::celery {
 
 struct ClientOptions {
-  RedisUrl broker;
+  BrokerUrl broker;
   RedisUrl result_backend;
   std::string queue = "celery";
   std::string task_name;

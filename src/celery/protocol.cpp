@@ -439,17 +439,10 @@ std::string result_key(std::string_view task_id) {
 
 // --- Receiving ------------------------------------------------------------------------------
 
-Result<TaskMessage> parse_envelope(std::string_view raw) {
-  auto parsed = parse_json(raw, "the envelope");
-  if (!parsed) {
-    return message_error(parsed.error().message);
-  }
-  const Json& envelope = *parsed;
-  if (!envelope.is_object()) {
-    return type_error("the envelope", "a JSON object", envelope);
-  }
+namespace {
 
-  const Json* content_type = member(envelope, "content-type");
+// content-type must be application/json; content-encoding utf-8 or absent.
+Result<void> check_content(const Json* content_type, const Json* encoding) {
   if (content_type == nullptr) {
     return message_error("content-type is missing (only application/json is accepted)");
   }
@@ -457,7 +450,7 @@ Result<TaskMessage> parse_envelope(std::string_view raw) {
     return message_error(fmt::format("content-type {} is not accepted (only application/json)",
                                      shown(*content_type)));
   }
-  if (const Json* encoding = member(envelope, "content-encoding"); encoding != nullptr) {
+  if (encoding != nullptr) {
     std::string e = encoding->is_string() ? encoding->get<std::string>() : "";
     std::ranges::transform(e, e.begin(), [](char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; });
     if (e != "utf-8" && e != "utf8") {
@@ -465,8 +458,10 @@ Result<TaskMessage> parse_envelope(std::string_view raw) {
           fmt::format("content-encoding {} is not supported (only utf-8)", shown(*encoding)));
     }
   }
+  return {};
+}
 
-  const Json* headers = member(envelope, "headers");
+Result<void> check_headers(const Json* headers) {
   if (headers == nullptr) {
     return message_error("headers are missing");
   }
@@ -477,31 +472,13 @@ Result<TaskMessage> parse_envelope(std::string_view raw) {
     return message_error(fmt::format("compressed bodies (headers.compression {}) are not supported",
                                      shown(*compression)));
   }
-  const Json* properties = member(envelope, "properties");
-  if (properties == nullptr) {
-    return message_error("properties are missing");
-  }
-  if (!properties->is_object()) {
-    return type_error("properties", "an object", *properties);
-  }
+  return {};
+}
 
-  TaskMessage m;
-  m.raw = std::string(raw);
+// What every broker carries in the headers (checked): id, task, eta, expires, time limits, flags.
+Result<void> read_headers(const Json* headers, TaskMessage& m) {
   m.id = PSS_TRY(required_string(*headers, "headers", "id"));
   m.task = PSS_TRY(required_string(*headers, "headers", "task"));
-  m.delivery_tag = PSS_TRY(required_string(*properties, "properties", "delivery_tag"));
-  const Json* delivery_info = member(*properties, "delivery_info");
-  if (delivery_info == nullptr) {
-    return message_error("properties.delivery_info is missing");
-  }
-  if (!delivery_info->is_object()) {
-    return type_error("properties.delivery_info", "an object", *delivery_info);
-  }
-  m.exchange = PSS_TRY(required_string(*delivery_info, "properties.delivery_info", "exchange"));
-  m.routing_key =
-      PSS_TRY(required_string(*delivery_info, "properties.delivery_info", "routing_key"));
-  m.redelivered = flag(headers, "redelivered") || flag(delivery_info, "redelivered");
-
   m.eta = PSS_TRY(optional_time(*headers, "eta"));
   m.expires = PSS_TRY(optional_time(*headers, "expires"));
   PSS_TRY_VOID(read_timelimit(*headers, m));
@@ -517,6 +494,59 @@ Result<TaskMessage> parse_envelope(std::string_view raw) {
     }
     m.retries = v->get<int>();
   }
+  return {};
+}
+
+// The decoded body text: JSON [args, kwargs, embed].
+Result<void> read_body_text(std::string_view body_text, TaskMessage& m) {
+  if (body_text.empty()) {
+    return message_error("body is empty");
+  }
+  auto decoded_body = parse_json(body_text, "the body");
+  if (!decoded_body) {
+    return message_error(decoded_body.error().message);
+  }
+  return read_body(*decoded_body, m);
+}
+
+} // namespace
+
+Result<TaskMessage> parse_envelope(std::string_view raw) {
+  auto parsed = parse_json(raw, "the envelope");
+  if (!parsed) {
+    return message_error(parsed.error().message);
+  }
+  const Json& envelope = *parsed;
+  if (!envelope.is_object()) {
+    return type_error("the envelope", "a JSON object", envelope);
+  }
+  PSS_TRY_VOID(
+      check_content(member(envelope, "content-type"), member(envelope, "content-encoding")));
+  const Json* headers = member(envelope, "headers");
+  PSS_TRY_VOID(check_headers(headers));
+  const Json* properties = member(envelope, "properties");
+  if (properties == nullptr) {
+    return message_error("properties are missing");
+  }
+  if (!properties->is_object()) {
+    return type_error("properties", "an object", *properties);
+  }
+
+  TaskMessage m;
+  m.raw = std::string(raw);
+  PSS_TRY_VOID(read_headers(headers, m));
+  m.delivery_tag = PSS_TRY(required_string(*properties, "properties", "delivery_tag"));
+  const Json* delivery_info = member(*properties, "delivery_info");
+  if (delivery_info == nullptr) {
+    return message_error("properties.delivery_info is missing");
+  }
+  if (!delivery_info->is_object()) {
+    return type_error("properties.delivery_info", "an object", *delivery_info);
+  }
+  m.exchange = PSS_TRY(required_string(*delivery_info, "properties.delivery_info", "exchange"));
+  m.routing_key =
+      PSS_TRY(required_string(*delivery_info, "properties.delivery_info", "routing_key"));
+  m.redelivered = flag(headers, "redelivered") || flag(delivery_info, "redelivered");
 
   const Json* body = member(envelope, "body");
   if (body == nullptr) {
@@ -537,14 +567,23 @@ Result<TaskMessage> parse_envelope(std::string_view raw) {
     }
     body_text = std::move(*decoded);
   }
-  if (body_text.empty()) {
-    return message_error("body is empty");
-  }
-  auto decoded_body = parse_json(body_text, "the body");
-  if (!decoded_body) {
-    return message_error(decoded_body.error().message);
-  }
-  PSS_TRY_VOID(read_body(*decoded_body, m));
+  PSS_TRY_VOID(read_body_text(body_text, m));
+  return m;
+}
+
+Result<TaskMessage> parse_amqp_message(const AmqpMessage& msg, AmqpDelivery delivery) {
+  const Json content_type(msg.content_type);
+  const Json encoding(msg.content_encoding);
+  PSS_TRY_VOID(check_content(msg.content_type.empty() ? nullptr : &content_type,
+                             msg.content_encoding.empty() ? nullptr : &encoding));
+  PSS_TRY_VOID(check_headers(&msg.headers));
+  TaskMessage m;
+  PSS_TRY_VOID(read_headers(&msg.headers, m));
+  m.delivery_tag = std::move(delivery.tag);
+  m.exchange = std::move(delivery.exchange);
+  m.routing_key = std::move(delivery.routing_key);
+  m.redelivered = delivery.redelivered || flag(&msg.headers, "redelivered");
+  PSS_TRY_VOID(read_body_text(msg.body, m));
   return m;
 }
 
@@ -612,7 +651,17 @@ std::string make_envelope(const std::string& task_id, const std::string& task_na
   return make_envelope(task_id, task_name, args, kwargs, opts, fresh_stamp());
 }
 
-std::string make_envelope(const std::string& task_id, const std::string& task_name,
+namespace {
+
+// What every broker carries: the headers, the body [args, kwargs, embed], and the properties
+// AMQP has natively (correlation_id, reply_to, delivery_mode, expiration), in Python's order.
+struct TaskParts {
+  Json headers = Json::object();
+  Json body;
+  Json properties = Json::object();
+};
+
+TaskParts make_task_parts(const std::string& task_id, const std::string& task_name,
                           const Json& args, const Json& kwargs, const SendOptions& opts,
                           const EnvelopeStamp& stamp) {
   const Json task_args = args.is_null() ? Json::array() : args;
@@ -639,7 +688,8 @@ std::string make_envelope(const std::string& task_id, const std::string& task_na
     return t ? Json(to_isoformat(*t)) : Json();
   };
 
-  Json headers = Json::object();
+  TaskParts p;
+  Json& headers = p.headers;
   headers["lang"] = "py";
   headers["task"] = task_name;
   headers["id"] = task_id;
@@ -658,7 +708,7 @@ std::string make_envelope(const std::string& task_id, const std::string& task_na
   headers["origin"] = opts.origin.empty() ? anon_nodename() : opts.origin;
   headers["ignore_result"] = opts.ignore_result;
 
-  Json properties = Json::object();
+  Json& properties = p.properties;
   properties["correlation_id"] = task_id;
   properties["reply_to"] = stamp.reply_to;
   properties["delivery_mode"] = 2;
@@ -667,28 +717,60 @@ std::string make_envelope(const std::string& task_id, const std::string& task_na
     const auto left = std::max(floor<microseconds>(*opts.expires - stamp.now), microseconds(0));
     properties["expiration"] = std::to_string(left.count() / 1000);
   }
-  Json delivery_info = Json::object();
-  delivery_info["exchange"] = "";
-  delivery_info["routing_key"] = opts.queue;
-  properties["delivery_info"] = std::move(delivery_info);
-  properties["priority"] = opts.priority;
-  properties["body_encoding"] = "base64";
-  properties["delivery_tag"] = stamp.delivery_tag;
 
   Json embed = Json::object();
   embed["callbacks"] = nullptr;
   embed["errbacks"] = nullptr;
   embed["chain"] = nullptr;
   embed["chord"] = nullptr;
-  const Json body = Json::array({task_args, task_kwargs, embed});
+  p.body = Json::array({task_args, task_kwargs, embed});
+  return p;
+}
+
+} // namespace
+
+std::string make_envelope(const std::string& task_id, const std::string& task_name,
+                          const Json& args, const Json& kwargs, const SendOptions& opts,
+                          const EnvelopeStamp& stamp) {
+  TaskParts p = make_task_parts(task_id, task_name, args, kwargs, opts, stamp);
+  // The Redis transport's own properties follow the native ones.
+  Json delivery_info = Json::object();
+  delivery_info["exchange"] = "";
+  delivery_info["routing_key"] = opts.queue;
+  p.properties["delivery_info"] = std::move(delivery_info);
+  p.properties["priority"] = opts.priority;
+  p.properties["body_encoding"] = "base64";
+  p.properties["delivery_tag"] = stamp.delivery_tag;
 
   Json envelope = Json::object();
-  envelope["body"] = base64_encode(to_python_json(body));
+  envelope["body"] = base64_encode(to_python_json(p.body));
   envelope["content-encoding"] = "utf-8";
   envelope["content-type"] = "application/json";
-  envelope["headers"] = std::move(headers);
-  envelope["properties"] = std::move(properties);
+  envelope["headers"] = std::move(p.headers);
+  envelope["properties"] = std::move(p.properties);
   return to_python_json(envelope);
+}
+
+AmqpMessage make_amqp_message(const std::string& task_id, const std::string& task_name,
+                              const Json& args, const Json& kwargs, const SendOptions& opts) {
+  return make_amqp_message(task_id, task_name, args, kwargs, opts, fresh_stamp());
+}
+
+AmqpMessage make_amqp_message(const std::string& task_id, const std::string& task_name,
+                              const Json& args, const Json& kwargs, const SendOptions& opts,
+                              const EnvelopeStamp& stamp) {
+  TaskParts p = make_task_parts(task_id, task_name, args, kwargs, opts, stamp);
+  AmqpMessage m;
+  m.body = to_python_json(p.body);
+  m.headers = std::move(p.headers);
+  m.correlation_id = task_id;
+  m.reply_to = stamp.reply_to;
+  m.delivery_mode = 2;
+  m.priority = std::clamp(opts.priority, 0, 255);
+  if (const auto it = p.properties.find("expiration"); it != p.properties.end()) {
+    m.expiration = it->get<std::string>();
+  }
+  return m;
 }
 
 // --- Results --------------------------------------------------------------------------------

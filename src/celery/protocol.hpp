@@ -160,6 +160,43 @@ std::string make_envelope(const std::string& task_id, const std::string& task_na
                           const Json& args, const Json& kwargs, const SendOptions& opts,
                           const EnvelopeStamp& stamp);
 
+// --- AMQP (RabbitMQ) -------------------------------------------------------------------------
+
+// A task message as AMQP carries it (WIRE.md §7): the body is the raw JSON text, the rest are
+// native basic properties, and the headers (a field table on the wire; amqp.cpp converts) are
+// the same object as in the Redis envelope.
+struct AmqpMessage {
+  std::string body; // [args, kwargs, embed] as JSON text
+  std::string content_type = "application/json";
+  std::string content_encoding = "utf-8";
+  Json headers = Json::object();
+  int delivery_mode = 2; // persistent
+  int priority = 0;      // 0..255; higher first, and only on a queue with x-max-priority
+  std::string correlation_id;
+  std::string reply_to;
+  std::optional<std::string> expiration; // a message TTL in milliseconds, as text
+};
+// What basic.deliver says about a message: the broker's own tag (here as text), where it came
+// from, and whether it was delivered before.
+struct AmqpDelivery {
+  std::string tag;
+  std::string exchange;
+  std::string routing_key;
+  bool redelivered = false;
+};
+
+// What Python's send_task() publishes on an AMQP broker: the headers, correlation_id, reply_to,
+// delivery_mode and expiration of make_envelope(), the body as plain JSON. Throws as
+// make_envelope() does.
+AmqpMessage make_amqp_message(const std::string& task_id, const std::string& task_name,
+                              const Json& args, const Json& kwargs, const SendOptions& opts);
+AmqpMessage make_amqp_message(const std::string& task_id, const std::string& task_name,
+                              const Json& args, const Json& kwargs, const SendOptions& opts,
+                              const EnvelopeStamp& stamp);
+// A delivered message as a task: the same checks and errors as parse_envelope() (content type,
+// encoding, headers, body), the delivery from basic.deliver. TaskMessage::raw stays empty.
+Result<TaskMessage> parse_amqp_message(const AmqpMessage& msg, AmqpDelivery delivery);
+
 // --- Results (worker writes, client reads) ---------------------------------------------------
 
 inline constexpr std::string_view k_pending = "PENDING";

@@ -1,7 +1,6 @@
 #include "celery/worker.hpp"
 
 #include "util/log.hpp"
-#include "util/uuid.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -21,29 +20,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto k_io_timeout = 5s;       // any Redis call (BRPOP waits 1 s of it)
+constexpr auto k_io_timeout = 5s;       // any result-backend call
 constexpr auto k_first_backoff = 100ms; // reconnect back-off, doubling...
 constexpr auto k_max_backoff = 5s;      // ...to this
-constexpr int k_restore_every = 10;     // empty polls between visibility restores (kombu's)
-
-// Frees the restore lock only if it is still ours (redis-py's Lock.release script).
-constexpr const char* k_release_script =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
-    "else return 0 end";
-
-std::string unix_time_now() {
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::system_clock::now().time_since_epoch())
-                .count();
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%lld.%06lld", static_cast<long long>(us / 1000000),
-                static_cast<long long>(us % 1000000));
-  return buf;
-}
 
 struct Completion {
-  std::string task_id;
-  std::string delivery_tag;
+  TaskMessage message; // to acknowledge it
   TaskOutcome meta;
 };
 
@@ -57,10 +39,11 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
 
   std::mutex mu;
   std::condition_variable cv;
-  std::size_t in_flight = 0;
+  std::size_t in_flight = 0; // received and not yet acknowledged
   bool stopping = false;
   bool writer_stop = false;
-  std::deque<Completion> completions;
+  std::deque<Completion> completions; // run, result to store (writer)
+  std::deque<TaskMessage> to_ack;     // stored, to acknowledge (consumer)
   std::thread consumer;
   std::thread writer;
 
@@ -74,188 +57,110 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
     return cv.wait_for(lock, d, until);
   }
 
-  // A connection that works, or none while `give_up` says so. Logs an outage once.
-  template <typename Pred>
-  std::optional<Redis> connect(const RedisUrl& url, const char* role, Pred give_up) {
-    auto backoff = std::chrono::milliseconds(k_first_backoff);
-    bool warned = false;
-    for (;;) {
-      auto c = Redis::connect(url, k_io_timeout);
-      if (c) {
-        if (warned) {
-          log->info("{} connection to {} is back", role, url.describe());
-        }
-        return std::move(*c);
+  // Logs a broker outage once, then its end; doubles the back-off while it lasts.
+  struct Outage {
+    bool down = false;
+    std::chrono::milliseconds backoff = k_first_backoff;
+    void failed(Impl& s, const char* role, const Error& e) {
+      if (!down) {
+        s.log->warn("{}: {}; retrying with back-off", role, e.message);
+        down = true;
       }
-      if (!warned) {
-        log->warn("{}; retrying with back-off", c.error().message);
-        warned = true;
-      }
-      if (pause(backoff, give_up)) {
-        return std::nullopt;
-      }
-      backoff = std::min<std::chrono::milliseconds>(backoff * 2, k_max_backoff);
     }
-  }
+    void ok(Impl& s, const char* role, const std::string& where) {
+      if (down) {
+        s.log->info("{} connection to {} is back", role, where);
+      }
+      down = false;
+      backoff = k_first_backoff;
+    }
+    template <typename Pred>
+    bool wait(Impl& s, Pred give_up) {
+      bool gave_up = s.pause(backoff, give_up);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, k_max_backoff);
+      return gave_up;
+    }
+  };
 
-  // --- the consumer thread ---------------------------------------------------------------
+  // --- the consumer thread: takes tasks, and acknowledges them on the same connection -------
 
   void consume() {
-    auto stop_pred = [this] { return stopping; };
-    std::optional<Redis> conn;
-    std::string token = uuid4();
-    auto lists = priority_lists(opts.queue);
-    std::vector<std::string> brpop{"BRPOP"};
-    brpop.insert(brpop.end(), lists.begin(), lists.end());
-    brpop.push_back("1");
-    int empty_polls = k_restore_every;
+    ConsumerOptions co;
+    co.queue = opts.queue;
+    co.concurrency = opts.concurrency;
+    co.visibility_timeout = opts.visibility_timeout;
+    co.give_up = [this] {
+      std::lock_guard lock(mu);
+      return writer_stop;
+    };
+    std::unique_ptr<Consumer> broker = make_consumer(opts.broker, std::move(co));
+    const auto finished = [this] { return writer_stop; };
+    Outage outage;
     for (;;) {
+      std::deque<TaskMessage> settle;
+      bool fetch = false;
+      std::size_t busy = 0;
       {
         std::unique_lock lock(mu);
-        cv.wait_for(lock, 1s, [this] { return stopping || in_flight < opts.concurrency; });
-        if (stopping) {
+        cv.wait_for(lock, 1s, [this] {
+          return !to_ack.empty() || writer_stop || (!stopping && in_flight < opts.concurrency);
+        });
+        if (writer_stop && to_ack.empty()) {
+          return; // drained (or given up): what is left unacknowledged is redelivered
+        }
+        settle.swap(to_ack);
+        busy = in_flight;
+        fetch = !stopping && in_flight < opts.concurrency; // prefetch: one per free slot
+      }
+      if (!settle.empty()) {
+        // Late acknowledgement: only now, with its result stored, is a task done.
+        std::size_t done = 0;
+        for (; done < settle.size(); ++done) {
+          auto r = broker->ack(settle[done]);
+          if (!r) {
+            outage.failed(*this, "broker", r.error());
+            break;
+          }
+        }
+        {
+          std::lock_guard lock(mu);
+          in_flight -= done;
+          to_ack.insert(to_ack.begin(), settle.begin() + static_cast<std::ptrdiff_t>(done),
+                        settle.end()); // retried after a reconnect
+        }
+        cv.notify_all();
+        if (done < settle.size() && outage.wait(*this, finished)) {
           return;
         }
-        if (in_flight >= opts.concurrency) {
-          continue; // prefetch: one message per free slot, no more
-        }
+        continue;
       }
-      if (!conn || conn->broken()) {
-        conn = connect(opts.broker, "broker", stop_pred);
-        if (!conn) {
-          return;
-        }
-        // As kombu's queue_bind: the binding a Python client would also declare.
-        (void)conn->command({"SADD", binding_key(opts.queue), binding_member(opts.queue)});
-        log->info("consuming queue '{}' on {} ({} at once)", opts.queue, opts.broker.describe(),
-                  opts.concurrency);
+      if (!fetch) {
+        broker->idle();
+        continue;
       }
-      if (empty_polls >= k_restore_every) {
-        empty_polls = 0;
-        restore_visible(*conn, token);
-        if (conn->broken()) {
-          continue;
-        }
+      if (auto c = broker->ensure_connected(); !c) {
+        outage.failed(*this, "broker", c.error());
+        outage.wait(*this, [this] { return stopping || writer_stop; });
+        continue;
       }
-      auto r = conn->command(brpop);
+      outage.ok(*this, "broker", broker->describe());
+      // Short waits while tasks run: their acknowledgements go out on this thread.
+      auto r = broker->next(busy > 0 ? 100ms : 1000ms);
       if (!r) {
-        log->warn("broker: {}", r.error().message);
+        outage.failed(*this, "broker", r.error());
         continue;
       }
-      if (r->is_nil() || r->elements.size() != 2) {
-        ++empty_polls;
+      if (!*r) {
         continue;
       }
-      const std::string& raw = r->elements[1].str;
-      auto msg = parse_envelope(raw);
-      if (!msg) {
-        // As Python: an undecodable message is dropped, with no result.
-        log->error("dropping a message from '{}' that is not a Celery task: {}", r->elements[0].str,
-                   msg.error().message);
-        continue;
-      }
-      register_delivery(conn, *msg);
       {
         std::lock_guard lock(mu);
         ++in_flight;
       }
-      asio::post(ex, [self = shared_from_this(), m = std::move(*msg)]() mutable {
+      asio::post(ex, [self = shared_from_this(), m = std::move(**r)]() mutable {
         auto task = self->execute(std::move(m));
         asio::co_spawn(self->ex, std::move(task), asio::detached);
       });
-    }
-  }
-
-  // Records the delivery in kombu's unacked HASH/ZSET, retrying through broker outages: a
-  // popped message exists nowhere else.
-  // Gives up only when the drain deadline has passed (the broker stayed down through a
-  // shutdown): the task is then run anyway, its ack simply finds nothing to remove.
-  void register_delivery(std::optional<Redis>& conn, const TaskMessage& m) {
-    for (;;) {
-      if (conn && !conn->broken()) {
-        auto r = conn->transaction(
-            {{"ZADD", std::string(k_unacked_index_key), unix_time_now(), m.delivery_tag},
-             {"HSET", std::string(k_unacked_key), m.delivery_tag, unacked_value(m)}});
-        if (r) {
-          return;
-        }
-        log->warn("broker: cannot register task {}: {}", m.id, r.error().message);
-      }
-      conn = connect(opts.broker, "broker", [this] { return writer_stop; });
-      if (!conn) {
-        log->error("task {}: the broker stayed down; running it unregistered", m.id);
-        return;
-      }
-    }
-  }
-
-  // kombu's restore_visible: deliveries unacknowledged for longer than the visibility
-  // timeout (their worker died) go back to the consuming end of their queue.
-  void restore_visible(Redis& conn, const std::string& token) {
-    auto lock = conn.command(
-        {"SET", std::string(k_unacked_mutex_key), token, "PX",
-         std::to_string(std::chrono::milliseconds(k_unacked_mutex_expire).count()), "NX"});
-    if (!lock || lock->is_nil()) {
-      return; // another consumer is restoring
-    }
-    auto cutoff = std::chrono::duration<double>(
-                      std::chrono::system_clock::now().time_since_epoch() - opts.visibility_timeout)
-                      .count();
-    char max_score[40];
-    std::snprintf(max_score, sizeof max_score, "%.6f", cutoff);
-    auto due = conn.command(
-        {"ZREVRANGEBYSCORE", std::string(k_unacked_index_key), max_score, "0", "WITHSCORES"});
-    if (due && due->type == Reply::Type::array) {
-      for (std::size_t i = 0; i + 1 < due->elements.size(); i += 2) {
-        restore_one(conn, due->elements[i].str);
-        if (conn.broken()) {
-          return;
-        }
-      }
-    }
-    (void)conn.command({"EVAL", k_release_script, "1", std::string(k_unacked_mutex_key), token});
-  }
-
-  void restore_one(Redis& conn, const std::string& tag) {
-    if (!conn.command({"WATCH", std::string(k_unacked_key)})) {
-      return;
-    }
-    auto value = conn.command({"HGET", std::string(k_unacked_key), tag});
-    if (!value) {
-      return;
-    }
-    std::vector<std::vector<std::string>> tx{{"ZREM", std::string(k_unacked_index_key), tag},
-                                             {"HDEL", std::string(k_unacked_key), tag}};
-    std::string queue;
-    if (!value->is_nil()) {
-      auto re = redelivery_from_unacked(value->str);
-      if (!re) {
-        log->error("dropping unacked delivery {}: {}", tag, re.error().message);
-      } else {
-        queue = re->queue;
-        if (queue.empty()) {
-          auto members = conn.command({"SMEMBERS", binding_key(re->exchange)});
-          std::vector<std::string> names;
-          if (members && members->type == Reply::Type::array) {
-            for (const auto& e : members->elements) {
-              names.push_back(e.str);
-            }
-          }
-          auto bound = bound_queues(names, re->routing_key);
-          if (!bound.empty()) {
-            queue = bound.front();
-          }
-        }
-        if (!queue.empty()) {
-          tx.push_back({"RPUSH", queue, re->message});
-        }
-      }
-    }
-    auto r = conn.transaction(tx);
-    if (r && !queue.empty()) {
-      log->warn(
-          "delivery {} was not acknowledged within {} s (its worker died?): back on '{}'", tag,
-          std::chrono::duration_cast<std::chrono::seconds>(opts.visibility_timeout).count(), queue);
     }
   }
 
@@ -273,17 +178,17 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
     }
     {
       std::lock_guard lock(mu);
-      completions.push_back({m.id, m.delivery_tag, std::move(out)});
+      completions.push_back({std::move(m), std::move(out)});
     }
     cv.notify_all();
   }
 
-  // --- the writer thread -------------------------------------------------------------------
+  // --- the writer thread: stores results, then hands the message over to be acknowledged --
 
   void write() {
     auto give_up = [this] { return writer_stop; };
     std::optional<Redis> backend;
-    std::optional<Redis> broker;
+    Outage outage;
     for (;;) {
       Completion c;
       {
@@ -297,41 +202,37 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
         }
         c = completions.front();
       }
-      if (!backend || backend->broken()) {
-        backend = connect(opts.result_backend, "result backend", give_up);
-        if (!backend) {
-          return;
+      if (c.meta) {
+        if (!backend || backend->broken()) {
+          backend.reset();
+          auto conn = Redis::connect(opts.result_backend, k_io_timeout);
+          if (!conn) {
+            outage.failed(*this, "result backend", conn.error());
+            if (outage.wait(*this, give_up)) {
+              return;
+            }
+            continue;
+          }
+          backend = std::move(*conn);
+          outage.ok(*this, "result backend", opts.result_backend.describe());
         }
-      }
-      if (!broker || broker->broken()) {
-        broker = connect(opts.broker, "broker", give_up);
-        if (!broker) {
-          return;
+        if (!store(*backend, c)) {
+          pause(k_first_backoff, give_up); // then retried (reconnecting if need be)
+          continue;
         }
-      }
-      if (c.meta && !store(*backend, c)) {
-        pause(k_first_backoff, give_up); // then retried (reconnecting if need be)
-        continue;
-      }
-      // Late acknowledgement: only now is the task done.
-      auto ack = broker->transaction({{"ZREM", std::string(k_unacked_index_key), c.delivery_tag},
-                                      {"HDEL", std::string(k_unacked_key), c.delivery_tag}});
-      if (!ack) {
-        log->warn("broker: cannot acknowledge task {}: {}", c.task_id, ack.error().message);
-        pause(k_first_backoff, give_up);
-        continue;
       }
       {
         std::lock_guard lock(mu);
         completions.pop_front();
-        --in_flight;
+        to_ack.push_back(std::move(c.message));
       }
       cv.notify_all();
     }
   }
 
   bool store(Redis& conn, const Completion& c) {
-    std::string key = result_key(c.task_id);
+    const std::string& id = c.message.id;
+    std::string key = result_key(id);
     auto existing = conn.command({"GET", key});
     if (!existing) {
       log->warn("result backend: {}", existing.error().message);
@@ -340,14 +241,14 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
     if (!existing->is_nil()) {
       auto meta = parse_result_meta(existing->str);
       if (meta && meta->status == k_success) {
-        log->info("task {} already has a SUCCESS result: kept", c.task_id);
+        log->info("task {} already has a SUCCESS result: kept", id);
         return true; // never overwrite a SUCCESS (a redelivered task)
       }
     }
     auto r = conn.transaction({{"SETEX", key, std::to_string(k_result_expires.count()), *c.meta},
                                {"PUBLISH", key, *c.meta}});
     if (!r) {
-      log->warn("result backend: cannot store task {}: {}", c.task_id, r.error().message);
+      log->warn("result backend: cannot store task {}: {}", id, r.error().message);
       return false;
     }
     return true;

@@ -1,14 +1,16 @@
-// A Celery worker on a Redis broker, interoperable with Python Celery 5.2 (WIRE.md): it pops
-// messages only when a slot is free (prefetch one per slot), registers each in kombu's
-// unacked HASH/ZSET, runs it on the I/O executor, stores the result (SETEX + PUBLISH in one
-// transaction, never over a SUCCESS) and only then acknowledges it (late ack). It restores
-// deliveries left unacknowledged past the visibility timeout (a crashed worker's) itself.
-// Redis I/O is blocking hiredis on two threads of its own (consume; store and ack), each
-// reconnecting with back-off: a lost broker delays work, it never loses a task.
+// A Celery worker on a Redis or AMQP broker (broker.hpp), interoperable with Python Celery 5.2
+// (WIRE.md): it takes messages only when a slot is free (prefetch one per slot), runs each on
+// the I/O executor, stores the result in Redis (SETEX + PUBLISH in one transaction, never
+// over a SUCCESS) and only then acknowledges it (late ack). A crashed worker's deliveries come
+// back: AMQP requeues them when its connection closes; on Redis, deliveries left
+// unacknowledged past the visibility timeout are restored by any worker.
+// Broker and result-backend I/O is blocking, on two threads of its own (consume and
+// acknowledge, on one connection as AMQP requires; store results), each reconnecting with
+// back-off: a lost broker delays work, it never loses a task.
 #pragma once
 
+#include "celery/broker.hpp"
 #include "celery/protocol.hpp"
-#include "celery/redis.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -21,11 +23,11 @@
 namespace pss::celery {
 
 struct WorkerOptions {
-  RedisUrl broker;
-  RedisUrl result_backend; // usually the broker
+  BrokerUrl broker;
+  RedisUrl result_backend; // the broker itself when that is Redis
   std::string queue = "celery";
   std::size_t concurrency = 1;
-  std::chrono::milliseconds visibility_timeout = k_visibility_timeout;
+  std::chrono::milliseconds visibility_timeout = k_visibility_timeout; // Redis only
   std::string nodename; // for logs: "pssupervise@host"
 };
 

@@ -73,10 +73,12 @@ void setup_analyze(CLI::App& app, AnalyzeOptions& opts) {
       ->capture_default_str();
   const std::string celery_group = "Celery backend";
   app.add_option("--broker", opts.broker,
-                 "Broker URL (default: $PSS_BROKER_URL, else redis://127.0.0.1:6379/0)")
+                 "Broker URL, redis:// or amqp:// (default: $PSS_BROKER_URL, else "
+                 "redis://127.0.0.1:6379/0)")
       ->group(celery_group);
   app.add_option("--result-backend", opts.result_backend,
-                 "Result backend URL (default: $PSS_RESULT_BACKEND, else the broker)")
+                 "Result backend URL, Redis (default: $PSS_RESULT_BACKEND, else the broker if "
+                 "it is Redis)")
       ->group(celery_group);
   app.add_option("--queue", opts.queue, "Queue of the workers (default: the engine's name)")
       ->group(celery_group);

@@ -59,15 +59,7 @@ int run_celery_analyze(const GlobalOptions& global, const AnalyzeOptions& opts,
                        std::vector<backend::Job> jobs, const artifact::FetchOptions& fetch,
                        Printer& printer, backend::Callbacks& callbacks) {
   auto log = log::get("celery");
-  auto broker = celery::parse_redis_url(broker_url(opts.broker));
-  if (!broker) {
-    throw Fatal("--broker: " + broker.error().message);
-  }
-  auto results =
-      celery::parse_redis_url(result_backend_url(opts.result_backend, broker_url(opts.broker)));
-  if (!results) {
-    throw Fatal("--result-backend: " + results.error().message);
-  }
+  auto urls = celery_urls(opts.broker, opts.result_backend);
   std::vector<backend::JobResult> out(jobs.size());
   std::vector<celery::TaskCall> calls;
   std::vector<std::size_t> call_job; // call → job
@@ -97,8 +89,8 @@ int run_celery_analyze(const GlobalOptions& global, const AnalyzeOptions& opts,
       }
     }
     celery::ClientOptions co;
-    co.broker = *broker;
-    co.result_backend = *results;
+    co.broker = urls.broker;
+    co.result_backend = urls.result_backend;
     co.queue = opts.queue.empty() ? engine : opts.queue;
     co.task_name = std::string(celery::k_analyze_task);
     co.wait = !opts.no_wait;

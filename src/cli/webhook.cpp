@@ -183,14 +183,9 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
   std::vector<std::unique_ptr<backend::LocalBackend>> backends;
   celery::ClientOptions co;
   if (!local) {
-    auto broker = celery::parse_redis_url(broker_url(opts.broker));
-    auto results =
-        celery::parse_redis_url(result_backend_url(opts.result_backend, broker_url(opts.broker)));
-    if (!broker || !results) {
-      throw Fatal((!broker ? broker.error() : results.error()).message);
-    }
-    co.broker = *broker;
-    co.result_backend = *results;
+    auto urls = celery_urls(opts.broker, opts.result_backend);
+    co.broker = urls.broker;
+    co.result_backend = urls.result_backend;
     co.task_name = std::string(celery::k_analyze_task);
   }
   http::Dispatch dispatch = [&](std::size_t engine,

@@ -31,31 +31,49 @@ std::string hostname() {
 
 } // namespace
 
-std::string broker_url(const std::string& option) {
-  if (!option.empty()) {
-    return option;
+CeleryUrls celery_urls(const std::string& broker_option, const std::string& backend_option) {
+  const auto from_env = [](const char* name) {
+    const char* e = std::getenv(name);
+    return std::string(e != nullptr ? e : "");
+  };
+  std::string broker = broker_option;
+  std::string where = "--broker";
+  if (broker.empty() && !(broker = from_env("PSS_BROKER_URL")).empty()) {
+    where = "$PSS_BROKER_URL";
   }
-  if (const char* e = std::getenv("PSS_BROKER_URL"); e != nullptr && *e != '\0') {
-    return e;
+  if (broker.empty()) {
+    broker = "redis://127.0.0.1:6379/0";
   }
-  return "redis://127.0.0.1:6379/0";
-}
-
-std::string result_backend_url(const std::string& option, const std::string& broker) {
-  if (!option.empty()) {
-    return option;
+  auto b = celery::parse_broker_url(broker);
+  if (!b) {
+    throw Fatal(where + ": " + b.error().message);
   }
-  if (const char* e = std::getenv("PSS_RESULT_BACKEND"); e != nullptr && *e != '\0') {
-    return e;
+  std::string results = backend_option;
+  where = "--result-backend";
+  if (results.empty() && !(results = from_env("PSS_RESULT_BACKEND")).empty()) {
+    where = "$PSS_RESULT_BACKEND";
   }
-  return broker;
+  if (results.empty()) {
+    if (!std::holds_alternative<celery::RedisUrl>(*b)) {
+      throw Fatal("an amqp:// broker needs a Redis result backend: give --result-backend "
+                  "redis://host:port/db (or set PSS_RESULT_BACKEND)");
+    }
+    return {*b, std::get<celery::RedisUrl>(*b)};
+  }
+  auto r = celery::parse_redis_url(results);
+  if (!r) {
+    throw Fatal(where + ": " + r.error().message + " (the result backend is Redis)");
+  }
+  return {*b, *r};
 }
 
 void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
-  app.add_option("--broker", opts.broker,
-                 "Broker URL (default: $PSS_BROKER_URL, else redis://127.0.0.1:6379/0)");
-  app.add_option("--result-backend", opts.result_backend,
-                 "Result backend URL (default: $PSS_RESULT_BACKEND, else the broker)");
+  app.add_option(
+      "--broker", opts.broker,
+      "Broker URL, redis:// or amqp:// (default: $PSS_BROKER_URL, else redis://127.0.0.1:6379/0)");
+  app.add_option(
+      "--result-backend", opts.result_backend,
+      "Result backend URL, Redis (default: $PSS_RESULT_BACKEND, else the broker if it is Redis)");
   app.add_option("--queue", opts.queue, "Queue to consume (default: the engine's name)");
   app.add_option("--concurrency", opts.concurrency,
                  "Tasks run at once, one message prefetched per slot (default: the number of "
@@ -71,15 +89,7 @@ void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
 
 int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   auto log = log::get("worker");
-  auto broker = celery::parse_redis_url(broker_url(opts.broker));
-  if (!broker) {
-    throw Fatal("--broker: " + broker.error().message + " (only redis:// brokers so far)");
-  }
-  auto backend_url =
-      celery::parse_redis_url(result_backend_url(opts.result_backend, broker_url(opts.broker)));
-  if (!backend_url) {
-    throw Fatal("--result-backend: " + backend_url.error().message);
-  }
+  auto urls = celery_urls(opts.broker, opts.result_backend);
   auto max_size = parse_size(opts.max_size);
   if (!max_size) {
     throw Fatal("--max-size: " + max_size.error().message);
@@ -88,8 +98,8 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
     throw Fatal("--visibility-timeout must be positive");
   }
   celery::WorkerOptions wo;
-  wo.broker = *broker;
-  wo.result_backend = *backend_url;
+  wo.broker = urls.broker;
+  wo.result_backend = urls.result_backend;
   wo.queue = opts.queue.empty() ? global.engines.front() : opts.queue;
   wo.concurrency =
       opts.concurrency != 0 ? opts.concurrency : std::max(1U, std::thread::hardware_concurrency());
@@ -134,7 +144,7 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
           io.get_executor(), wo,
           [&backend, n](const celery::TaskMessage& m) { return celery::run_task(backend, n, m); });
       log->info("{} ready: queue '{}' on {}, {} at once", wo.nodename, wo.queue,
-                wo.broker.describe(), wo.concurrency);
+                celery::describe(wo.broker), wo.concurrency);
       if (stop_requested) {
         worker->stop();
       }

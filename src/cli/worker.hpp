@@ -1,7 +1,8 @@
-// `pssupervise worker`: a Celery worker on Redis that answers "pssupervise.analyze" tasks
-// with this host's engines, started once.
+// `pssupervise worker`: a Celery worker (Redis or RabbitMQ broker, Redis results) that answers
+// "pssupervise.analyze" tasks with this host's engines, started once.
 #pragma once
 
+#include "celery/broker.hpp"
 #include "cli/options.hpp"
 
 #include <CLI/App.hpp>
@@ -11,7 +12,7 @@ namespace pss::cli {
 
 struct WorkerCliOptions {
   std::string broker;          // --broker, else $PSS_BROKER_URL, else redis://127.0.0.1:6379/0
-  std::string result_backend;  // --result-backend, else $PSS_RESULT_BACKEND, else the broker
+  std::string result_backend;  // --result-backend, else $PSS_RESULT_BACKEND, else a Redis broker
   std::string queue;           // --queue, else the engine's name
   std::size_t concurrency = 0; // 0: the number of cores
   double visibility_timeout = 3600;
@@ -22,8 +23,14 @@ struct WorkerCliOptions {
 void setup_worker(CLI::App& app, WorkerCliOptions& opts);
 int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts);
 
-// The broker and result backend from options, then the environment, then the default.
-std::string broker_url(const std::string& option);
-std::string result_backend_url(const std::string& option, const std::string& broker);
+// The broker and result backend from options, then $PSS_BROKER_URL / $PSS_RESULT_BACKEND,
+// then the defaults (redis://127.0.0.1:6379/0; the broker itself as result backend when it
+// is Redis). Throws Fatal naming the option and what is wrong, e.g. an amqp:// broker with
+// no Redis result backend given.
+struct CeleryUrls {
+  celery::BrokerUrl broker;
+  celery::RedisUrl result_backend;
+};
+CeleryUrls celery_urls(const std::string& broker_option, const std::string& backend_option);
 
 } // namespace pss::cli

@@ -166,6 +166,100 @@ class Clamd:
             self.proc.wait(30)
 
 
+class RabbitMQServer:
+    """A rabbitmq-server the test runs on free loopback ports (AMQP, Erlang distribution and its
+    own epmd, which the test starts and stops by pid) with its own node name, data dir and
+    cookie in the test's temp dir. Durable queues and persistent messages survive restart()."""
+
+    def __init__(self, tmp, name="rabbitmq"):
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(os.path.join(self.dir, "home"), exist_ok=True)
+        self.port = free_port()
+        self.epmd_port = free_port()
+        self.dist_port = free_port()
+        self.node = f"pss{self.port}@localhost"
+        with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
+            f.write(f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
+                    "log.console = true\nlog.console.level = warning\nlog.file = false\n")
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        self.env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": os.path.join(self.dir, "home"),
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port), "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "ERL_EPMD_PORT": str(self.epmd_port), "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_MNESIA_BASE": os.path.join(self.dir, "mnesia"),
+            "RABBITMQ_LOG_BASE": os.path.join(self.dir, "log"),
+            "RABBITMQ_CONFIG_FILE": os.path.join(self.dir, "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(self.dir, "enabled_plugins"),
+            "RABBITMQ_PID_FILE": os.path.join(self.dir, "rabbitmq.pid"),
+        }
+        # Our own epmd, in the foreground: rabbitmq-server would start a daemon nobody stops.
+        self.epmd = subprocess.Popen(
+            ["/usr/bin/epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def start(self, timeout=90):
+        self.log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.dir)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rabbitmq-server exited with {self.proc.returncode}; "
+                                   f"see {self.log.name}")
+            try:  # the AMQP protocol header gets connection.start back once the node is up
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                    s.sendall(b"AMQP\x00\x00\x09\x01")
+                    if len(s.recv(7)) == 7:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"rabbitmq-server not ready in {timeout} s; see {self.log.name}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # a clean shutdown: durable queues are written out
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(30)
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def close(self):
+        self.stop()
+        if self.epmd.poll() is None:
+            self.epmd.terminate()
+            self.epmd.wait(30)
+
+    def queue_counts(self, queue):
+        """(ready, unacknowledged) messages of a queue, from rabbitmqctl; (0, 0) if absent."""
+        r = subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.node, "-q",
+                            "list_queues", "name", "messages_ready",
+                            "messages_unacknowledged"],
+                           env=self.env, capture_output=True, text=True, timeout=60)
+        for line in r.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == queue:
+                return int(parts[1]), int(parts[2])
+        return 0, 0
+
+
 class RedisServer:
     """A redis-server the test runs on a free loopback port in its temp dir; with an
     append-only file fsynced always, so a restart keeps what was queued."""

@@ -31,10 +31,15 @@ def file_bounty(path, bid=1):
 
 
 class CeleryTestCase(PssTestCase):
+    @property
+    def broker_url(self):
+        """The broker; results are always on self.redis (test_celery_amqp.py: RabbitMQ)."""
+        return self.redis.url
+
     def setUp(self):
         super().setUp()
         self.redis = RedisServer(self.tmp)
-        self.app = Celery("pss-test", broker=self.redis.url, backend=self.redis.url)
+        self.app = Celery("pss-test", broker=self.broker_url, backend=self.redis.url)
         self.app.conf.broker_connection_retry_on_startup = True
         self.workers = []
         self.engines = None
@@ -58,7 +63,7 @@ class CeleryTestCase(PssTestCase):
             f.write(SLOW_SCANNER)
         manifest = {
             "product": "Slow Scanner", "vendor": "Test", "categories": ["*"],
-            "driver": "oneshot",
+            "driver": "oneshot", "pass_env": ["SLOW_SECONDS"],
             "scan": {"argv": ["/bin/sh", "${ENGINE_DIR}/slow.sh", "{path}"],
                      "timeout": {"base": 60},
                      "exit_codes": {"0": "benign", "1": "malicious"},
@@ -71,7 +76,8 @@ class CeleryTestCase(PssTestCase):
         cmd = [BINARY, "--log-level", log]
         if self.engines:
             cmd += ["--engines-dir", self.engines]
-        cmd += ["--engine", engine, "worker", "--broker", self.redis.url, *args]
+        cmd += ["--engine", engine, "worker", "--broker", self.broker_url,
+                "--result-backend", self.redis.url, *args]
         e = dict(self.env)
         e.update(env or {})
         errlog = open(os.path.join(self.tmp, f"worker{len(self.workers)}.log"), "wb")
@@ -122,8 +128,9 @@ class InteropTest(CeleryTestCase):
         self.assertEqual(a1["product"], "ClamAV")
         self.assertEqual(a2["result"], "benign")
         self.assertEqual(r1.state, "SUCCESS")
-        # Late ack: nothing is left unacknowledged once the results are stored.
-        self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
+        # Late ack: the acknowledgements follow the stored results; nothing stays unacked.
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0", timeout=5,
+                        what="the acknowledgements")
 
     def test_a_failing_task_raises_in_python(self):
         self.start_worker()
@@ -188,7 +195,8 @@ class ReliabilityTest(CeleryTestCase):
         b = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "0.2"})
         self.assertEqual(r.get(timeout=90)["result"], "malicious")
         self.wait_for_log(b, "was not acknowledged within 3 s")
-        self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0", timeout=5,
+                        what="the acknowledgement")
 
     def test_redis_restart_loses_nothing(self):
         self.slow_engine()
@@ -208,7 +216,8 @@ class ReliabilityTest(CeleryTestCase):
             self.assertEqual(meta["status"], "SUCCESS", meta)
             want = "malicious" if n % 3 == 0 else "benign"
             self.assertEqual(meta["result"]["result"], want, meta)
-        self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0", timeout=5,
+                        what="the acknowledgements")
 
     def test_sigterm_finishes_the_task_in_flight_and_leaves_the_rest_queued(self):
         self.slow_engine()
