@@ -20,11 +20,22 @@ Decision answer(bh::status status, std::string body, BountyOutcome outcome = Bou
   return d;
 }
 
-// Which engine a path names: "/" → the first, "/<engine>" → that one.
+// {"error": message}. The message may quote the request's bytes, which need not be UTF-8:
+// invalid sequences become U+FFFD (dump() would throw on them).
+std::string error_json(const std::string& message) {
+  return nlohmann::json({{"error", message}})
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Which engine a path names: "/" → the first, "/<engine>" → that one. Anything else (also a
+// target that is not a path: "*", "http://host/", "clamav") names none.
 std::optional<std::size_t> route(std::string_view target, const RequestRules& rules) {
   auto q = target.find('?');
   target = target.substr(0, q);
-  if (target == "/" || target.empty()) {
+  if (!target.starts_with('/')) {
+    return std::nullopt;
+  }
+  if (target == "/") {
     return rules.engines.empty() ? std::nullopt : std::optional<std::size_t>(0);
   }
   target.remove_prefix(1);
@@ -59,8 +70,7 @@ Decision classify_request(const Request& req, const RequestRules& rules, bool qu
     return answer(bh::status::method_not_allowed, R"({"error":"use GET or POST"})");
   }
   if (!engine) {
-    return answer(bh::status::not_found,
-                  nlohmann::json({{"error", "no engine at " + std::string(target)}}).dump());
+    return answer(bh::status::not_found, error_json("no engine at " + std::string(target)));
   }
   if (req.method() == bh::verb::get) {
     return answer(bh::status::ok, R"({"status":"OK"})");
@@ -85,10 +95,8 @@ Decision classify_request(const Request& req, const RequestRules& rules, bool qu
     return answer(bh::status::ok, R"({"status":"OK"})");
   }
   if (event != "bounty") {
-    return answer(bh::status::bad_request,
-                  nlohmann::json({{"error", "unknown X-POLYSWARM-EVENT '" + std::string(event) +
-                                                "' (bounty or ping)"}})
-                      .dump());
+    return answer(bh::status::bad_request, error_json("unknown X-POLYSWARM-EVENT '" +
+                                                      std::string(event) + "' (bounty or ping)"));
   }
   auto b = model::parse_bounty(req.body());
   if (!b) {

@@ -70,6 +70,17 @@ TEST_CASE("http::classify_request") {
     CHECK(d.status == bh::status::not_found);
     CHECK(nlohmann::json::parse(d.body)["error"] == "no engine at /nope");
   }
+  SUBCASE("a target that is not a path names no engine (it was read from the second byte)") {
+    for (const char* target : {"xclamav", "*", "http://host/clamav", "clamav"}) {
+      CHECK(classify_request(request(bh::verb::get, target), r, true).status ==
+            bh::status::not_found);
+    }
+  }
+  SUBCASE("a target that is not UTF-8: 404 with JSON, not an exception") {
+    auto d = classify_request(request(bh::verb::get, "/\xff"), r, true);
+    CHECK(d.status == bh::status::not_found);
+    CHECK(nlohmann::json::parse(d.body)["error"] == "no engine at /\xef\xbf\xbd");
+  }
   SUBCASE("another method: 405 with Allow") {
     auto d = classify_request(request(bh::verb::put, "/"), r, true);
     CHECK(d.status == bh::status::method_not_allowed);
@@ -98,6 +109,12 @@ TEST_CASE("http::classify_request") {
     CHECK(d.status == bh::status::bad_request);
     CHECK(nlohmann::json::parse(d.body)["error"] ==
           "unknown X-POLYSWARM-EVENT 'assertion' (bounty or ping)");
+  }
+  SUBCASE("an event that is not UTF-8: 400 with JSON, not an exception") {
+    auto d = classify_request(signed_post("/", "{}", "\xc3"), r, true);
+    CHECK(d.status == bh::status::bad_request);
+    CHECK(nlohmann::json::parse(d.body)["error"] ==
+          "unknown X-POLYSWARM-EVENT '\xef\xbf\xbd' (bounty or ping)");
   }
   SUBCASE("a signed bounty: 202, for the engine its path names") {
     auto req = signed_post("/yara", k_bounty);
