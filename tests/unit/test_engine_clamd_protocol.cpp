@@ -64,6 +64,13 @@ TEST_CASE("clamd::parse_reply") {
   SUBCASE("empty reply is other") {
     CHECK(parse_reply("").kind == Reply::Kind::other);
   }
+  SUBCASE("FOUND without a name is other, not a detection (found by fuzz_clamd_session)") {
+    for (auto line : {"stream:  FOUND", " FOUND", "stream: .UNOFFICIAL FOUND"}) {
+      auto r = parse_reply(line);
+      CHECK(r.kind == Reply::Kind::other);
+      CHECK(r.message == line);
+    }
+  }
 }
 
 TEST_CASE("clamd::parse_version") {

@@ -111,6 +111,11 @@ TEST_CASE("clamd::to_analysis") {
     CHECK(a.result_name == "PSS.Test.Marker-7f3a");
     CHECK(a.metadata["signature"] == "PSS.Test.Marker-7f3a.UNOFFICIAL");
   }
+  SUBCASE("FOUND without a name is unknown, never a nameless malicious") {
+    auto a = analysis("stream: .UNOFFICIAL FOUND");
+    CHECK(a.result == Verdict::unknown);
+    CHECK(a.error == "clamd: unexpected reply 'stream: .UNOFFICIAL FOUND'");
+  }
   SUBCASE("a limit clamd hit (AlertExceedsMax) is unknown") {
     auto a = analysis("stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND");
     CHECK(a.result == Verdict::unknown);

@@ -57,13 +57,18 @@ Reply parse_reply(std::string_view line) {
     std::string_view body = line.substr(0, line.size() - k_found.size());
     auto pos = body.rfind(": ");
     std::string_view name = pos == std::string_view::npos ? body : body.substr(pos + 2);
-    r.kind = Reply::Kind::found;
-    r.raw_name = name;
+    std::string_view raw_name = name;
     if (name.ends_with(k_unofficial)) {
       name.remove_suffix(k_unofficial.size());
     }
-    r.name = name;
-    return r;
+    // A detection names its signature: "stream:  FOUND" or "stream: .UNOFFICIAL FOUND" is
+    // not one (it would be a malicious verdict without a name).
+    if (!name.empty()) {
+      r.kind = Reply::Kind::found;
+      r.raw_name = raw_name;
+      r.name = name;
+      return r;
+    }
   }
   if (line.ends_with(k_error)) {
     // Protocol errors have no path ("INSTREAM size limit exceeded. ERROR"); scan errors do

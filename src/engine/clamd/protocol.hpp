@@ -21,7 +21,7 @@ inline constexpr std::size_t k_max_chunk = 64 * 1024;
 struct Reply {
   enum class Kind {
     clean,           // "<path>: OK"
-    found,           // "<path>: <Name> FOUND"
+    found,           // "<path>: <Name> FOUND" (a name is required)
     error,           // "... ERROR" (scan failure or protocol error such as the size limit)
     timeout,         // "COMMAND READ TIMED OUT"
     unknown_command, // "UNKNOWN COMMAND"
