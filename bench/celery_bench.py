@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Benchmark: 500 bounties through `pssupervise worker` (C++) and through a Python Celery
 worker (Debian's python3-celery, prefork pool, same concurrency, a task streaming the file to
-clamd with python3-pyclamd), same redis-server, same clamd, same Python client, one run.
+clamd with python3-pyclamd), same broker, same redis-server for results, same clamd, same
+Python client, one run. The broker is a redis-server, or with --broker amqp a rabbitmq-server.
 
 Both workers ack late with a prefetch of one per slot (the Python one is configured so).
 Prints tasks/s, the ratio C++/Python, and each worker's peak RSS (its whole process tree;
 clamd is shared and not counted). The corpus is clamd_bench.py's mix.
-Usage: celery_bench.py PSSUPERVISE_BINARY [--tasks N] [--concurrency N]
+Usage: celery_bench.py PSSUPERVISE_BINARY [--tasks N] [--concurrency N] [--broker redis|amqp]
 """
 import argparse
 import json
@@ -23,7 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 os.environ.setdefault("PSS_BINARY", "unused")
 os.environ.setdefault("PSS_SOURCE_ROOT", os.path.join(HERE, ".."))
-from common import Clamd, RedisServer  # noqa: E402
+from common import Clamd, RabbitMQServer, RedisServer  # noqa: E402
 from clamd_bench import make_corpus  # noqa: E402
 
 PY_APP = r'''
@@ -31,7 +32,7 @@ import os
 import pyclamd
 from celery import Celery
 
-app = Celery("pybench", broker=os.environ["BENCH_REDIS"], backend=os.environ["BENCH_REDIS"])
+app = Celery("pybench", broker=os.environ["BENCH_BROKER"], backend=os.environ["BENCH_REDIS"])
 if os.environ.get("BENCH_PY_LATE") == "1":  # our semantics; else Celery's defaults
     app.conf.task_acks_late = True
     app.conf.worker_prefetch_multiplier = 1
@@ -84,10 +85,10 @@ class PeakRss(threading.Thread):
             time.sleep(0.05)
 
 
-def send_all(redis_url, queue, paths):
+def send_all(broker_url, redis_url, queue, paths):
     """Queues one task per file with Python's send_task, before any worker runs."""
     from celery import Celery
-    app = Celery("client", broker=redis_url, backend=redis_url)
+    app = Celery("client", broker=broker_url, backend=redis_url)
     ids = [app.send_task("pssupervise.analyze",
                          args=[{"id": i + 1, "artifact_type": "file",
                                 "artifact_uri": "file://" + p}], queue=queue).id
@@ -129,16 +130,17 @@ def wait_log(path, text, timeout=120):
     raise SystemExit(f"worker not ready: {open(path, errors='replace').read()[-3000:]}")
 
 
-def run_corpus(args, tmp, env, redis, corpus, desc, procs):
+def run_corpus(args, tmp, env, broker_url, redis, corpus, desc, procs):
     paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(corpus) for f in fs)
     results = {}
     # Ours twice: passing the open file (FILDES, the default on a unix socket) and
     # streaming it (INSTREAM, what pyclamd does).
     for transfer in ("fildes", "instream"):
-        ids = send_all(redis.url, "cppbench", paths)
+        ids = send_all(broker_url, redis.url, "cppbench", paths)
         log = os.path.join(tmp, f"cpp-{transfer}-{len(paths)}-{os.path.basename(corpus)}.log")
         cpp = subprocess.Popen([args.binary, "--log-level", "info", "--engine", "clamav",
-                                "worker", "--broker", redis.url, "--queue", "cppbench",
+                                "worker", "--broker", broker_url, "--result-backend",
+                                redis.url, "--queue", "cppbench",
                                 "--concurrency", str(args.concurrency)],
                                stdout=subprocess.DEVNULL, stderr=open(log, "w"),
                                env=dict(env, CLAMAV_TRANSFER=transfer))
@@ -154,7 +156,7 @@ def run_corpus(args, tmp, env, redis, corpus, desc, procs):
     # Python twice: with our semantics (late ack, prefetch 1 per slot) and with Celery's
     # defaults (ack on receipt, prefetch 4 per slot: faster, and loses tasks on a crash).
     for late, label in (("1", "late ack, prefetch 1"), ("0", "defaults")):
-        ids = send_all(redis.url, "pybench", paths)
+        ids = send_all(broker_url, redis.url, "pybench", paths)
         log = os.path.join(tmp, f"py{late}-{os.path.basename(corpus)}.log")
         py = subprocess.Popen(["/usr/bin/python3", "-m", "celery", "-A", "pyapp", "worker",
                                "-Q", "pybench", "-c", str(args.concurrency), "-P", "prefork",
@@ -173,7 +175,8 @@ def run_corpus(args, tmp, env, redis, corpus, desc, procs):
 
     n = len(paths)
     print(f"\n{n} tasks ({desc}), concurrency {args.concurrency}, one clamd (cache off), "
-          "one redis-server, tasks queued first; time = first to last result (date_done)")
+          f"{args.broker} broker, results in redis-server, tasks queued first; "
+          "time = first to last result (date_done)")
     print(f"{'worker':<46}{'seconds':>9}{'tasks/s':>9}{'peak RSS MiB':>14}{'malicious':>11}")
     for name, (dt, rss, out) in results.items():
         mal = sum(1 for a in out if a["result"] == "malicious")
@@ -191,10 +194,11 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--tasks", type=int, default=500)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--broker", choices=("redis", "amqp"), default="redis")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="pss-celerybench-")
     procs = []
-    clamd = redis = None
+    clamd = redis = rabbit = None
     try:
         clamd = Clamd(tmp, extra_config=["DisableCache yes", f"MaxThreads {args.concurrency}"])
         redis = RedisServer(tmp)
@@ -206,7 +210,12 @@ def main():
              "--dir", redis.dir, "--save", "", "--appendonly", "no", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(0.5)
+        broker_url = redis.url
+        if args.broker == "amqp":
+            rabbit = RabbitMQServer(tmp)
+            broker_url = rabbit.url
         env = dict(os.environ, CLAMD_SOCKET=clamd.socket, BENCH_REDIS=redis.url,
+                   BENCH_BROKER=broker_url,
                    BENCH_CLAMD=clamd.socket, PYTHONPATH=tmp, TMPDIR=tmp)
         with open(os.path.join(tmp, "pyapp.py"), "w") as f:
             f.write(PY_APP)
@@ -221,7 +230,7 @@ def main():
         for name, corpus, desc in (
                 ("mixed", mixed, f"{total / 2**20:.0f} MiB, clamd_bench.py's mix"),
                 ("small", small, "2 KiB each")):
-            run_corpus(args, tmp, env, redis, corpus, desc, procs)
+            run_corpus(args, tmp, env, broker_url, redis, corpus, desc, procs)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -230,6 +239,8 @@ def main():
         for server in (redis, clamd):
             if server is not None:
                 server.stop()
+        if rabbit is not None:
+            rabbit.close()
         subprocess.run(["pkill", "-f", tmp], stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
 
