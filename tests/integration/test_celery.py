@@ -26,6 +26,23 @@ echo "$1: clean"
 """
 
 
+# A Python Celery worker answering "pssupervise.analyze" by itself: to show that the tasks our
+# client sends are read by Python (args, headers, properties) as its own.
+PY_WORKER_APP = r"""
+import os
+from celery import Celery
+
+app = Celery("pyworker", broker=os.environ["PSS_T_BROKER"], backend=os.environ["PSS_T_RESULTS"])
+
+@app.task(name="pssupervise.analyze")
+def analyze(bounty):
+    bad = bounty["artifact_uri"].endswith("eicar.com")
+    return {"result": "malicious" if bad else "benign",
+            "result_name": "Py.Worker.Saw.%d" % bounty["id"] if bad else None,
+            "product": "Python worker"}
+"""
+
+
 def file_bounty(path, bid=1):
     return {"id": bid, "artifact_type": "file", "artifact_uri": "file://" + path}
 
@@ -86,6 +103,30 @@ class CeleryTestCase(PssTestCase):
         self.workers.append(w)
         self.wait_for_log(w, "consuming queue")
         return w
+
+    def start_python_worker(self, queue):
+        with open(os.path.join(self.tmp, "pyworker.py"), "w") as f:
+            f.write(PY_WORKER_APP)
+        e = dict(self.env, PSS_T_BROKER=self.broker_url, PSS_T_RESULTS=self.redis.url,
+                 PYTHONPATH=self.tmp)
+        errlog = open(os.path.join(self.tmp, f"pyworker{len(self.workers)}.log"), "wb")
+        w = subprocess.Popen(["/usr/bin/python3", "-m", "celery", "-A", "pyworker", "worker",
+                              "-Q", queue, "-c", "1", "-P", "solo", "--without-gossip",
+                              "--without-mingle", "--without-heartbeat", "-l", "info"],
+                             stdout=errlog, stderr=subprocess.STDOUT, env=e, cwd=self.tmp)
+        w.log_path = errlog.name
+        self.workers.append(w)
+        self.wait_for_log(w, " ready.")
+        return w
+
+    def check_our_client_with_a_python_worker(self, queue):
+        self.start_python_worker(queue)
+        r = self.pss("analyze", "--backend", "celery", "--broker", self.broker_url,
+                     "--result-backend", self.redis.url, "--queue", queue,
+                     os.path.join(SAMPLES, "eicar.com"), os.path.join(SAMPLES, "hello.txt"))
+        self.assertEqual(r.code, 1, r)
+        self.assertIn("eicar.com: malicious Py.Worker.Saw.", r.stdout)
+        self.assertIn("hello.txt: benign", r.stdout)
 
     def wait_for_log(self, worker, text, timeout=60):
         deadline = time.time() + timeout
@@ -163,6 +204,9 @@ class InteropTest(CeleryTestCase):
         strip = lambda r: [(l["input"], l["analysis"]["result"], l["analysis"].get("result_name"),
                             l["bounty"]["id"]) for l in r.json_lines()]
         self.assertEqual(strip(remote), strip(local))
+
+    def test_our_client_with_a_python_worker(self):
+        self.check_our_client_with_a_python_worker("pyq")
 
     def test_no_wait_prints_task_ids_that_python_can_wait_for(self):
         self.start_worker()

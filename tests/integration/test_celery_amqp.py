@@ -116,6 +116,11 @@ class AmqpInteropTest(AmqpTestCase):
         self.assertEqual(strip(remote), strip(local))
         self.wait_for_counts(0, 0)
 
+    def test_our_client_with_a_python_worker(self):
+        # Our AMQP message (raw JSON body, native properties, headers as a field table) is
+        # what a Python worker takes as its own.
+        self.check_our_client_with_a_python_worker(self.queue)
+
     def test_no_wait_prints_task_ids_that_python_can_wait_for(self):
         self.start_worker("--queue", self.queue)
         r = self.pss("analyze", "--backend", "celery", "--broker", self.rabbit.url,
