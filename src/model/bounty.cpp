@@ -175,30 +175,6 @@ Result<Wei> rule(const json& rules, std::string_view key, Wei fallback) {
   return *wei;
 }
 
-// Two-digit (or four-digit) unsigned field at s[i...]; advances i.
-bool read_number(std::string_view s, std::size_t& i, std::size_t width, int& out) {
-  if (s.size() - i < width) {
-    return false;
-  }
-  out = 0;
-  for (std::size_t k = 0; k < width; ++k) {
-    if (!is_digit(s[i + k])) {
-      return false;
-    }
-    out = out * 10 + (s[i + k] - '0');
-  }
-  i += width;
-  return true;
-}
-
-bool eat(std::string_view s, std::size_t& i, char c) {
-  if (i < s.size() && s[i] == c) {
-    ++i;
-    return true;
-  }
-  return false;
-}
-
 } // namespace
 
 std::string_view to_string(ArtifactType t) {
@@ -207,100 +183,6 @@ std::string_view to_string(ArtifactType t) {
 
 std::string_view to_string(Phase p) {
   return p == Phase::arbitration ? "arbitration" : "assertion";
-}
-
-Result<std::chrono::system_clock::time_point> parse_iso8601(std::string_view s) {
-  using namespace std::chrono;
-  const auto fail = [&](std::string_view why) {
-    return make_error(fmt::format("\"{}\" is not an ISO 8601 time ({})", s.substr(0, 60), why));
-  };
-  constexpr std::string_view k_form = "expected YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|+hhmm]";
-  std::size_t i = 0;
-  int y = 0;
-  int mo = 0;
-  int d = 0;
-  int h = 0;
-  int mi = 0;
-  int sec = 0;
-  if (!read_number(s, i, 4, y) || !eat(s, i, '-') || !read_number(s, i, 2, mo) || !eat(s, i, '-') ||
-      !read_number(s, i, 2, d)) {
-    return fail(k_form);
-  }
-  if (!(eat(s, i, 'T') || eat(s, i, 't') || eat(s, i, ' ')) || !read_number(s, i, 2, h) ||
-      !eat(s, i, ':') || !read_number(s, i, 2, mi)) {
-    return fail(k_form);
-  }
-  if (eat(s, i, ':') && !read_number(s, i, 2, sec)) {
-    return fail(k_form);
-  }
-  nanoseconds fraction{0};
-  if (eat(s, i, '.') || eat(s, i, ',')) {
-    const std::size_t start = i;
-    long long ns = 0;
-    for (; i < s.size() && is_digit(s[i]); ++i) {
-      if (i - start < 9) {
-        ns = ns * 10 + (s[i] - '0');
-      }
-    }
-    if (i == start) {
-      return fail(k_form);
-    }
-    for (std::size_t k = i - start; k < 9; ++k) {
-      ns *= 10;
-    }
-    fraction = nanoseconds(ns);
-  }
-  minutes offset{0};
-  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
-    ++i;
-  } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
-    const int sign = s[i++] == '-' ? -1 : 1;
-    int oh = 0;
-    int om = 0;
-    if (!read_number(s, i, 2, oh)) {
-      return fail(k_form);
-    }
-    const bool colon = eat(s, i, ':');
-    if ((colon || i < s.size()) && !read_number(s, i, 2, om)) {
-      return fail(k_form);
-    }
-    if (oh > 23 || om > 59) {
-      return fail("offset out of range");
-    }
-    offset = minutes(sign * (oh * 60 + om));
-  }
-  if (i != s.size()) {
-    return fail(k_form);
-  }
-  const year_month_day ymd{year(y), month(static_cast<unsigned>(mo)),
-                           day(static_cast<unsigned>(d))};
-  if (!ymd.month().ok()) {
-    return fail("month out of range");
-  }
-  if (!ymd.ok()) {
-    return fail("day out of range");
-  }
-  if (h > 23 || mi > 59 || sec > 60) { // 60: a leap second
-    return fail("time of day out of range");
-  }
-  const auto secs = sys_days(ymd).time_since_epoch() + hours(h) + minutes(mi) + seconds(sec) -
-                    offset; // in seconds, no overflow for years 0000-9999
-  const auto limit = duration_cast<seconds>(system_clock::duration::max()).count() - 1;
-  if (secs.count() > limit || secs.count() < -limit) {
-    return fail("out of range");
-  }
-  return system_clock::time_point(duration_cast<system_clock::duration>(secs + fraction));
-}
-
-std::string format_iso8601(std::chrono::system_clock::time_point t) {
-  using namespace std::chrono;
-  const auto secs = floor<seconds>(t);
-  const auto day_start = floor<days>(secs);
-  const year_month_day ymd{day_start};
-  const hh_mm_ss hms{secs - day_start};
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                     hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
 
 Result<Wei> wei_from_json(const nlohmann::json& j) {

@@ -3,6 +3,7 @@
 
 #include "model/bid.hpp"
 #include "util/error.hpp"
+#include "util/iso8601.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -46,9 +47,10 @@ nlohmann::ordered_json to_json(const Bounty& b);
 // (without naming a field: the caller does).
 Result<Wei> wei_from_json(const nlohmann::json& j);
 
-// ISO 8601 helpers (UTC out, with "Z"; second precision, fractions accepted on input).
-Result<std::chrono::system_clock::time_point> parse_iso8601(std::string_view s);
-std::string format_iso8601(std::chrono::system_clock::time_point t);
+// Bounty times are ISO 8601 (util/iso8601.hpp): read with fractions and offsets, written in
+// UTC with "Z" and whole seconds.
+using pss::format_iso8601;
+using pss::parse_iso8601;
 
 // Deterministic local bounty id from an artifact's sha256 (hex): its first 60 bits.
 // The same artifact gets the same id in every backend. (Text that does not start with 15 hex
