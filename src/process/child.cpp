@@ -12,55 +12,166 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/process/v2/environment.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/start_dir.hpp>
-#include <boost/process/v2/stdio.hpp>
 #include <csignal>
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
 #include <istream>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 namespace pss::process {
 
 namespace asio = boost::asio;
-namespace bp = boost::process::v2;
 using namespace std::chrono_literals;
 
 namespace {
 
-// Runs in the child between fork and exec: a new session makes the child leader of its own
-// process group, so signals to -pid reach everything it starts, and terminal signals
-// (Ctrl-C) sent to our group do not reach it behind our back.
-struct NewSession {
-  pid_t parent = ::getpid();
+constexpr std::size_t k_tail_line_max = 4096; // bytes of one output line kept for messages
 
-  template <typename Launcher>
-  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
-    if (::setsid() < 0) {
-      return bp::error_code(errno, bp::system_category());
-    }
-    // If we die without stopping it (SIGKILL, crash), the child gets SIGTERM instead of
-    // living on as an orphan holding its socket. The getppid() check closes the race with
-    // a parent that died before the prctl. (The signal follows the forking *thread*: spawn
-    // from a thread that lives as long as the child, as the I/O thread does.)
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) {
-      ::_exit(127);
-    }
-    // Children must not inherit our ignored/blocked signals.
-    ::signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    return {};
-  }
+// Everything the child does between fork and exec, prepared by the parent: the child makes
+// only async-signal-safe system calls and never returns into our code. We are
+// multi-threaded (a lock of malloc, spdlog or Asio may be held by a thread that does not
+// exist in the child), and Asio's notify_fork, which Boost.Process calls in the child,
+// throws there when a registered descriptor cannot be re-added to epoll (a regular file):
+// the exception then ran our own code in a copy of this process.
+struct ExecPlan {
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* cwd = nullptr; // nullptr: ours
+  int stdio[3] = {-1, -1, -1};
+  int report = -1; // write end of a CLOEXEC pipe: {stage, errno} if the child fails
+  pid_t parent = 0;
+  int umask_value = -1;
+  struct Limit {
+    int resource;
+    rlimit value;
+  };
+  std::array<Limit, 3> limits{};
+  int nlimits = 0;
 };
+
+enum class Stage : int { session = 1, parent_gone, stdio, cwd, rlimit, exec };
+
+const char* stage_text(Stage s) {
+  switch (s) {
+  case Stage::session:
+    return "setsid";
+  case Stage::parent_gone:
+    return "parent exited";
+  case Stage::stdio:
+    return "dup2";
+  case Stage::cwd:
+    return "chdir";
+  case Stage::rlimit:
+    return "setrlimit";
+  case Stage::exec:
+    return "execve";
+  }
+  return "?";
+}
+
+[[noreturn]] void child_fail(const ExecPlan& p, Stage stage) {
+  int report[2] = {static_cast<int>(stage), errno};
+  [[maybe_unused]] auto n = ::write(p.report, report, sizeof report);
+  ::_exit(127);
+}
+
+// The child side. Async-signal-safe calls only; ends in execve or _exit(127).
+[[noreturn]] void exec_child(const ExecPlan& p) {
+  // Default dispositions for every signal: our handlers (Asio's signal_set writes into a
+  // pipe it shares with us) must not run here, and what we ignore (SIGPIPE) must not be
+  // inherited. All signals are blocked until just before exec (the parent blocked them).
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) {
+      ::sigaction(sig, &dfl, nullptr); // EINVAL for glibc's internal signals: fine
+    }
+  }
+  // A new session makes the child leader of its own process group, so signals to -pid reach
+  // everything it starts, and terminal signals (Ctrl-C) sent to our group do not reach it
+  // behind our back.
+  if (::setsid() < 0) {
+    child_fail(p, Stage::session);
+  }
+  // If we die without stopping it (SIGKILL, crash), the child gets SIGTERM instead of
+  // living on as an orphan holding its socket. The getppid() check closes the race with a
+  // parent that died before the prctl. (The signal follows the forking *thread*: spawn from
+  // a thread that lives as long as the child, as the I/O thread does.)
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != p.parent) {
+    errno = ESRCH;
+    child_fail(p, Stage::parent_gone);
+  }
+  // Move the stdio sources above 2 first, so that dup2 cannot overwrite one with another.
+  int src[3];
+  for (int i = 0; i < 3; ++i) {
+    src[i] = p.stdio[i];
+    if (src[i] >= 0 && src[i] < 3) {
+      src[i] = ::fcntl(src[i], F_DUPFD_CLOEXEC, 3);
+      if (src[i] < 0) {
+        child_fail(p, Stage::stdio);
+      }
+    }
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (::dup2(src[i], i) < 0) { // dup2 clears close-on-exec on the target
+      child_fail(p, Stage::stdio);
+    }
+  }
+  // Nothing else of ours reaches the program: a descriptor somebody opened without
+  // O_CLOEXEC (a library's socket) is closed at exec. The report pipe closes at exec too,
+  // which is how the parent learns that exec succeeded.
+  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    rlimit nofile{};
+    ::getrlimit(RLIMIT_NOFILE, &nofile);
+    int max = nofile.rlim_cur == RLIM_INFINITY || nofile.rlim_cur > 65536
+                  ? 65536
+                  : static_cast<int>(nofile.rlim_cur);
+    for (int fd = 3; fd < max; ++fd) {
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+  }
+  if (p.cwd != nullptr && ::chdir(p.cwd) != 0) {
+    child_fail(p, Stage::cwd);
+  }
+  if (p.umask_value >= 0) {
+    ::umask(static_cast<mode_t>(p.umask_value));
+  }
+  for (int i = 0; i < p.nlimits; ++i) {
+    if (::setrlimit(p.limits[i].resource, &p.limits[i].value) != 0) {
+      child_fail(p, Stage::rlimit);
+    }
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execve(p.path, p.argv, p.envp);
+  child_fail(p, Stage::exec);
+}
+
+// The limit as setrlimit wants it: never above the hard limit we have (only root may raise
+// it), `extra` seconds between the soft and the hard limit (SIGXCPU, then SIGKILL).
+ExecPlan::Limit make_limit(int resource, std::uint64_t value, std::uint64_t extra) {
+  rlimit have{};
+  ::getrlimit(resource, &have);
+  rlim_t soft = static_cast<rlim_t>(value);
+  rlim_t hard = static_cast<rlim_t>(value + extra);
+  if (have.rlim_max != RLIM_INFINITY && ::geteuid() != 0) {
+    hard = std::min(hard, have.rlim_max);
+    soft = std::min(soft, hard);
+  }
+  return {resource, rlimit{soft, hard}};
+}
 
 const char* signal_name(int sig) {
   switch (sig) {
@@ -80,6 +191,18 @@ const char* signal_name(int sig) {
     return "SIGBUS";
   case SIGPIPE:
     return "SIGPIPE";
+  case SIGXCPU:
+    return "SIGXCPU";
+  case SIGXFSZ:
+    return "SIGXFSZ";
+  case SIGILL:
+    return "SIGILL";
+  case SIGFPE:
+    return "SIGFPE";
+  case SIGQUIT:
+    return "SIGQUIT";
+  case SIGSYS:
+    return "SIGSYS";
   default:
     return "signal";
   }
@@ -104,6 +227,7 @@ struct Child::Impl {
   std::shared_ptr<asio::posix::stream_descriptor> stdout_pipe; // when capturing
   CapturedOutput captured;
   std::size_t max_stdout = 0;
+  bool kill_on_overflow = false;
   bool capture_stopping = false; // take_stdout() asks the capture coroutine to end
   bool capture_running = false;
   std::shared_ptr<asio::steady_timer> capture_ended; // cancelled when it has ended
@@ -125,15 +249,46 @@ struct Child::Impl {
     waiters.clear();
   }
 
-  void reaped(int wstatus) {
+  void reaped(int wstatus, const rusage& usage) {
     ExitStatus s;
     if (WIFSIGNALED(wstatus)) {
       s.signal = WTERMSIG(wstatus);
     } else {
       s.code = WEXITSTATUS(wstatus);
     }
+    auto us = [](const timeval& t) {
+      return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+    };
+    s.cpu_time = us(usage.ru_utime) + us(usage.ru_stime);
     status = s;
     wake_waiters();
+  }
+
+  // Blocking reap (after SIGKILL); false if the child was reaped elsewhere.
+  bool reap_blocking() {
+    int wstatus = 0;
+    rusage usage{};
+    pid_t r = 0;
+    while ((r = ::wait4(pid, &wstatus, 0, &usage)) < 0 && errno == EINTR) {
+    }
+    if (r == pid) {
+      reaped(wstatus, usage);
+      return true;
+    }
+    return false;
+  }
+
+  // Keeps the last lines, each shortened: a scanner printing gigabytes without a newline
+  // must not fill our memory through its messages.
+  void keep_line(std::string line) {
+    if (line.size() > k_tail_line_max) {
+      line.resize(k_tail_line_max);
+      line += "...";
+    }
+    tail.push_back(std::move(line));
+    while (tail.size() > tail_max) {
+      tail.pop_front();
+    }
   }
 
   // Non-blocking reap; true once the child is gone.
@@ -142,9 +297,10 @@ struct Child::Impl {
       return true;
     }
     int wstatus = 0;
-    pid_t r = ::waitpid(pid, &wstatus, WNOHANG);
+    rusage usage{};
+    pid_t r = ::wait4(pid, &wstatus, WNOHANG, &usage);
     if (r == pid) {
-      reaped(wstatus);
+      reaped(wstatus, usage);
       return true;
     }
     if (r < 0 && errno == ECHILD) { // reaped elsewhere: treat as gone
@@ -169,7 +325,7 @@ asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
       if (buf.size() > 0) { // last line without newline, or an over-long line
         std::string rest(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
         buf.consume(buf.size());
-        impl->tail.push_back(rest);
+        impl->keep_line(std::move(rest));
       }
       if (ec != asio::error::eof && ec != asio::error::not_found) {
         co_return;
@@ -188,16 +344,16 @@ asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
     if (impl->on_line) {
       impl->on_line(line);
     }
-    impl->tail.push_back(std::move(line));
-    while (impl->tail.size() > impl->tail_max) {
-      impl->tail.pop_front();
-    }
+    impl->keep_line(std::move(line));
   }
 }
 
 void append_capped(Child::Impl& impl, const char* data, std::size_t n) {
   std::size_t room = impl.max_stdout - std::min(impl.max_stdout, impl.captured.bytes.size());
   if (n > room) {
+    if (!impl.captured.truncated && impl.kill_on_overflow && !impl.status) {
+      ::kill(-impl.pid, SIGKILL);
+    }
     impl.captured.truncated = true;
     n = room;
   }
@@ -299,41 +455,97 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
     out_write.reset(fds[1]);
   }
 
-  std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
+  // Everything the child needs, as plain arrays, before fork (no allocation after it).
   std::vector<std::string> env_strings;
   if (spec.env) {
     for (const auto& [k, v] : *spec.env) {
       env_strings.push_back(k + "=" + v);
     }
   }
+  std::vector<char*> envp;
+  for (auto& e : env_strings) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_strings = spec.argv;
+  std::vector<char*> argv;
+  for (auto& a : argv_strings) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
 
   auto impl = std::make_shared<Impl>(ex);
   impl->name = spec.name.empty() ? exe->filename().string() : spec.name;
   impl->tail_max = spec.tail_lines;
   impl->max_stdout = spec.max_stdout;
+  impl->kill_on_overflow = spec.kill_on_overflow;
   impl->logger = log::get(impl->name);
   impl->on_line = std::move(spec.on_line);
 
   int out_fd = spec.capture_stdout || spec.stdio_pipes ? out_write.get() : log_write.get();
   if (!spec.stdio_pipes) {
     in_read.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  }
-  bp::process_stdio stdio{in_read.get(), out_fd, log_write.get()};
-  std::optional<bp::process> proc;
-  bp::filesystem::path start_dir = spec.cwd.empty() ? std::filesystem::current_path() : spec.cwd;
-  try {
-    if (spec.env) {
-      proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir},
-                   bp::process_environment{env_strings}, NewSession{});
-    } else {
-      proc.emplace(ex, *exe, args, stdio, bp::process_start_dir{start_dir}, NewSession{});
+    if (!in_read) {
+      return errno_error("cannot open", "/dev/null");
     }
-  } catch (const std::exception& e) {
-    return make_error("cannot start " + quote(exe->native()) + ": " + e.what());
   }
-  impl->pid = proc->id();
-  // We reap the child ourselves (pidfd + waitpid); bp::process must not kill it on destruction.
-  proc->detach();
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return errno_error("cannot create a pipe for " + spec.name);
+  }
+  UniqueFd report_read(fds[0]);
+  UniqueFd report_write(fds[1]);
+
+  ExecPlan plan;
+  plan.path = exe->c_str();
+  plan.argv = argv.data();
+  plan.envp = spec.env ? envp.data() : environ;
+  plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  plan.stdio[0] = in_read.get();
+  plan.stdio[1] = out_fd;
+  plan.stdio[2] = log_write.get();
+  plan.report = report_write.get();
+  plan.parent = ::getpid();
+  plan.umask_value = spec.umask ? static_cast<int>(*spec.umask & 0777) : -1;
+  const auto& lim = spec.limits;
+  if (lim.cpu_seconds) {
+    plan.limits[plan.nlimits++] = make_limit(RLIMIT_CPU, *lim.cpu_seconds, 1);
+  }
+  if (lim.address_space) {
+    plan.limits[plan.nlimits++] = make_limit(RLIMIT_AS, *lim.address_space, 0);
+  }
+  if (lim.open_files) {
+    plan.limits[plan.nlimits++] = make_limit(RLIMIT_NOFILE, *lim.open_files, 0);
+  }
+
+  // All signals blocked across fork, so that no handler of ours runs in the child before it
+  // has reset them; the child unblocks them just before exec.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    exec_child(plan);
+  }
+  int fork_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    errno = fork_errno;
+    return errno_error("cannot start " + quote(exe->native()) + ": fork");
+  }
+  report_write.reset();
+  int report[2] = {0, 0};
+  ssize_t got = 0;
+  while ((got = ::read(report_read.get(), report, sizeof report)) < 0 && errno == EINTR) {
+  }
+  if (got > 0) { // the child failed before or at exec, and exited 127
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    auto stage = static_cast<Stage>(report[0]);
+    return make_error("cannot start " + quote(exe->native()) + ": " + stage_text(stage) + ": " +
+                      std::strerror(report[1]));
+  }
+  impl->pid = pid;
   log_write.reset();
   out_write.reset();
   in_read.reset();
@@ -399,10 +611,7 @@ asio::awaitable<CapturedOutput> Child::take_stdout() {
 Child::~Child() {
   if (m_impl && !m_impl->try_reap()) {
     ::kill(-m_impl->pid, SIGKILL);
-    int wstatus = 0;
-    if (::waitpid(m_impl->pid, &wstatus, 0) == m_impl->pid) {
-      m_impl->reaped(wstatus);
-    }
+    m_impl->reap_blocking();
   }
 }
 
@@ -461,11 +670,8 @@ asio::awaitable<ExitStatus> Child::stop(std::chrono::milliseconds grace) {
       co_await wait_for(std::chrono::seconds(10));
     }
   }
-  if (!impl->status) { // unkillable (uninterruptible sleep): reap synchronously
-    int wstatus = 0;
-    if (::waitpid(impl->pid, &wstatus, 0) == impl->pid) {
-      impl->reaped(wstatus);
-    }
+  if (!impl->status && !impl->reap_blocking()) { // unkillable (uninterruptible sleep)
+    impl->status = ExitStatus{0, SIGKILL};
   }
   co_return *impl->status;
 }

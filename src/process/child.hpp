@@ -1,9 +1,11 @@
 // A child process in its own session and process group, watched by a coroutine:
 // argv vectors only (never a shell), output captured line by line (logged, last lines kept
 // for error messages), exit noticed through a pidfd, and a stop that escalates
-// SIGTERM (+SIGCONT) → SIGKILL to the whole group. Boost.Process stays in child.cpp.
+// SIGTERM (+SIGCONT) → SIGKILL to the whole group. The launch is our own fork/exec: nothing
+// between the two touches the io_context or allocates (see child.cpp).
 #pragma once
 
+#include "process/limits.hpp"
 #include "util/error.hpp"
 #include "util/posix.hpp"
 
@@ -30,6 +32,11 @@ struct SpawnSpec {
   // Keep stdout apart, in memory, for a parser (stderr alone goes to the log and the tail).
   bool capture_stdout = false;
   std::size_t max_stdout = 16 * 1024 * 1024; // beyond this, output is dropped and flagged
+  // ...and the group gets SIGKILL at once: the answer is lost anyway, so do not wait for a
+  // scanner that prints gigabytes to finish.
+  bool kill_on_overflow = false;
+  ResourceLimits limits;         // setrlimit in the child before exec
+  std::optional<unsigned> umask; // e.g. 077: the child's files are private
   // A channel to the child over its stdin and stdout (a JSON-RPC server on stdio): the
   // caller takes both ends with take_stdin()/take_stdout_pipe(); stderr alone is logged.
   bool stdio_pipes = false;
@@ -46,6 +53,8 @@ struct CapturedOutput {
 struct ExitStatus {
   int code = 0;   // exit code when exited normally
   int signal = 0; // terminating signal, 0 if exited normally
+  // CPU time (user + system) of the child and the children it reaped, from wait4.
+  std::chrono::microseconds cpu_time{0};
   bool success() const { return signal == 0 && code == 0; }
   // "exited with status 1", "killed by signal 9 (SIGKILL)"
   std::string describe() const;
@@ -53,7 +62,8 @@ struct ExitStatus {
 
 class Child {
 public:
-  // Starts the child; Error names the program when it cannot be found or executed.
+  // Starts the child; Error names the program when it cannot be found or executed (or a
+  // limit, the cwd or the session could not be set up in the child: it then exits 127).
   static Result<std::unique_ptr<Child>> spawn(boost::asio::any_io_executor ex, SpawnSpec spec);
   // A child still running is killed (SIGKILL to its group) and reaped: never a zombie.
   ~Child();

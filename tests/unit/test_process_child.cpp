@@ -2,16 +2,19 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cerrno>
 #include <csignal>
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -188,5 +191,136 @@ TEST_CASE("process::Child captured stdout") {
     });
     CHECK(out.bytes.size() == 1000);
     CHECK(out.truncated);
+  }
+}
+
+namespace {
+// Runs argv to its end and returns its stdout and exit status.
+std::pair<std::string, pss::process::ExitStatus> run_capture(SpawnSpec spec) {
+  return run([spec = std::move(spec)](asio::any_io_executor ex) mutable
+             -> asio::awaitable<std::pair<std::string, pss::process::ExitStatus>> {
+    spec.capture_stdout = true;
+    auto child = Child::spawn(ex, spec).value();
+    auto status = co_await child->wait_for(20s);
+    REQUIRE(status);
+    auto out = co_await child->take_stdout();
+    co_return std::pair{out.bytes, *status};
+  });
+}
+} // namespace
+
+TEST_CASE("process::Child fork hazard") {
+  // A regular file's descriptor registered with the io_context: epoll refuses it (EPERM),
+  // which Asio accepts, but Asio's notify_fork(fork_child) throws when it re-adds it to a
+  // new epoll set. A launcher calling notify_fork in the child then returns into our code
+  // in a copy of this process. Child::spawn must exec exactly once, and return only here.
+  auto dir =
+      std::filesystem::temp_directory_path() / ("pss-fork-hazard-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto ran = dir / "ran";
+  auto runaway = dir / "runaway";
+  pid_t self = ::getpid();
+  {
+    asio::io_context io;
+    int fd = ::open((dir / "regular").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    asio::posix::stream_descriptor regular(io, fd); // registered, though not pollable
+    SpawnSpec spec{{"/bin/sh", "-c", "echo ran >> \"$1\"", "sh", ran.native()}, {}, {}, "hazard"};
+    auto child = Child::spawn(io.get_executor(), spec);
+    if (::getpid() != self) { // a copy of us came back from spawn: record it and vanish
+      std::ofstream(runaway) << "runaway " << ::getpid() << "\n";
+      ::_exit(0);
+    }
+    REQUIRE(child);
+    auto status = asio::co_spawn(io, (*child)->wait_for(10s), asio::use_future);
+    io.run();
+    REQUIRE(status.get());
+    CHECK((*child)->exit_status()->success());
+  }
+  std::this_thread::sleep_for(100ms); // a runaway copy would have written by now
+  std::ifstream in(ran);
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str() == "ran\n"); // the program ran, once
+  CHECK_FALSE(std::filesystem::exists(runaway));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("process::Child sandbox") {
+  SUBCASE("resource limits are set in the child") {
+    SpawnSpec spec{{"/bin/sh", "-c", "ulimit -n; ulimit -t; ulimit -v"}, {}, {}, "limits"};
+    spec.limits.open_files = 256;
+    spec.limits.cpu_seconds = 7;
+    spec.limits.address_space = 1024ULL * 1024 * 1024;
+    auto [out, status] = run_capture(spec);
+    CHECK(status.success());
+    CHECK(out == "256\n7\n1048576\n"); // ulimit -v is in KiB
+  }
+  SUBCASE("umask") {
+    SpawnSpec spec{{"/bin/sh", "-c", "umask"}, {}, {}, "umask"};
+    spec.umask = 077;
+    CHECK(run_capture(spec).first == "0077\n");
+  }
+  SUBCASE("the environment given is all the child has") {
+    SpawnSpec spec{
+        {"/usr/bin/env"}, std::map<std::string, std::string>{{"ONLY", "this"}}, {}, "env"};
+    CHECK(run_capture(spec).first == "ONLY=this\n");
+  }
+  SUBCASE("no descriptor of ours is inherited, even one without O_CLOEXEC") {
+    int leak = ::open("/dev/null", O_RDONLY); // no O_CLOEXEC, as a careless library would
+    REQUIRE(leak >= 3);
+    SpawnSpec spec{{"/bin/sh", "-c", "ls /proc/$$/fd"}, {}, {}, "fds"};
+    auto out = run_capture(spec).first;
+    ::close(leak);
+    CHECK(out == "0\n1\n2\n");
+  }
+  SUBCASE("a CPU limit ends a busy loop with SIGXCPU") {
+    SpawnSpec spec{{"/bin/sh", "-c", "while :; do :; done"}, {}, {}, "burn"};
+    spec.limits.cpu_seconds = 1;
+    auto [out, status] = run_capture(spec);
+    CHECK(status.signal == SIGXCPU);
+    CHECK(status.describe() == "killed by signal 24 (SIGXCPU)");
+    CHECK(status.cpu_time >= 900ms);
+  }
+  SUBCASE("a failure between fork and exec is an error, and the child never returns") {
+    SpawnSpec spec{{"/bin/true"}, {}, "/nonexistent-pss-dir", "cwd"};
+    asio::io_context io;
+    auto r = Child::spawn(io.get_executor(), spec);
+    REQUIRE(!r);
+    CHECK(r.error().message == "cannot start '/bin/true': chdir: No such file or directory");
+  }
+  SUBCASE("output over the cap kills the group at once") {
+    SpawnSpec spec{{"/usr/bin/yes"}, {}, {}, "yes"};
+    spec.max_stdout = 1 << 20;
+    spec.kill_on_overflow = true;
+    auto started = std::chrono::steady_clock::now();
+    auto out = run([&](asio::any_io_executor ex)
+                       -> asio::awaitable<std::pair<pss::process::CapturedOutput, int>> {
+      spec.capture_stdout = true;
+      auto child = Child::spawn(ex, spec).value();
+      auto status = co_await child->wait_for(10s);
+      REQUIRE(status);
+      co_return std::pair{co_await child->take_stdout(), status->signal};
+    });
+    CHECK(out.first.truncated);
+    CHECK(out.first.bytes.size() == 1 << 20);
+    CHECK(out.second == SIGKILL);
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+  }
+  SUBCASE("an endless stderr line keeps a bounded tail") {
+    auto tail = run([](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
+      auto child =
+          Child::spawn(
+              ex, SpawnSpec{{"/bin/sh", "-c", "head -c 64000000 /dev/zero >&2"}, {}, {}, "flood"})
+              .value();
+      co_await child->wait_for(20s);
+      co_await pss::process::sleep_for(ex, 200ms);
+      co_return child->output_tail();
+    });
+    REQUIRE_FALSE(tail.empty());
+    CHECK(tail.size() <= 30);
+    for (const auto& line : tail) {
+      CHECK(line.size() <= 4096 + 3);
+    }
   }
 }
