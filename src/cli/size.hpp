@@ -1,13 +1,10 @@
-// Sizes on the command line: 4096, 100K, 512M, 2G (binary units).
+// Sizes on the command line: 4096, 100K, 512M, 2G (binary units). See util/size.hpp.
 #pragma once
 
-#include "util/error.hpp"
-
-#include <cstdint>
-#include <string>
+#include "util/size.hpp"
 
 namespace pss::cli {
 
-Result<std::uint64_t> parse_size(const std::string& s);
+using pss::parse_size;
 
 } // namespace pss::cli
