@@ -42,8 +42,35 @@ TempDir& TempDir::operator=(TempDir&& o) noexcept {
 }
 TempDir::~TempDir() {
   if (!m_path.empty()) {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
+    remove_tree(m_path);
+  }
+}
+
+namespace {
+
+// chmod 0700 on `dir` and the directories below it (symlinks are not followed).
+void open_up(const fs::path& dir, int depth) {
+  if (depth > 256) { // a pathological tree: what is left stays
+    return;
+  }
+  ::chmod(dir.c_str(), 0700);
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->symlink_status(type_ec).type() == fs::file_type::directory) {
+      open_up(it->path(), depth + 1);
+    }
+  }
+}
+
+} // namespace
+
+void remove_tree(const fs::path& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec && fs::symlink_status(path, ec).type() == fs::file_type::directory) {
+    open_up(path, 0); // a scanner made a directory read-only (root does not need this)
+    fs::remove_all(path, ec);
   }
 }
 

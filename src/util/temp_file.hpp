@@ -13,6 +13,10 @@ namespace pss {
 // The directory temporary files go under: $TMPPREFIX, else $TMPDIR, else /tmp.
 std::filesystem::path temp_base_dir();
 
+// Removes `path` and everything below it, never following symlinks; directories made
+// unwritable or unreadable inside it are opened up (chmod 0700) first. Best effort.
+void remove_tree(const std::filesystem::path& path);
+
 // A private directory (mode 0700) removed recursively when destroyed.
 class TempDir {
 public:
