@@ -2,6 +2,7 @@
 
 #include "pss_config.h"
 #include "util/posix.hpp"
+#include "util/size.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -86,6 +87,72 @@ struct Reader {
   }
 };
 
+bool valid_env_name(const std::string& name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// "limits": {"cpu_seconds": N, "address_space": "2G" | bytes, "open_files": N, "output": "16M"}
+Result<Limits> parse_limits(const Reader& r, const json& j) {
+  Limits out;
+  if (!j.is_object()) {
+    return r.bad("limits", "must be an object {cpu_seconds, address_space, open_files, output}");
+  }
+  // A size: bytes as an integer, or a string with a unit ("2G").
+  auto size = [&r](const json& v, const std::string& field,
+                   std::uint64_t min) -> Result<std::uint64_t> {
+    std::uint64_t n = 0;
+    if (v.is_number_unsigned()) {
+      n = v.get<std::uint64_t>();
+    } else if (v.is_string()) {
+      auto parsed = parse_size(v.get<std::string>());
+      if (!parsed) {
+        return r.bad(field, "must be bytes or a size such as \"512M\" or \"2G\" (" +
+                                parsed.error().message + ")");
+      }
+      n = *parsed;
+    } else {
+      return r.bad(field, "must be bytes or a size such as \"512M\" or \"2G\"");
+    }
+    if (n < min) {
+      return r.bad(field, "must be at least " + format_size(min));
+    }
+    return n;
+  };
+  auto integer = [&r](const json& v, const std::string& field, std::uint64_t min,
+                      std::uint64_t max) -> Result<std::uint64_t> {
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() < min || v.get<std::uint64_t>() > max) {
+      return r.bad(field,
+                   "must be an integer from " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    return v.get<std::uint64_t>();
+  };
+  for (const auto& [key, v] : j.items()) {
+    std::string field = "limits." + key;
+    if (v.is_null()) {
+      continue;
+    }
+    if (key == "cpu_seconds") {
+      out.rlimits.cpu_seconds = PSS_TRY(integer(v, field, 1, 1'000'000'000));
+    } else if (key == "open_files") {
+      // The kernel's ceiling (fs.nr_open) is 1048576 by default; 16 leaves room for stdio.
+      out.rlimits.open_files = PSS_TRY(integer(v, field, 16, 1 << 20));
+    } else if (key == "address_space") {
+      // Below 16 MiB not even the dynamic loader and libc fit.
+      out.rlimits.address_space = PSS_TRY(size(v, field, 16ULL << 20));
+    } else if (key == "output") {
+      out.output = static_cast<std::size_t>(PSS_TRY(size(v, field, 1)));
+    } else {
+      return r.bad(field, "is not a limit (cpu_seconds, address_space, open_files, output)");
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
@@ -116,6 +183,16 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
       }
       m.env[k] = v.get<std::string>();
     }
+  }
+  m.pass_env = PSS_TRY(r.strings(j, "pass_env", false));
+  for (const auto& name : m.pass_env) {
+    if (!valid_env_name(name)) {
+      return r.bad("pass_env",
+                   "must name environment variables (letters, digits, '_'), not " + quote(name));
+    }
+  }
+  if (auto it = j.find("limits"); it != j.end() && !it->is_null()) {
+    m.limits = PSS_TRY(parse_limits(r, *it));
   }
   if (auto it = j.find("confidence"); it != j.end()) {
     if (!it->is_object()) {

@@ -2,6 +2,7 @@
 // engines/README.md. Engines are data; the driver named here is code for a protocol.
 #pragma once
 
+#include "process/limits.hpp"
 #include "supervisor/machine.hpp"
 #include "util/error.hpp"
 
@@ -52,6 +53,16 @@ struct CommandSpec {
   std::string encoding = "utf-8";
 };
 
+// "limits": what every scanner process of the engine may use (daemons, servers, one-shot
+// runs, commands; not Wine's own wineserver). No CPU or address-space limit by default:
+// Wine reserves a huge address space, and a server's CPU time grows without end.
+struct Limits {
+  static constexpr std::uint64_t k_default_open_files = 1024;
+  static constexpr std::size_t k_default_output = 16 * 1024 * 1024;
+  process::ResourceLimits rlimits{std::nullopt, std::nullopt, k_default_open_files};
+  std::size_t output = k_default_output; // stdout of a one-shot run or command, in bytes
+};
+
 struct Manifest {
   std::string name;                       // folder name, e.g. "clamav"
   std::filesystem::path dir;              // the engine's folder
@@ -61,6 +72,10 @@ struct Manifest {
   std::string runtime = "native";         // native | wine
   std::string driver;                     // clamd
   std::map<std::string, std::string> env; // defaults of ${ENGINE}_* (key without prefix)
+  // Our variables a scanner needs as they are (a proxy, a licence server): nothing else of
+  // our environment reaches it (env/scanner_env.hpp).
+  std::vector<std::string> pass_env;
+  Limits limits;
   std::optional<DaemonSpec> daemon;
   std::optional<ExternalSpec> external;
   std::chrono::milliseconds scan_timeout{std::chrono::seconds(300)};

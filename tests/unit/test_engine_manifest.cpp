@@ -56,3 +56,57 @@ TEST_CASE("engine::parse_manifest refuses a timeout too large for 64-bit millise
   CHECK(m.error().message.find("'scan_timeout' must be a positive number of seconds (at most "
                                "1e9)") != std::string::npos);
 }
+
+TEST_CASE("engine::parse_manifest limits and pass_env") {
+  auto parse = [](const std::string& extra) {
+    return parse_manifest(json::parse(R"({"product": "P", "vendor": "V", "categories": ["*"],
+                                          "driver": "oneshot")" +
+                                      extra + "}"),
+                          "/e/x");
+  };
+  SUBCASE("defaults: 1024 open files, 16 MiB of output, no CPU or address-space limit") {
+    auto m = parse("").value();
+    CHECK(m.limits.rlimits.open_files == 1024);
+    CHECK(m.limits.output == 16u * 1024 * 1024);
+    CHECK_FALSE(m.limits.rlimits.cpu_seconds);
+    CHECK_FALSE(m.limits.rlimits.address_space);
+    CHECK(m.pass_env.empty());
+  }
+  SUBCASE("every limit, sizes with units or in bytes") {
+    auto m = parse(R"(, "limits": {"cpu_seconds": 2, "address_space": "2G", "open_files": 64,
+                                   "output": 4096}, "pass_env": ["http_proxy", "LICENSE_SERVER"])")
+                 .value();
+    CHECK(m.limits.rlimits.cpu_seconds == 2);
+    CHECK(m.limits.rlimits.address_space == 2ULL << 30);
+    CHECK(m.limits.rlimits.open_files == 64);
+    CHECK(m.limits.output == 4096);
+    CHECK(m.pass_env == std::vector<std::string>{"http_proxy", "LICENSE_SERVER"});
+    CHECK(parse(R"(, "limits": {"output": "16M"})").value().limits.output == 16u << 20);
+  }
+  SUBCASE("errors name the field") {
+    auto error = [&](const std::string& extra) {
+      auto m = parse(extra);
+      REQUIRE_FALSE(m.has_value());
+      return m.error().message;
+    };
+    CHECK(error(R"(, "limits": 3)").find("field 'limits' must be an object") != std::string::npos);
+    CHECK(error(R"(, "limits": {"cpu_seconds": 0})")
+              .find("field 'limits.cpu_seconds' must be an integer from 1") != std::string::npos);
+    CHECK(error(R"(, "limits": {"cpu_seconds": 1.5})").find("'limits.cpu_seconds'") !=
+          std::string::npos);
+    CHECK(error(R"(, "limits": {"open_files": 3})").find("'limits.open_files'") !=
+          std::string::npos);
+    CHECK(error(R"(, "limits": {"address_space": "2T"})")
+              .find("field 'limits.address_space' must be bytes or a size") != std::string::npos);
+    CHECK(error(R"(, "limits": {"address_space": "1M"})")
+              .find("field 'limits.address_space' must be at least 16 MiB") != std::string::npos);
+    CHECK(error(R"(, "limits": {"output": -1})").find("'limits.output'") != std::string::npos);
+    CHECK(error(R"(, "limits": {"cpu": 1})")
+              .find("field 'limits.cpu' is not a limit (cpu_seconds, address_space, open_files, "
+                    "output)") != std::string::npos);
+    CHECK(error(R"(, "pass_env": ["A=B"])").find("field 'pass_env' must name environment") !=
+          std::string::npos);
+    CHECK(error(R"(, "pass_env": "HOME")").find("field 'pass_env' must be an array") !=
+          std::string::npos);
+  }
+}
