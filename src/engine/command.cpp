@@ -1,4 +1,5 @@
 #include "engine/engine.hpp"
+#include "engine/sandbox.hpp"
 #include "env/expand.hpp"
 #include "util/text.hpp"
 #include "wine/runtime.hpp"
@@ -39,6 +40,16 @@ run_manifest_command(asio::any_io_executor ex, const Manifest& manifest, const e
     spec.argv.push_back(std::move(*r));
   }
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.max_stdout = manifest.limits.output;
+  // The user's relative paths ("commands sigtool --info FILE") are relative to our cwd.
+  std::error_code ec;
+  spec.cwd = std::filesystem::current_path(ec);
+  // Outlives the child (declared first): removed once the command and its group are gone.
+  auto scratch = sandbox(spec, manifest, env);
+  if (!scratch) {
+    out.output = manifest.name + ": " + scratch.error().message;
+    co_return out;
+  }
   if (wine != nullptr) {
     wine->wrap(spec);
   }

@@ -1,5 +1,6 @@
 #include "engine/daemon.hpp"
 
+#include "engine/sandbox.hpp"
 #include "env/expand.hpp"
 #include "process/watchdog.hpp"
 #include "util/log.hpp"
@@ -19,8 +20,6 @@
 #include <sstream>
 #include <sys/socket.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace pss::engine {
 
@@ -46,6 +45,7 @@ void prepare_daemon_files(const Manifest& manifest, env::EngineEnv& env) {
   if (!warning.empty()) {
     log::get(manifest.name)->warn("{}", warning);
   }
+  remove_stale_scratch(manifest, env);
   const auto& d = *manifest.daemon;
   for (const auto& dir : d.dirs) {
     auto path = expand_or_throw(manifest, env, dir, "daemon.dirs");
@@ -101,9 +101,12 @@ daemon_service_spec(const Manifest& manifest, const env::EngineEnv& env, const w
       co_return co_await connect_probe(where, deadline);
     };
   }
+  // One scratch directory per start: the next start (after this one's exit) replaces it,
+  // and the last one goes with the service.
+  auto scratch = std::make_shared<std::optional<env::ScratchDir>>();
   // The engine owns `manifest` and `env` and outlives its service.
-  s.command = [m = &manifest, e = &env, wine, placeholders,
-               current]() -> Result<process::SpawnSpec> {
+  s.command = [m = &manifest, e = &env, wine, placeholders, current,
+               scratch]() -> Result<process::SpawnSpec> {
     const Manifest& manifest = *m;
     const env::EngineEnv& env = *e;
     try {
@@ -117,17 +120,14 @@ daemon_service_spec(const Manifest& manifest, const env::EngineEnv& env, const w
       for (const auto& [k, v] : manifest.daemon->env) {
         extra[k] = expand_or_throw(manifest, env, v, "daemon.env." + k, ph);
       }
+      scratch->reset(); // the previous start's, its process gone
+      auto dir = sandbox(spec, manifest, env);
+      if (!dir) {
+        return dir.error();
+      }
+      *scratch = std::move(*dir);
       if (wine) {
-        wine->wrap(spec); // Wine's environment
-      } else if (!extra.empty()) {
-        spec.env.emplace();
-        for (char** e = environ; *e != nullptr; ++e) {
-          std::string_view kv(*e);
-          auto eq = kv.find('=');
-          if (eq != std::string_view::npos) {
-            (*spec.env)[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
-          }
-        }
+        wine->wrap(spec); // Wine's variables
       }
       for (auto& [k, v] : extra) {
         (*spec.env)[k] = v;
@@ -156,13 +156,14 @@ asio::awaitable<Result<void>> connect_probe(std::string where, Clock::time_point
     auto hp = where.substr(4);
     auto colon = hp.rfind(':');
     auto addr = asio::ip::make_address(hp.substr(0, colon), ec);
-    unsigned port = colon == std::string::npos ? 0 : std::strtoul(hp.c_str() + colon + 1, nullptr, 10);
+    unsigned port =
+        colon == std::string::npos ? 0 : std::strtoul(hp.c_str() + colon + 1, nullptr, 10);
     if (ec || port == 0 || port > 65535) {
       co_return make_error("bad address " + quote(where) + " (want tcp:IP:PORT)");
     }
-    auto [e] = co_await sock.async_connect(
-        asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port)),
-        asio::as_tuple(asio::use_awaitable));
+    auto [e] =
+        co_await sock.async_connect(asio::ip::tcp::endpoint(addr, static_cast<std::uint16_t>(port)),
+                                    asio::as_tuple(asio::use_awaitable));
     ec = e;
   }
   if (ec) {

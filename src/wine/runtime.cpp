@@ -1,6 +1,7 @@
 #include "wine/runtime.hpp"
 
 #include "env/engine_env.hpp"
+#include "env/scanner_env.hpp"
 #include "util/log.hpp"
 #include "util/posix.hpp"
 
@@ -10,11 +11,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace pss::wine {
 
@@ -55,29 +55,57 @@ Runtime::Runtime(const env::EngineEnv& env) : m_engine(env.engine) {
   if (auto tz = env::process_getenv("TZ")) {
     m_settings["TZ"] = *tz;
   }
+  // Wine's own settings, when the user made them, reach every Wine process.
+  for (const char* name : {"WINELOADER", "WINESERVER", "WINEARCH", "WINEDLLPATH"}) {
+    if (auto v = env::process_getenv(name); v && !v->empty()) {
+      m_settings[name] = *v;
+    }
+  }
+  if (auto loader = process::find_program(m_loader)) {
+    auto dir = loader->parent_path().native();
+    if (!dir.empty() && dir != "/usr/bin" && dir != "/bin") {
+      m_loader_dir = dir;
+    }
+  }
 }
 
 Runtime::~Runtime() = default; // a wineserver still running is killed by ~Child
 
 std::map<std::string, std::string> Runtime::environment() const {
+  // From scratch, as a scanner's (env/scanner_env.hpp): no DISPLAY (headless: never try to
+  // reach an X server), nothing else of ours. HOME is the user's, as Wine expects.
   std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string_view kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string_view::npos) {
-      env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-    }
+  env["PATH"] = env::k_safe_path;
+  env["LANG"] = "C.UTF-8";
+  passwd pw{};
+  passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    env["HOME"] = found->pw_dir;
+    env["USER"] = found->pw_name;
+    env["LOGNAME"] = found->pw_name;
   }
-  env.erase("DISPLAY"); // headless: never try to reach an X server
+  add_to(env);
+  return env;
+}
+
+void Runtime::add_to(std::map<std::string, std::string>& env) const {
   for (const auto& [k, v] : m_settings) {
     env[k] = v;
   }
-  return env;
+  // Wine's helpers find each other on PATH: where our loader is comes first.
+  if (!m_loader_dir.empty()) {
+    env["PATH"] = m_loader_dir + ":" + env["PATH"];
+  }
 }
 
 void Runtime::wrap(process::SpawnSpec& spec) const {
   spec.argv.insert(spec.argv.begin(), m_loader);
-  spec.env = environment();
+  if (!spec.env) {
+    spec.env = environment();
+  } else {
+    add_to(*spec.env);
+  }
 }
 
 asio::awaitable<void> Runtime::start(asio::any_io_executor ex) {

@@ -11,6 +11,9 @@
 //   WINEDLLOVERRIDES        mscoree,mshtml= (no Mono/Gecko install dialogs on a headless host)
 //   LC_ALL                  C.UTF-8 (Wine's ANSI code page follows it: 1252 for C/en)
 //   TZ                      passed through when set
+//   WINEARCH, WINEDLLPATH   passed through when set (and WINELOADER, WINESERVER)
+// Wine processes get nothing else of our environment: a scanner's is built by
+// env::scanner_environment, Wine's tools get a minimal one (environment()).
 #pragma once
 
 #include "env/engine_env.hpp"
@@ -37,9 +40,11 @@ public:
   boost::asio::awaitable<void> start(boost::asio::any_io_executor ex);
   // Stops the wineserver we started (wineserver -k, then waits for it); never throws.
   boost::asio::awaitable<void> stop();
-  // Runs argv (argv[0] a Windows program) through the loader, with Wine's environment.
+  // Runs argv (argv[0] a Windows program) through the loader, adding Wine's settings to
+  // spec.env (environment() when it has none).
   void wrap(process::SpawnSpec& spec) const;
-  // Environment for Wine tools (wineboot, wineserver): ours plus the settings above.
+  // Environment for Wine tools (wineboot, wineserver): PATH, LANG, HOME, USER and the
+  // settings above; nothing else of ours.
   std::map<std::string, std::string> environment() const;
   // `wine --version` as read by start(), e.g. "wine-8.0 (Debian 8.0~repack-4)"; empty before.
   const std::string& version() const { return m_version; }
@@ -47,11 +52,13 @@ public:
 private:
   boost::asio::awaitable<void> start_server(boost::asio::any_io_executor ex);
   boost::asio::awaitable<void> init_prefix(boost::asio::any_io_executor ex);
+  void add_to(std::map<std::string, std::string>& env) const;
 
   std::string m_engine;
   std::filesystem::path m_prefix;
   std::string m_loader;
   std::string m_server;
+  std::string m_loader_dir; // put first on PATH when not a standard directory
   bool m_persistent = true;
   std::map<std::string, std::string> m_settings; // WINEPREFIX, WINEDEBUG, ...
   std::unique_ptr<process::Child> m_server_child;

@@ -2,12 +2,13 @@
 """Windows engines under real Wine: Wine's own find.exe, and the testvendor scanner built
 with mingw-w64. The prefix is shared by the tests of a run (PSS_WINE_STATE), created once."""
 import os
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, MARKER, SAMPLES, PssTestCase, live_pids  # noqa: E402
+from common import BINARY, EICAR, MARKER, SAMPLES, PssTestCase, live_pids  # noqa: E402
 
 WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
@@ -102,6 +103,44 @@ class TestvendorTest(WineTestCase):
         self.assertEqual(a[hang]["result"], "unknown", r)
         self.assertTrue(a[hang]["error"].startswith("timeout: "), a[hang])
         self.assertNoWineLeft()
+
+    def test_scanner_environment_is_built_from_scratch(self):
+        """Read from /proc while testvendor.exe hangs: Wine's settings reach it, ours not."""
+        self.env["PSS_SECRET_MARKER"] = "do-not-leak-7f3a"
+        self.env["TESTVENDOR_RUNTIME_DIR"] = self.runtime
+        hang = self.write("hang.txt", b"hello")
+        env = dict(self.env, TESTVENDOR_MODE="hang")
+        proc = subprocess.Popen([BINARY, "--engine", "testvendor", "analyze", "--format", "json",
+                                 "--timeout", "10", hang], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env, cwd=self.tmp)
+        seen = None
+        try:
+            deadline = time.time() + 60
+            while seen is None and time.time() < deadline:
+                for pid in live_pids("cmdline", b"testvendor.exe"):
+                    try:
+                        with open(f"/proc/{pid}/environ", "rb") as f:
+                            e = dict(kv.split("=", 1) for kv in
+                                     f.read().decode("utf-8", "replace").split("\0") if "=" in kv)
+                        with open(f"/proc/{pid}/cmdline", "rb") as f:
+                            cmdline = f.read()
+                    except OSError:
+                        continue
+                    if e.get("WINEPREFIX") == self.prefix and b"--mode" in cmdline:
+                        seen = e
+                        break
+                time.sleep(0.1)
+        finally:
+            proc.terminate()  # stops the scan and the engine
+            proc.communicate(timeout=120)
+        self.assertNoWineLeft()
+        self.assertIsNotNone(seen, "testvendor.exe not seen running")
+        self.assertNotIn("PSS_SECRET_MARKER", seen)
+        self.assertEqual(seen["WINEDEBUG"], "-all")
+        self.assertEqual(seen["TESTVENDOR_MODE"], "hang")
+        self.assertTrue(seen["HOME"].startswith(os.path.join(self.runtime, "scratch-")), seen)
+        self.assertEqual(seen["TMPDIR"], seen["HOME"])
+        self.assertNotIn("DISPLAY", seen)
 
     def test_crash_is_unknown(self):
         f = self.write("c.txt", b"hello")

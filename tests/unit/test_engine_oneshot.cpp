@@ -1,6 +1,7 @@
 #include "engine/oneshot/interpret.hpp"
 #include "engine/oneshot/spec.hpp"
 
+#include <csignal>
 #include <doctest/doctest.h>
 
 using namespace pss::engine::oneshot;
@@ -119,6 +120,28 @@ TEST_CASE("oneshot::interpret") {
     auto a = interpret(inv, r, "tv.exe");
     CHECK(a.result == Verdict::unknown);
     CHECK(a.error->find("printed more than") != std::string::npos);
+  }
+  SUBCASE("too much output: the kill that stopped it is not a crash") {
+    RunResult r;
+    r.status = pss::process::ExitStatus{0, SIGKILL};
+    r.truncated = true;
+    r.output_limit = 16 * 1024 * 1024;
+    auto a = interpret(inv, r, "tv.exe");
+    CHECK(a.error == "tv.exe printed more than 16 MiB (its output limit, limits.output): stopped");
+  }
+  SUBCASE("out of CPU time") {
+    RunResult r;
+    r.cpu_limit = 2;
+    r.status = pss::process::ExitStatus{0, SIGXCPU};
+    CHECK(interpret(inv, r, "tv.exe").error ==
+          "tv.exe killed by signal 24 (SIGXCPU): CPU limit 2 s (limits.cpu_seconds)");
+    // It caught SIGXCPU: SIGKILL at the hard limit, with the CPU time to show for it.
+    r.status = pss::process::ExitStatus{0, SIGKILL, std::chrono::milliseconds(3010)};
+    CHECK(interpret(inv, r, "tv.exe").error ==
+          "tv.exe killed by signal 9 (SIGKILL): CPU limit 2 s (limits.cpu_seconds)");
+    // Killed by someone else, early: a crash as any other.
+    r.status = pss::process::ExitStatus{0, SIGKILL, std::chrono::milliseconds(10)};
+    CHECK(interpret(inv, r, "tv.exe").error->starts_with("crashed: tv.exe killed by signal 9"));
   }
   SUBCASE("the output's verdict wins over the exit code") {
     auto a = interpret(inv, exited(0, "Z:\\x: infected: X\n"), "tv.exe");

@@ -2,6 +2,7 @@
 
 #include "engine/oneshot/interpret.hpp"
 #include "engine/oneshot/spec.hpp"
+#include "engine/sandbox.hpp"
 #include "env/expand.hpp"
 #include "util/log.hpp"
 #include "util/text.hpp"
@@ -37,6 +38,8 @@ public:
   EngineVersions versions() const override { return m_versions; }
 
   asio::awaitable<void> start() override {
+    // Each run gets a scratch directory in the runtime dir.
+    prepare_scratch_area(m_manifest, m_env);
     if (m_wine) {
       co_await m_wine->start(m_ex);
       if (!m_version) { // a Windows program of Wine's own: Wine's version is its version
@@ -105,7 +108,10 @@ private:
     process::SpawnSpec spec;
     spec.name = m_manifest.name;
     spec.capture_stdout = true;
-    spec.max_stdout = inv.max_output;
+    spec.max_stdout = inv.max_output.value_or(m_manifest.limits.output);
+    spec.kill_on_overflow = true;
+    run.output_limit = spec.max_stdout;
+    run.cpu_limit = m_manifest.limits.rlimits.cpu_seconds;
     for (const auto& a : inv.argv) {
       auto r = env::expand(
           a, [this](std::string_view n) { return m_env.lookup(n); }, placeholders);
@@ -114,6 +120,13 @@ private:
         co_return run;
       }
       spec.argv.push_back(std::move(*r));
+    }
+    // Removed when this run is over, whatever its end: declared before the child, so that
+    // it outlives it.
+    auto scratch = sandbox(spec, m_manifest, m_env);
+    if (!scratch) {
+      run.output = m_manifest.name + ": " + scratch.error().message;
+      co_return run;
     }
     if (m_wine) {
       m_wine->wrap(spec);

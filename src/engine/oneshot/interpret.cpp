@@ -1,5 +1,9 @@
 #include "engine/oneshot/interpret.hpp"
 
+#include "util/size.hpp"
+
+#include <csignal>
+
 namespace pss::engine::oneshot {
 
 namespace {
@@ -95,13 +99,22 @@ model::Analysis interpret(const Invocation& inv, const RunResult& run, const std
   if (!run.status) {
     return Analysis::unknown_because(program + " did not run");
   }
+  if (run.truncated) { // before the signal: we killed it for this
+    return Analysis::unknown_because(program + " printed more than " +
+                                     format_size(run.output_limit) +
+                                     " (its output limit, limits.output): stopped");
+  }
   if (run.status->signal != 0) {
+    // SIGXCPU at the soft limit; SIGKILL at the hard one, a second later, if it caught that.
+    int sig = run.status->signal;
+    if (run.cpu_limit &&
+        (sig == SIGXCPU ||
+         (sig == SIGKILL && run.status->cpu_time >= std::chrono::seconds(*run.cpu_limit)))) {
+      return Analysis::unknown_because(program + " " + run.status->describe() + ": CPU limit " +
+                                       std::to_string(*run.cpu_limit) + " s (limits.cpu_seconds)");
+    }
     return Analysis::unknown_because(
         with_output("crashed: " + program + " " + run.status->describe(), run.output));
-  }
-  if (run.truncated) {
-    return Analysis::unknown_because(program + " printed more than " +
-                                     std::to_string(inv.max_output) + " bytes");
   }
   Findings f = apply_rules(inv.rules, run.output);
   int code = run.status->code;

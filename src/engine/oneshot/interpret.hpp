@@ -1,6 +1,7 @@
 // From a finished scanner run (exit status, decoded output) to an Analysis. Pure: tested
-// without processes. Never `benign` for a run that crashed, timed out, printed more than
-// allowed, exited with an unexpected code, or (with require_match) printed nothing we know.
+// without processes. Never `benign` for a run that crashed, timed out, ran out of CPU time,
+// printed more than allowed, exited with an unexpected code, or (with require_match) printed
+// nothing we know.
 #pragma once
 
 #include "engine/oneshot/spec.hpp"
@@ -19,7 +20,9 @@ struct RunResult {
   bool timed_out = false;
   std::chrono::milliseconds timeout{0};
   std::string output;     // UTF-8 with LF (decoded and normalized)
-  bool truncated = false; // more than max_output bytes
+  bool truncated = false; // more than output_limit bytes (the scanner was killed then)
+  std::size_t output_limit = 0;
+  std::optional<std::uint64_t> cpu_limit; // seconds (limits.cpu_seconds), if any
 };
 
 // What the rules found in the output. The first rule with a verdict that matches decides it;

@@ -46,8 +46,8 @@ struct Invocation {
   Timeout timeout;
   std::map<int, ExitMeaning> exit_codes;
   std::vector<Rule> rules;
-  bool require_match = false; // no rule matched → unknown (unparseable output)
-  std::size_t max_output = 16 * 1024 * 1024;
+  bool require_match = false;            // no rule matched → unknown (unparseable output)
+  std::optional<std::size_t> max_output; // bytes of stdout; default: the manifest's limits.output
 };
 
 // "scan": {...} of a manifest. Error names the field.
