@@ -308,6 +308,9 @@ Result<AmqpUrl> parse_amqp_url(std::string_view url) {
 struct Amqp::State {
   amqp_connection_state_t conn = nullptr;
   std::string where; // for messages: "amqp://guest@127.0.0.1:5672//"
+  std::chrono::milliseconds timeout{0};
+  bool confirms = false;
+  std::uint64_t published = 0; // with confirms: the broker numbers them from 1
   ~State() {
     if (conn != nullptr) {
       amqp_destroy_connection(conn); // closes the socket without a handshake
@@ -336,6 +339,7 @@ Error Amqp::fail(std::string_view what) {
 Result<Amqp> Amqp::connect(const AmqpUrl& url, std::chrono::milliseconds timeout, int heartbeat) {
   auto state = std::make_unique<State>();
   state->where = url.describe();
+  state->timeout = timeout;
   const auto error = [&](std::string_view what) {
     return make_error(fmt::format("AMQP broker {}: {}", state->where, what));
   };
@@ -409,6 +413,55 @@ Result<void> Amqp::publish(const std::string& queue, const AmqpMessage& m) {
   if (rc != AMQP_STATUS_OK) {
     return fail(fmt::format("cannot publish to '{}': {}", queue, amqp_error_string2(rc)));
   }
+  if (!m_state->confirms) {
+    return {};
+  }
+  const std::uint64_t seq = ++m_state->published;
+  const auto deadline = std::chrono::steady_clock::now() + m_state->timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return fail(fmt::format("no confirm of a message to '{}' within {} ms", queue,
+                              m_state->timeout.count()));
+    }
+    const timeval tv = to_timeval(left);
+    amqp_frame_t frame{};
+    if (int wait = amqp_simple_wait_frame_noblock(m_state->conn, &frame, &tv);
+        wait != AMQP_STATUS_OK) {
+      if (wait == AMQP_STATUS_TIMEOUT) {
+        continue;
+      }
+      return fail(fmt::format("waiting for the confirm: {}", amqp_error_string2(wait)));
+    }
+    if (frame.frame_type != AMQP_FRAME_METHOD) {
+      continue;
+    }
+    const amqp_method_t& method = frame.payload.method;
+    if (method.id == AMQP_BASIC_ACK_METHOD) {
+      const auto* ack = static_cast<const amqp_basic_ack_t*>(method.decoded);
+      if (ack->delivery_tag == seq || (ack->multiple && ack->delivery_tag >= seq)) {
+        return {};
+      }
+    } else if (method.id == AMQP_BASIC_NACK_METHOD) {
+      return fail(fmt::format("the broker refused a message to '{}' (basic.nack)", queue));
+    } else if (method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+               method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+      amqp_rpc_reply_t closed{};
+      closed.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+      closed.reply = method;
+      return fail(describe_reply(closed));
+    }
+  }
+}
+
+Result<void> Amqp::confirm_select() {
+  amqp_confirm_select(m_state->conn, k_channel);
+  if (auto r = amqp_get_rpc_reply(m_state->conn); r.reply_type != AMQP_RESPONSE_NORMAL) {
+    return fail(fmt::format("confirm.select: {}", describe_reply(r)));
+  }
+  m_state->confirms = true;
+  m_state->published = 0;
   return {};
 }
 

@@ -52,7 +52,11 @@ public:
   // (any difference closes the channel with 406 PRECONDITION_FAILED): exchange `queue`,
   // direct, durable; queue `queue`, durable; binding with routing key `queue`.
   Result<void> declare_queue(const std::string& queue);
-  // basic.publish to the default exchange with routing key `queue`.
+  // Publisher confirms on the channel: from now on publish() returns only once the broker
+  // has taken the message (persisted it, for a durable queue and delivery_mode 2).
+  Result<void> confirm_select();
+  // basic.publish to the default exchange with routing key `queue`; with confirms, waits for
+  // the broker's basic.ack (a basic.nack is an Error).
   Result<void> publish(const std::string& queue, const AmqpMessage& m);
   // basic.qos(prefetch, global) then basic.consume(queue, no_ack = false).
   Result<void> consume(const std::string& queue, std::uint16_t prefetch);

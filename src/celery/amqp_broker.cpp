@@ -141,7 +141,10 @@ public:
     m_conn.reset();
     // No heartbeat: a client that publishes, then waits on the result backend for a long
     // time, must not be dropped for silence; a dead connection shows on the next publish.
-    m_conn = PSS_TRY(Amqp::connect(m_url, k_io_timeout, 0));
+    auto c = PSS_TRY(Amqp::connect(m_url, k_io_timeout, 0));
+    // Confirms: a task counts as sent once RabbitMQ has it, not once it left our socket.
+    PSS_TRY_VOID(c.confirm_select());
+    m_conn = std::move(c);
     m_declared.clear();
     return {};
   }

@@ -99,6 +99,7 @@ class CeleryTestCase(PssTestCase):
         e.update(env or {})
         errlog = open(os.path.join(self.tmp, f"worker{len(self.workers)}.log"), "wb")
         w = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errlog, env=e, cwd=self.tmp)
+        errlog.close()  # the worker has its own copy
         w.log_path = errlog.name
         self.workers.append(w)
         self.wait_for_log(w, "consuming queue")
@@ -114,6 +115,7 @@ class CeleryTestCase(PssTestCase):
                               "-Q", queue, "-c", "1", "-P", "solo", "--without-gossip",
                               "--without-mingle", "--without-heartbeat", "-l", "info"],
                              stdout=errlog, stderr=subprocess.STDOUT, env=e, cwd=self.tmp)
+        errlog.close()
         w.log_path = errlog.name
         self.workers.append(w)
         self.wait_for_log(w, " ready.")
