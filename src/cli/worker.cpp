@@ -79,8 +79,8 @@ void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
                  "Tasks run at once, one message prefetched per slot (default: the number of "
                  "cores)");
   app.add_option("--visibility-timeout", opts.visibility_timeout,
-                 "Seconds after which a delivery nobody acknowledged (its worker died) is "
-                 "given to a worker again")
+                 "Redis broker: seconds after which a delivery nobody acknowledged (its worker "
+                 "died) is given to a worker again (RabbitMQ does that itself, at once)")
       ->capture_default_str();
   app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
