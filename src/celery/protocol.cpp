@@ -213,6 +213,11 @@ Error type_error(std::string_view field, std::string_view expected, const Json& 
 
 // Text → JSON; Error says where parsing failed (nlohmann's message without its tag).
 Result<Json> parse_json(std::string_view text, std::string_view what) {
+  // nlohmann stops at a NUL as at the end of the input: "{...}\0junk" would parse, and the
+  // copy kept for a redelivery (unacked_value) would then not.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return make_error(fmt::format("{} is not JSON (a NUL byte at offset {})", what, nul));
+  }
   try {
     return Json::parse(text);
   } catch (const Json::exception& e) { // parse_error, and out_of_range for a number like 1e999

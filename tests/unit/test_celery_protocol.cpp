@@ -736,3 +736,14 @@ TEST_CASE("a number too large for JSON is an error, not an exception") {
   CHECK_FALSE(pss::celery::parse_result_meta("[1e999]").has_value());
   CHECK_FALSE(pss::celery::redelivery_from_unacked("1e999").has_value());
 }
+
+TEST_CASE("an envelope with a NUL byte after its JSON is refused (found by fuzz_celery)") {
+  // nlohmann's parser stops at a NUL: the message would have been taken, and its unacked copy
+  // could not be restored after its worker died.
+  std::string raw(k_scan);
+  raw += std::string("\0]", 2);
+  CHECK(contains(error_of(parse_envelope(raw)), "a NUL byte at offset"));
+  std::string meta = R"({"status": "SUCCESS", "result": 1})";
+  meta += '\0';
+  CHECK(contains(error_of(parse_result_meta(meta)), "NUL"));
+}
