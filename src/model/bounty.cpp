@@ -307,6 +307,10 @@ Result<Bounty> bounty_from_json(const nlohmann::json& j) {
 }
 
 Result<Bounty> parse_bounty(std::string_view text) {
+  // nlohmann stops at a NUL as at the end of the input: "{...}\0junk" is not one bounty.
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    return make_error(fmt::format("bounty: invalid JSON: a NUL byte at offset {}", nul));
+  }
   json j;
   try {
     j = json::parse(text);

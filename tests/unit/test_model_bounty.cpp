@@ -316,3 +316,12 @@ TEST_CASE("model::bounty local_bounty_id") {
     CHECK(local_bounty_id("abc") < (std::uint64_t{1} << 60));
   }
 }
+
+TEST_CASE("model::bounty with a NUL byte after its JSON is refused") {
+  std::string text = R"({"id": 1, "artifact_type": "file", "artifact_uri": "file:///x"})";
+  REQUIRE(pss::model::parse_bounty(text).has_value());
+  text += std::string("\0junk", 5);
+  const auto b = pss::model::parse_bounty(text);
+  REQUIRE_FALSE(b.has_value());
+  CHECK(b.error().message.find("a NUL byte at offset") != std::string::npos);
+}
