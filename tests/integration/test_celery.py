@@ -153,6 +153,22 @@ class CeleryTestCase(PssTestCase):
             time.sleep(0.05)
         self.fail(f"timed out waiting for {what}")
 
+    def queue_mixed_tasks(self, queue, n=12):
+        """n tasks for the slow engine, every third one EICAR; their ids."""
+        paths = [self.write(f"f{i}.txt", EICAR if i % 3 == 0 else b"clean %d" % i)
+                 for i in range(n)]
+        return [self.send(file_bounty(p, i), queue=queue).id for i, p in enumerate(paths)]
+
+    def assert_mixed_tasks_answered(self, ids):
+        """Each task of queue_mixed_tasks() stored SUCCESS with its own verdict."""
+        self.wait_until(lambda: all(self.stored(i) for i in ids), timeout=120,
+                        what="all results")
+        for n, task_id in enumerate(ids):
+            meta = self.stored(task_id)
+            self.assertEqual(meta["status"], "SUCCESS", meta)
+            want = "malicious" if n % 3 == 0 else "benign"
+            self.assertEqual(meta["result"]["result"], want, meta)
+
     def stored(self, task_id):
         v = self.redis.command("GET", f"celery-task-meta-{task_id}")
         return json.loads(v) if v else None
@@ -248,20 +264,12 @@ class ReliabilityTest(CeleryTestCase):
         self.slow_engine()
         self.start_worker("--queue", "slow", "--concurrency", "2", engine="slow",
                           env={"SLOW_SECONDS": "0.3"})
-        paths = [self.write(f"f{i}.txt", EICAR if i % 3 == 0 else b"clean %d" % i)
-                 for i in range(12)]
-        ids = [self.send(file_bounty(p, i), queue="slow").id for i, p in enumerate(paths)]
+        ids = self.queue_mixed_tasks("slow")
         time.sleep(0.5)
         self.redis.stop()   # queued and in-flight tasks survive in the append-only file
         time.sleep(1.5)
         self.redis.start()
-        self.wait_until(lambda: all(self.stored(i) for i in ids), timeout=120,
-                        what="all results after the restart")
-        for n, task_id in enumerate(ids):
-            meta = self.stored(task_id)
-            self.assertEqual(meta["status"], "SUCCESS", meta)
-            want = "malicious" if n % 3 == 0 else "benign"
-            self.assertEqual(meta["result"]["result"], want, meta)
+        self.assert_mixed_tasks_answered(ids)
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0", timeout=5,
                         what="the acknowledgements")
 

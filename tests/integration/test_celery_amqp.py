@@ -171,20 +171,12 @@ class AmqpReliabilityTest(AmqpTestCase):
         self.slow_engine()
         w = self.start_worker("--queue", self.queue, "--concurrency", "2", engine="slow",
                               env={"SLOW_SECONDS": "0.3"})
-        paths = [self.write(f"f{i}.txt", EICAR if i % 3 == 0 else b"clean %d" % i)
-                 for i in range(12)]
-        ids = [self.send(file_bounty(p, i)).id for i, p in enumerate(paths)]
+        ids = self.queue_mixed_tasks(self.queue)
         time.sleep(0.5)
         # Queued and in-flight tasks survive: the queue is durable, the messages persistent,
         # and what was unacknowledged goes back to the queue.
         self.rabbit.restart()
-        self.wait_until(lambda: all(self.stored(i) for i in ids), timeout=120,
-                        what="all results after the restart")
-        for n, task_id in enumerate(ids):
-            meta = self.stored(task_id)
-            self.assertEqual(meta["status"], "SUCCESS", meta)
-            want = "malicious" if n % 3 == 0 else "benign"
-            self.assertEqual(meta["result"]["result"], want, meta)
+        self.assert_mixed_tasks_answered(ids)
         self.wait_for_counts(0, 0)
         self.wait_for_log(w, "connection to")  # "broker connection to ... is back"
         self.assertIsNone(w.poll(), "the worker outlives a broker restart")
