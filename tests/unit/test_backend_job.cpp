@@ -1,18 +1,16 @@
 #include "backend/job.hpp"
+#include "unit/support.hpp"
 
 #include <doctest/doctest.h>
 #include <string>
 
+using pss::test::contains;
+using pss::test::error_of;
 using namespace pss::backend;
 using namespace pss::model;
 using nlohmann::json;
 
 namespace {
-
-template <typename T>
-std::string error_of(const pss::Result<T>& r) {
-  return r ? std::string("(no error)") : r.error().message;
-}
 
 // Through the wire: to JSON, one line of text, parsed, back.
 Job round_trip(const Job& job) {

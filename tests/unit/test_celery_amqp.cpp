@@ -1,24 +1,14 @@
 #include "celery/amqp.hpp"
 #include "celery/broker.hpp"
 #include "celery/protocol.hpp"
+#include "unit/support.hpp"
 
 #include <doctest/doctest.h>
 #include <string>
 
+using pss::test::contains;
+using pss::test::error_of;
 using namespace pss::celery;
-
-namespace {
-
-template <typename T>
-std::string error_of(const pss::Result<T>& r) {
-  return r ? std::string("(no error)") : r.error().message;
-}
-
-bool contains(std::string_view text, std::string_view part) {
-  return text.find(part) != std::string_view::npos;
-}
-
-} // namespace
 
 TEST_CASE("celery::parse_amqp_url reads URLs as kombu does") {
   auto u = parse_amqp_url("amqp://guest:guest@127.0.0.1:5672//").value();

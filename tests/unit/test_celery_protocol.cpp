@@ -1,4 +1,5 @@
 #include "celery/protocol.hpp"
+#include "unit/support.hpp"
 
 #include <chrono>
 #include <doctest/doctest.h>
@@ -7,19 +8,12 @@
 #include <string>
 #include <vector>
 
+using pss::test::contains;
+using pss::test::error_of;
 using namespace pss::celery;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <typename T>
-std::string error_of(const pss::Result<T>& r) {
-  return r ? std::string("(no error)") : r.error().message;
-}
-
-bool contains(std::string_view text, std::string_view part) {
-  return text.find(part) != std::string_view::npos;
-}
 
 TimePoint at(std::string_view iso) {
   return parse_isoformat(iso).value();

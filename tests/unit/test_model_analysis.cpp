@@ -1,17 +1,15 @@
 #include "model/analysis.hpp"
+#include "unit/support.hpp"
 
 #include <doctest/doctest.h>
 #include <string>
 
+using pss::test::contains;
+using pss::test::error_of;
 using namespace pss::model;
 using nlohmann::json;
 
 namespace {
-
-template <typename T>
-std::string error_of(const pss::Result<T>& r) {
-  return r ? std::string("(no error)") : r.error().message;
-}
 
 Analysis eicar() {
   Analysis a;

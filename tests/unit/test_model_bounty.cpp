@@ -1,19 +1,17 @@
 #include "model/bounty.hpp"
+#include "unit/support.hpp"
 
 #include <chrono>
 #include <doctest/doctest.h>
 #include <string>
 
+using pss::test::contains;
+using pss::test::error_of;
 using namespace pss::model;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
 namespace {
-
-template <typename T>
-std::string error_of(const pss::Result<T>& r) {
-  return r ? std::string("(no error)") : r.error().message;
-}
 
 pss::Result<Bounty> from(std::string_view text) {
   return bounty_from_json(json::parse(text));

@@ -1,16 +1,10 @@
+#include "unit/support.hpp"
 #include "util/base64.hpp"
 
 #include <doctest/doctest.h>
 #include <string>
 
-namespace {
-
-template <typename T>
-std::string error_of(const pss::Result<T>& r) {
-  return r ? std::string("(no error)") : r.error().message;
-}
-
-} // namespace
+using pss::test::error_of;
 
 TEST_CASE("util::base64_encode") {
   SUBCASE("RFC 4648 test vectors") {
