@@ -236,6 +236,8 @@ class RabbitMQServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(30)
         self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
 
     def restart(self):
         self.stop()

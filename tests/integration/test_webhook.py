@@ -316,6 +316,27 @@ class BackendsTest(WebhookTestCase):
         finally:
             redis.stop()
 
+    def test_celery_backend_on_rabbitmq(self):
+        from common import RabbitMQServer, RedisServer
+        redis = RedisServer(self.tmp)
+        rabbit = RabbitMQServer(self.tmp)
+        try:
+            urls = ["--broker", rabbit.url, "--result-backend", redis.url]
+            worker = subprocess.Popen([BINARY, "worker", *urls], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, env=self.env, cwd=self.tmp)
+            try:
+                recv = self.receiver()
+                self.start("--backend", "celery", *urls)
+                self.request("/", self.bounty(response_url=recv.url, bid=6))
+                _, answer = recv.wait(1)[0]
+                self.assertEqual(answer["verdict"], "malicious")
+            finally:
+                worker.terminate()
+                worker.wait(60)
+        finally:
+            rabbit.close()
+            redis.stop()
+
 
 class SafetyTest(WebhookTestCase):
     def test_bounties_cannot_reach_private_addresses_or_local_files(self):
