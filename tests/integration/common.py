@@ -15,6 +15,9 @@ MARKER = b"PSSUPERVISE-TEST-SIGNATURE-7f3a"
 BINARY = os.environ["PSS_BINARY"]
 SOURCE_ROOT = os.environ["PSS_SOURCE_ROOT"]
 SAMPLES = os.path.join(SOURCE_ROOT, "tests", "samples")
+# The binary under test is an AddressSanitizer build (env/test's second run): memory figures
+# then include ASan's own shadow and quarantine.
+SANITIZED = b"libasan" in subprocess.run(["ldd", BINARY], capture_output=True).stdout
 CLAMAV_DB = os.path.join(SOURCE_ROOT, "engines", "clamav", "db")
 
 

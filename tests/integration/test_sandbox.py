@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, SAMPLES, PssTestCase, pid_alive  # noqa
+from common import BINARY, SANITIZED, SAMPLES, PssTestCase, pid_alive  # noqa
 
 SECRET = "do-not-leak-7f3a"
 
@@ -178,8 +178,13 @@ class SandboxTest(PssTestCase):
 
     def run_measured(self, *args):
         """Runs pssupervise; returns (Run-like stdout, its peak RSS in KiB)."""
+        env = dict(self.env)
+        if SANITIZED:
+            # ASan keeps freed memory in a quarantine (256 MiB by default): bound it, so that
+            # the peak still measures what we hold, not what ASan holds back.
+            env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"
         proc = subprocess.Popen([BINARY, *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=self.env, cwd=self.tmp)
+                                stderr=subprocess.PIPE, env=env, cwd=self.tmp)
         out = {}
 
         def drain(name, stream):
@@ -211,7 +216,9 @@ class SandboxTest(PssTestCase):
         self.assertEqual(a[files[2]]["result"], "benign", err)
         print(f"peak RSS {rss_kib // 1024} MiB after 5 GiB on stdout, endless yes, 1 GiB on stderr",
               file=sys.stderr)
-        self.assertLess(rss_kib, 150 * 1024, "pssupervise's peak RSS")
+        # ASan's shadow memory and allocator hold on to far more (about 300 MiB measured, with
+        # the quarantine bounded): still bounded, which is what is checked there.
+        self.assertLess(rss_kib, (512 if SANITIZED else 150) * 1024, "pssupervise's peak RSS")
         self.assertEqual(os.listdir(self.rt), [])
 
     def test_output_limit_from_the_manifest(self):
