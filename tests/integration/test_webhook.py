@@ -94,6 +94,15 @@ class WebhookTestCase(PssTestCase):
         self.receivers.append(r)
         return r
 
+    def wait_metric(self, line, timeout=10):
+        """Waits until /metrics shows `line`: a receiver has our answer before its 200 reaches
+        us, and the delivery is counted only then."""
+        deadline = time.time() + timeout
+        while line not in self.metrics():
+            if time.time() > deadline:
+                self.fail(f"{line!r} not in /metrics after {timeout} s:\n{self.metrics()}")
+            time.sleep(0.05)
+
     def start(self, *args, engine="clamav", engines_dir=None, secret=SECRET, env=None):
         cmd = [BINARY, "--log-level", "info"]
         if engines_dir:
@@ -205,6 +214,7 @@ class AnsweringTest(WebhookTestCase):
         self.assertGreater(answer["bid"], 0)
         self.assertEqual(headers["X-POLYSWARM-EVENT"], "assertion")
         self.assertEqual(headers["X-POLYSWARM-BOUNTY"], "77")
+        self.wait_metric('pss_deliveries_total{result="ok"} 1')
         m = self.metrics()
         self.assertIn('pss_scans_total{engine="clamav",verdict="malicious"} 1', m)
         self.assertIn('pss_deliveries_total{result="ok"} 1', m)
@@ -236,7 +246,7 @@ class AnsweringTest(WebhookTestCase):
         recv.wait(1)
         time.sleep(1)
         self.assertEqual((recv.attempts, len(recv.answers)), (3, 1))
-        self.assertIn('pss_deliveries_total{result="ok"} 1', self.metrics())
+        self.wait_metric('pss_deliveries_total{result="ok"} 1')
         self.assertIn("(attempt 3, HTTP 200)", self.read_log())
 
     def test_500_bounties_in_flight_are_all_answered(self):
