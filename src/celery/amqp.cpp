@@ -215,7 +215,9 @@ Result<std::uint16_t> parse_port(std::string_view s) {
 // --- URL ----------------------------------------------------------------------------------------
 
 std::string AmqpUrl::describe() const {
-  return fmt::format("amqp://{}@{}:{}/{}", user, host, port, vhost == "/" ? "/" : vhost);
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return fmt::format("amqp://{}@{}{}{}:{}/{}", user, ipv6 ? "[" : "", host, ipv6 ? "]" : "", port,
+                     vhost == "/" ? "/" : vhost);
 }
 
 bool is_amqp_url(std::string_view url) {

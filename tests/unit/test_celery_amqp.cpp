@@ -37,6 +37,7 @@ TEST_CASE("celery::parse_amqp_url reads URLs as kombu does") {
   CHECK(u.user == "u");
   CHECK(u.password == "guest");
   CHECK(u.vhost == "v");
+  CHECK(u.describe() == "amqp://u@[::1]:5000/v");
 
   CHECK(contains(error_of(parse_amqp_url("amqps://h/")), "TLS (amqps://) is not supported"));
   CHECK(contains(error_of(parse_amqp_url("amqp://h:0/")), "'0' is not a port number"));
