@@ -307,22 +307,26 @@ class BackendsTest(WebhookTestCase):
         self.assertIn("file URIs are not allowed here", answers["3"]["metadata"]["error"])
         self.assertEqual(len(re.findall(r"started clamd", self.read_log())), 2)  # once each
 
+    def check_celery_backend(self, broker_url, results_url):
+        """A signed EICAR bounty through `--backend celery` and a `pssupervise worker`."""
+        urls = ["--broker", broker_url, "--result-backend", results_url]
+        worker = subprocess.Popen([BINARY, "worker", *urls], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env=self.env, cwd=self.tmp)
+        try:
+            recv = self.receiver()
+            self.start("--backend", "celery", *urls)
+            self.request("/", self.bounty(response_url=recv.url, bid=5))
+            _, answer = recv.wait(1)[0]
+            self.assertEqual(answer["verdict"], "malicious")
+        finally:
+            worker.terminate()
+            worker.wait(60)
+
     def test_celery_backend_goes_through_a_worker(self):
         from common import RedisServer
         redis = RedisServer(self.tmp)
         try:
-            worker = subprocess.Popen([BINARY, "worker", "--broker", redis.url],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      env=self.env, cwd=self.tmp)
-            try:
-                recv = self.receiver()
-                self.start("--backend", "celery", "--broker", redis.url)
-                self.request("/", self.bounty(response_url=recv.url, bid=5))
-                _, answer = recv.wait(1)[0]
-                self.assertEqual(answer["verdict"], "malicious")
-            finally:
-                worker.terminate()
-                worker.wait(60)
+            self.check_celery_backend(redis.url, redis.url)
         finally:
             redis.stop()
 
@@ -331,18 +335,7 @@ class BackendsTest(WebhookTestCase):
         redis = RedisServer(self.tmp)
         rabbit = RabbitMQServer(self.tmp)
         try:
-            urls = ["--broker", rabbit.url, "--result-backend", redis.url]
-            worker = subprocess.Popen([BINARY, "worker", *urls], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, env=self.env, cwd=self.tmp)
-            try:
-                recv = self.receiver()
-                self.start("--backend", "celery", *urls)
-                self.request("/", self.bounty(response_url=recv.url, bid=6))
-                _, answer = recv.wait(1)[0]
-                self.assertEqual(answer["verdict"], "malicious")
-            finally:
-                worker.terminate()
-                worker.wait(60)
+            self.check_celery_backend(rabbit.url, redis.url)
         finally:
             rabbit.close()
             redis.stop()
