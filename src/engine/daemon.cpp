@@ -38,14 +38,7 @@ std::string expand_or_throw(const Manifest& manifest, const env::EngineEnv& env,
 }
 
 void prepare_daemon_files(const Manifest& manifest, env::EngineEnv& env) {
-  std::string warning;
-  if (auto r = env::prepare_runtime_dir(env, warning); !r) {
-    throw Fatal(r.error().message);
-  }
-  if (!warning.empty()) {
-    log::get(manifest.name)->warn("{}", warning);
-  }
-  remove_stale_scratch(manifest, env);
+  prepare_scratch_area(manifest, env, /*warn_if_private=*/true);
   const auto& d = *manifest.daemon;
   for (const auto& dir : d.dirs) {
     auto path = expand_or_throw(manifest, env, dir, "daemon.dirs");

@@ -7,6 +7,9 @@ namespace pss::engine {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Removes stale scratch directories from the engine's runtime dir (logged); no-op without one.
 void remove_stale_scratch(const Manifest& manifest, const env::EngineEnv& env) {
   auto dir = env.get("RUNTIME_DIR");
   if (!dir) {
@@ -18,13 +21,16 @@ void remove_stale_scratch(const Manifest& manifest, const env::EngineEnv& env) {
   }
 }
 
-void prepare_scratch_area(const Manifest& manifest, env::EngineEnv& env) {
+} // namespace
+
+void prepare_scratch_area(const Manifest& manifest, env::EngineEnv& env, bool warn_if_private) {
   std::string note;
   if (auto r = env::prepare_runtime_dir(env, note); !r) {
     throw Fatal(r.error().message);
   }
   if (!note.empty()) {
-    log::get(manifest.name)->info("{}", note);
+    log::get(manifest.name)
+        ->log(warn_if_private ? spdlog::level::warn : spdlog::level::info, "{}", note);
   }
   remove_stale_scratch(manifest, env);
 }

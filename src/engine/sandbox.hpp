@@ -13,12 +13,12 @@
 namespace pss::engine {
 
 // Makes the engine's runtime dir usable (see env::prepare_runtime_dir; a private one under
-// the temp dir when neither it nor XDG_RUNTIME_DIR is set, logged at info level: it only
-// holds scratch directories) and removes the scratch directories a crashed pssupervise
-// left in it, saying so at info level. Throws Fatal if the runtime dir is refused.
-void prepare_scratch_area(const Manifest& manifest, env::EngineEnv& env);
-// Removes stale scratch directories from the engine's runtime dir (logged); no-op without one.
-void remove_stale_scratch(const Manifest& manifest, const env::EngineEnv& env);
+// the temp dir when neither it nor XDG_RUNTIME_DIR is set, logged at info level, or as a
+// warning with `warn_if_private`: a daemon keeps its socket and pid file there) and removes
+// the scratch directories a crashed pssupervise left in it, saying so at info level. Throws
+// Fatal if the runtime dir is refused.
+void prepare_scratch_area(const Manifest& manifest, env::EngineEnv& env,
+                          bool warn_if_private = false);
 
 // Fills `spec` with the sandbox (env, cwd unless set, umask, limits) and returns the scratch
 // directory, to be kept until the process (and its group) is gone. Its parent is the
