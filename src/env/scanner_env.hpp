@@ -27,7 +27,8 @@ inline constexpr const char* k_safe_path =
 //   USER, LOGNAME             from the password database (our effective uid)
 //   ${ENGINE}_*               the engine's variables, resolved (manifest "env" and defaults)
 //   `pass_env`                each of these names that is set in ours (manifest "pass_env")
-// Wine adds its own (wine::Runtime::wrap); a daemon its "daemon.env".
+// Wine adds its own (wine::Runtime::wrap; it sets TMPDIR back to one per engine, where Wine
+// finds its server); a daemon its "daemon.env".
 std::map<std::string, std::string> scanner_environment(const EngineEnv& env,
                                                        const std::filesystem::path& scratch,
                                                        const std::vector<std::string>& pass_env,

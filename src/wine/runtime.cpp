@@ -52,6 +52,9 @@ Runtime::Runtime(const env::EngineEnv& env) : m_engine(env.engine) {
   m_settings["WINEDEBUG"] = getenv_or("WINEDEBUG", "-all");
   m_settings["WINEDLLOVERRIDES"] = getenv_or("WINEDLLOVERRIDES", "mscoree,mshtml=");
   m_settings["LC_ALL"] = getenv_or("LC_ALL", "C.UTF-8");
+  // Where Wine looks for its server (see the header): the same for the persistent server,
+  // wineboot and every scan, overriding the scratch TMPDIR a scanner's sandbox sets.
+  m_settings["TMPDIR"] = getenv_or("TMPDIR", "/tmp");
   if (auto tz = env::process_getenv("TZ")) {
     m_settings["TZ"] = *tz;
   }

@@ -11,6 +11,11 @@
 //   WINEDLLOVERRIDES        mscoree,mshtml= (no Mono/Gecko install dialogs on a headless host)
 //   LC_ALL                  C.UTF-8 (Wine's ANSI code page follows it: 1252 for C/en)
 //   TZ                      passed through when set
+//   TMPDIR                  ours, else /tmp. Debian's Wine keys the wineserver socket on it
+//                           ($TMPDIR/<name in $WINEPREFIX/wineserver>/server-<dev>-<ino>), so
+//                           every Wine process of the engine gets this one, never a scan's
+//                           scratch dir: a different TMPDIR would start a second wineserver
+//                           (~140 ms per scan). The scratch dir stays the scan's cwd and HOME.
 //   WINEARCH, WINEDLLPATH   passed through when set (and WINELOADER, WINESERVER)
 // Wine processes get nothing else of our environment: a scanner's is built by
 // env::scanner_environment, Wine's tools get a minimal one (environment()).

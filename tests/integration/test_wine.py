@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Windows engines under real Wine: Wine's own find.exe, and the testvendor scanner built
 with mingw-w64. The prefix is shared by the tests of a run (PSS_WINE_STATE), created once."""
+import json
 import os
 import subprocess
 import sys
@@ -139,8 +140,37 @@ class TestvendorTest(WineTestCase):
         self.assertEqual(seen["WINEDEBUG"], "-all")
         self.assertEqual(seen["TESTVENDOR_MODE"], "hang")
         self.assertTrue(seen["HOME"].startswith(os.path.join(self.runtime, "scratch-")), seen)
-        self.assertEqual(seen["TMPDIR"], seen["HOME"])
+        # Wine finds its server under TMPDIR: the engine's one, not the scan's scratch dir.
+        self.assertEqual(seen["TMPDIR"], self.env.get("TMPDIR", "/tmp"), seen)
         self.assertNotIn("DISPLAY", seen)
+
+    def test_one_wineserver_serves_every_one_shot_run(self):
+        """Debian's Wine keys its server socket on TMPDIR: were a scan's TMPDIR its scratch
+        dir, each scan would start a wineserver of its own beside the persistent one."""
+        files = [self.write(f"f{i}.txt", b"hello") for i in range(24)]
+        proc = subprocess.Popen([BINARY, "--engine", "testvendor", "analyze", "--format", "json",
+                                 "--concurrency", "2", *files], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=self.env, cwd=self.tmp)
+        servers = {}
+        try:
+            while proc.poll() is None:
+                for pid in wine_processes(self.prefix):
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as f:
+                            argv = f.read().split(b"\0")
+                    except OSError:
+                        continue
+                    # Not `wineserver -k`, which pssupervise runs to stop the server.
+                    if os.path.basename(argv[0]).startswith(b"wineserver") and b"-k" not in argv:
+                        servers[pid] = b" ".join(argv).decode()
+                time.sleep(0.02)  # a second server would live for a whole scan (> 100 ms)
+        finally:
+            out, err = proc.communicate(timeout=600)
+        r = [json.loads(l) for l in out.decode().splitlines() if l.strip()]
+        self.assertEqual(sorted(l["input"] for l in r), sorted(files), err)
+        self.assertTrue(all(l["analysis"]["result"] == "benign" for l in r), r)
+        self.assertEqual(len(servers), 1, f"wineservers seen for {self.prefix}: {servers}")
+        self.assertNoWineLeft()
 
     def test_crash_is_unknown(self):
         f = self.write("c.txt", b"hello")
