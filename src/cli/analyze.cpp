@@ -194,8 +194,11 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
     std::exception_ptr ep;
     try {
       if (opts.backend == "process") { // each worker process starts its own engines
-        backend::ProcessBackend backend(process_backend_options(
-            global, concurrency, {1, opts.timeout, opts.max_size}, lo.fetch));
+        BackendWorkerOptions worker;   // one scan at a time in each worker process
+        worker.timeout = opts.timeout;
+        worker.max_size = opts.max_size;
+        backend::ProcessBackend backend(
+            process_backend_options(global, concurrency, worker, lo.fetch));
         running_process = &backend;
         if (!interrupted) {
           auto run = backend.run(std::move(jobs), sink);
