@@ -21,6 +21,19 @@ using namespace std::chrono_literals;
 using pss::process::Child;
 using pss::process::SpawnSpec;
 
+// A spec from its first fields (the rest default), as aggregate initialization with the
+// trailing fields left out would warn (-Wmissing-field-initializers).
+static SpawnSpec spec_of(std::vector<std::string> argv,
+                         std::optional<std::map<std::string, std::string>> env,
+                         std::filesystem::path cwd, std::string name) {
+  SpawnSpec s;
+  s.argv = std::move(argv);
+  s.env = std::move(env);
+  s.cwd = std::move(cwd);
+  s.name = std::move(name);
+  return s;
+}
+
 namespace {
 // Runs a coroutine to completion on a fresh io_context.
 template <typename F>
@@ -64,7 +77,7 @@ TEST_CASE("process::Child") {
                 -> asio::awaitable<std::pair<pss::process::ExitStatus, std::vector<std::string>>> {
           auto child =
               Child::spawn(
-                  ex, SpawnSpec{{"/bin/sh", "-c", "echo hello; echo err >&2; exit 3"}, {}, {}, "t"})
+                  ex, spec_of({"/bin/sh", "-c", "echo hello; echo err >&2; exit 3"}, {}, {}, "t"))
                   .value();
           auto s = co_await child->wait_for(5s);
           co_return std::pair{*s, child->output_tail()};
@@ -76,7 +89,7 @@ TEST_CASE("process::Child") {
   }
   SUBCASE("stop sends SIGTERM to the group") {
     auto status = run([](asio::any_io_executor ex) -> asio::awaitable<pss::process::ExitStatus> {
-      auto child = Child::spawn(ex, SpawnSpec{{"sleep", "30"}, {}, {}, "sleep"}).value();
+      auto child = Child::spawn(ex, spec_of({"sleep", "30"}, {}, {}, "sleep")).value();
       co_return co_await child->stop(2s);
     });
     CHECK(status.signal == SIGTERM);
@@ -85,13 +98,10 @@ TEST_CASE("process::Child") {
   SUBCASE("a child ignoring SIGTERM is killed, with its grandchildren") {
     int pgid = 0;
     auto status = run([&](asio::any_io_executor ex) -> asio::awaitable<pss::process::ExitStatus> {
-      auto child =
-          Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c",
-                                      "trap '' TERM; echo ready; sleep 30 & wait; sleep 30"},
-                                     {},
-                                     {},
-                                     "stubborn"})
-              .value();
+      auto child = Child::spawn(ex, spec_of({"/bin/sh", "-c",
+                                             "trap '' TERM; echo ready; sleep 30 & wait; sleep 30"},
+                                            {}, {}, "stubborn"))
+                       .value();
       pgid = child->pid();
       // Stop only once the trap is in place.
       for (int i = 0; i < 250 && child->output_tail().empty(); ++i) {
@@ -109,11 +119,10 @@ TEST_CASE("process::Child") {
   }
   SUBCASE("environment and working directory") {
     auto tail = run([](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
-      auto child = Child::spawn(ex, SpawnSpec{{"/bin/sh", "-c", "echo \"$FOO $(pwd)\""},
-                                              std::map<std::string, std::string>{{"FOO", "bar"}},
-                                              "/",
-                                              "env"})
-                       .value();
+      auto child =
+          Child::spawn(ex, spec_of({"/bin/sh", "-c", "echo \"$FOO $(pwd)\""},
+                                   std::map<std::string, std::string>{{"FOO", "bar"}}, "/", "env"))
+              .value();
       co_await child->wait_for(5s);
       // Give the output pump a moment after the exit.
       asio::steady_timer t(ex, 100ms);
@@ -125,7 +134,7 @@ TEST_CASE("process::Child") {
   }
   SUBCASE("missing program is a clear error") {
     asio::io_context io;
-    auto r = Child::spawn(io.get_executor(), SpawnSpec{{"no-such-program-pss"}, {}, {}, "x"});
+    auto r = Child::spawn(io.get_executor(), spec_of({"no-such-program-pss"}, {}, {}, "x"));
     REQUIRE(!r);
     CHECK(r.error().message == "cannot start 'no-such-program-pss': not found on PATH");
   }
@@ -133,7 +142,7 @@ TEST_CASE("process::Child") {
     asio::io_context io;
     int pid = 0;
     {
-      auto child = Child::spawn(io.get_executor(), SpawnSpec{{"sleep", "30"}, {}, {}, "s"}).value();
+      auto child = Child::spawn(io.get_executor(), spec_of({"sleep", "30"}, {}, {}, "s")).value();
       pid = child->pid();
     }
     CHECK(::kill(pid, 0) != 0); // no zombie either: reaped
@@ -145,7 +154,7 @@ TEST_CASE("process::Child captured stdout") {
     auto [out, tail] = run(
         [](asio::any_io_executor ex)
             -> asio::awaitable<std::pair<pss::process::CapturedOutput, std::vector<std::string>>> {
-          SpawnSpec spec{{"/bin/sh", "-c", "echo result; echo noise >&2"}, {}, {}, "cap"};
+          SpawnSpec spec = spec_of({"/bin/sh", "-c", "echo result; echo noise >&2"}, {}, {}, "cap");
           spec.capture_stdout = true;
           auto child = Child::spawn(ex, spec).value();
           co_await child->wait_for(5s);
@@ -163,7 +172,7 @@ TEST_CASE("process::Child captured stdout") {
     auto started = std::chrono::steady_clock::now();
     int pgid = 0;
     auto out = run([&](asio::any_io_executor ex) -> asio::awaitable<pss::process::CapturedOutput> {
-      SpawnSpec spec{{"/bin/sh", "-c", "echo result; sleep 30 &"}, {}, {}, "cap"};
+      SpawnSpec spec = spec_of({"/bin/sh", "-c", "echo result; sleep 30 &"}, {}, {}, "cap");
       spec.capture_stdout = true;
       auto child = Child::spawn(ex, spec).value();
       pgid = child->pid();
@@ -182,7 +191,7 @@ TEST_CASE("process::Child captured stdout") {
   }
   SUBCASE("output beyond the cap is dropped and flagged") {
     auto out = run([](asio::any_io_executor ex) -> asio::awaitable<pss::process::CapturedOutput> {
-      SpawnSpec spec{{"/bin/sh", "-c", "head -c 100000 /dev/zero"}, {}, {}, "big"};
+      SpawnSpec spec = spec_of({"/bin/sh", "-c", "head -c 100000 /dev/zero"}, {}, {}, "big");
       spec.capture_stdout = true;
       spec.max_stdout = 1000;
       auto child = Child::spawn(ex, spec).value();
@@ -225,7 +234,8 @@ TEST_CASE("process::Child fork hazard") {
     int fd = ::open((dir / "regular").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     REQUIRE(fd >= 0);
     asio::posix::stream_descriptor regular(io, fd); // registered, though not pollable
-    SpawnSpec spec{{"/bin/sh", "-c", "echo ran >> \"$1\"", "sh", ran.native()}, {}, {}, "hazard"};
+    SpawnSpec spec =
+        spec_of({"/bin/sh", "-c", "echo ran >> \"$1\"", "sh", ran.native()}, {}, {}, "hazard");
     auto child = Child::spawn(io.get_executor(), spec);
     if (::getpid() != self) { // a copy of us came back from spawn: record it and vanish
       std::ofstream(runaway) << "runaway " << ::getpid() << "\n";
@@ -248,7 +258,8 @@ TEST_CASE("process::Child fork hazard") {
 
 TEST_CASE("process::Child sandbox") {
   SUBCASE("resource limits are set in the child") {
-    SpawnSpec spec{{"/bin/sh", "-c", "ulimit -n; ulimit -t; ulimit -v"}, {}, {}, "limits"};
+    SpawnSpec spec =
+        spec_of({"/bin/sh", "-c", "ulimit -n; ulimit -t; ulimit -v"}, {}, {}, "limits");
     spec.limits.open_files = 256;
     spec.limits.cpu_seconds = 7;
     spec.limits.address_space = 1024ULL * 1024 * 1024;
@@ -257,25 +268,25 @@ TEST_CASE("process::Child sandbox") {
     CHECK(out == "256\n7\n1048576\n"); // ulimit -v is in KiB
   }
   SUBCASE("umask") {
-    SpawnSpec spec{{"/bin/sh", "-c", "umask"}, {}, {}, "umask"};
+    SpawnSpec spec = spec_of({"/bin/sh", "-c", "umask"}, {}, {}, "umask");
     spec.umask = 077;
     CHECK(run_capture(spec).first == "0077\n");
   }
   SUBCASE("the environment given is all the child has") {
-    SpawnSpec spec{
-        {"/usr/bin/env"}, std::map<std::string, std::string>{{"ONLY", "this"}}, {}, "env"};
+    SpawnSpec spec =
+        spec_of({"/usr/bin/env"}, std::map<std::string, std::string>{{"ONLY", "this"}}, {}, "env");
     CHECK(run_capture(spec).first == "ONLY=this\n");
   }
   SUBCASE("no descriptor of ours is inherited, even one without O_CLOEXEC") {
     int leak = ::open("/dev/null", O_RDONLY); // no O_CLOEXEC, as a careless library would
     REQUIRE(leak >= 3);
-    SpawnSpec spec{{"/bin/sh", "-c", "ls /proc/$$/fd"}, {}, {}, "fds"};
+    SpawnSpec spec = spec_of({"/bin/sh", "-c", "ls /proc/$$/fd"}, {}, {}, "fds");
     auto out = run_capture(spec).first;
     ::close(leak);
     CHECK(out == "0\n1\n2\n");
   }
   SUBCASE("a CPU limit ends a busy loop with SIGXCPU") {
-    SpawnSpec spec{{"/bin/sh", "-c", "while :; do :; done"}, {}, {}, "burn"};
+    SpawnSpec spec = spec_of({"/bin/sh", "-c", "while :; do :; done"}, {}, {}, "burn");
     spec.limits.cpu_seconds = 1;
     auto [out, status] = run_capture(spec);
     CHECK(status.signal == SIGXCPU);
@@ -283,14 +294,14 @@ TEST_CASE("process::Child sandbox") {
     CHECK(status.cpu_time >= 900ms);
   }
   SUBCASE("a failure between fork and exec is an error, and the child never returns") {
-    SpawnSpec spec{{"/bin/true"}, {}, "/nonexistent-pss-dir", "cwd"};
+    SpawnSpec spec = spec_of({"/bin/true"}, {}, "/nonexistent-pss-dir", "cwd");
     asio::io_context io;
     auto r = Child::spawn(io.get_executor(), spec);
     REQUIRE(!r);
     CHECK(r.error().message == "cannot start '/bin/true': chdir: No such file or directory");
   }
   SUBCASE("output over the cap kills the group at once") {
-    SpawnSpec spec{{"/usr/bin/yes"}, {}, {}, "yes"};
+    SpawnSpec spec = spec_of({"/usr/bin/yes"}, {}, {}, "yes");
     spec.max_stdout = 1 << 20;
     spec.kill_on_overflow = true;
     auto started = std::chrono::steady_clock::now();
@@ -309,10 +320,9 @@ TEST_CASE("process::Child sandbox") {
   }
   SUBCASE("an endless stderr line keeps a bounded tail") {
     auto tail = run([](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
-      auto child =
-          Child::spawn(
-              ex, SpawnSpec{{"/bin/sh", "-c", "head -c 64000000 /dev/zero >&2"}, {}, {}, "flood"})
-              .value();
+      auto child = Child::spawn(ex, spec_of({"/bin/sh", "-c", "head -c 64000000 /dev/zero >&2"}, {},
+                                            {}, "flood"))
+                       .value();
       co_await child->wait_for(20s);
       co_await pss::process::sleep_for(ex, 200ms);
       co_return child->output_tail();
