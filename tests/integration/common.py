@@ -20,6 +20,26 @@ SAMPLES = os.path.join(SOURCE_ROOT, "tests", "samples")
 SANITIZED = b"libasan" in subprocess.run(["ldd", BINARY], capture_output=True).stdout
 CLAMAV_DB = os.path.join(SOURCE_ROOT, "engines", "clamav", "db")
 
+# How long a test waits for something that is bound to happen (a server up, a file written, a
+# process gone, a delivery made): far beyond what it needs even on a loaded 2-core machine under
+# AddressSanitizer, so that only a hung test ever reaches it. Tests never assert on elapsed
+# time, and never sleep in the hope that something has happened: they wait for it.
+PATIENCE = 120
+
+
+def wait_until(predicate, timeout=PATIENCE, what="the condition", details=None, interval=0.05):
+    """Polls predicate() until it returns something true, and returns that; fails the test,
+    naming `what` (and `details()` if given), once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            more = f"\n{details()}" if details else ""
+            raise AssertionError(f"still waiting for {what} after {timeout} s{more}")
+        time.sleep(interval)
+
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -93,13 +113,23 @@ class PssTestCase(unittest.TestCase):
             f.write(data)
         return path
 
-    def pss(self, *args, stdin=None, env=None, timeout=120):
+    def pss(self, *args, stdin=None, env=None, timeout=300):
+        """Runs pssupervise to its end; `timeout` only stops a hung run (which fails the test)."""
         e = dict(self.env)
         if env:
             e.update(env)
         proc = subprocess.Popen([BINARY, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=e, cwd=self.tmp)
-        out, err = proc.communicate(stdin, timeout=timeout)
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            try:
+                out, err = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:  # something it started still holds the pipes
+                out, err = b"", b""
+            self.fail(f"pssupervise {' '.join(args)} still running after {timeout} s: hung\n"
+                      f"{Run(proc, out, err)!r}")
         return Run(proc, out, err)
 
     def analyze_json(self, *args, **kw):
@@ -111,6 +141,10 @@ class PssTestCase(unittest.TestCase):
         if os.path.exists(pidfile):
             pid = int(open(pidfile).read().strip() or 0)
             self.assertFalse(pid and pid_alive(pid), f"clamd (pid {pid}) still running")
+
+    def assertGone(self, pid, what):
+        """pid exits (it may take a moment: it is being stopped): fails if it never does."""
+        wait_until(lambda: not pid_alive(pid), what=f"{what} (pid {pid}) to exit")
 
 
 class Clamd:
@@ -140,14 +174,14 @@ class Clamd:
         self.proc = subprocess.Popen(["/usr/sbin/clamd", "--foreground", f"--config-file={conf}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:
             if self.ping():
                 return
             if self.proc.poll() is not None:
                 raise RuntimeError(f"test clamd exited with {self.proc.returncode}")
             time.sleep(0.02)
-        raise RuntimeError("test clamd not ready in 60 s")
+        raise RuntimeError(f"test clamd not ready in {PATIENCE} s")
 
     def ping(self):
         try:
@@ -210,13 +244,13 @@ class RabbitMQServer:
     def url(self):
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
 
-    def start(self, timeout=90):
+    def start(self, timeout=300):
         self.log = open(os.path.join(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=self.dir)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"rabbitmq-server exited with {self.proc.returncode}; "
                                    f"see {self.log.name}")
@@ -257,7 +291,7 @@ class RabbitMQServer:
         r = subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.node, "-q",
                             "list_queues", "name", "messages_ready",
                             "messages_unacknowledged"],
-                           env=self.env, capture_output=True, text=True, timeout=60)
+                           env=self.env, capture_output=True, text=True, timeout=PATIENCE)
         for line in r.stdout.splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[0] == queue:
@@ -286,8 +320,8 @@ class RedisServer:
              "--dir", self.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
              "--protected-mode", "no", "--daemonize", "no", "--logfile", "redis.log"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.time() + 30
-        while time.time() < deadline:
+        deadline = time.monotonic() + PATIENCE
+        while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
                     s.sendall(b"PING\r\n")
@@ -298,7 +332,7 @@ class RedisServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
             time.sleep(0.02)
-        raise RuntimeError("redis-server not ready in 30 s")
+        raise RuntimeError(f"redis-server not ready in {PATIENCE} s")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -308,5 +342,5 @@ class RedisServer:
     def command(self, *args):
         """One command through redis-cli (enough for test checks)."""
         r = subprocess.run(["redis-cli", "-p", str(self.port), "--raw", *args],
-                           capture_output=True, text=True, timeout=30)
+                           capture_output=True, text=True, timeout=PATIENCE)
         return r.stdout.strip()

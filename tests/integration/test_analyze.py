@@ -9,12 +9,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BINARY, EICAR, MARKER, SAMPLES, Clamd, PssTestCase, free_port,  # noqa: E402
-                    pid_alive)
+from common import (BINARY, EICAR, MARKER, PATIENCE, SAMPLES, Clamd, PssTestCase,  # noqa: E402
+                    free_port)
 
 
 class SamplesTest(PssTestCase):
@@ -313,7 +312,7 @@ class ClamdTest(PssTestCase):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
         err = proc.stderr.read().decode()
-        proc.wait(60)
+        proc.wait(PATIENCE)
         proc.stdout.close()
         proc.stderr.close()
         self.assertTrue(killed, "the run ended before clamd could be killed")
@@ -405,12 +404,8 @@ class ClamdTest(PssTestCase):
         proc.stdout.readline()
         pid = int(open(os.path.join(self.runtime, "clamd.pid")).read())
         proc.kill()
-        proc.communicate(timeout=30)
-        for _ in range(200):
-            if not pid_alive(pid):
-                break
-            time.sleep(0.05)
-        self.assertFalse(pid_alive(pid), "clamd outlived a killed pssupervise")
+        proc.communicate(timeout=PATIENCE)
+        self.assertGone(pid, "clamd of a killed pssupervise")
 
     def test_sigterm_stops_clamd(self):
         for i in range(50):
@@ -421,13 +416,9 @@ class ClamdTest(PssTestCase):
         proc.stdout.readline()  # scanning has started
         pid = int(open(os.path.join(self.runtime, "clamd.pid")).read())
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        proc.communicate(timeout=PATIENCE)
         self.assertEqual(proc.returncode, 128 + signal.SIGTERM)
-        for _ in range(100):
-            if not pid_alive(pid):
-                break
-            time.sleep(0.05)
-        self.assertFalse(pid_alive(pid), "clamd survived our SIGTERM")
+        self.assertGone(pid, "clamd of a pssupervise stopped by SIGTERM")
 
 
 class ProgressTest(PssTestCase):
@@ -439,7 +430,7 @@ class ProgressTest(PssTestCase):
         proc = subprocess.Popen([BINARY, "analyze", os.path.join(self.tmp, "p")],
                                 stdout=subprocess.PIPE, stderr=slave, env=self.env)
         os.close(slave)
-        out, _ = proc.communicate(timeout=60)
+        out, _ = proc.communicate(timeout=PATIENCE)
         err = b""
         while True:
             try:

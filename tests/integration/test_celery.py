@@ -14,13 +14,21 @@ import unittest
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, SAMPLES, PssTestCase, RedisServer, live_pids  # noqa: E402
+from common import (BINARY, EICAR, PATIENCE, SAMPLES, PssTestCase, RedisServer,  # noqa: E402
+                    live_pids, wait_until)
 
 from celery import Celery  # noqa: E402
 from celery.exceptions import NotRegistered, TaskRevokedError  # noqa: E402
 
+# Takes SLOW_SECONDS per file; or, with SLOW_UNTIL set, until that file exists (a scan that
+# ends when the test says so; after 300 s at most, should the test have failed before).
 SLOW_SCANNER = r"""#!/bin/sh
-sleep "${SLOW_SECONDS:-1}"
+if [ -n "$SLOW_UNTIL" ]; then
+  i=0
+  while [ ! -e "$SLOW_UNTIL" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
+else
+  sleep "${SLOW_SECONDS:-1}"
+fi
 if grep -q EICAR-STANDARD "$1"; then echo "$1: infected: Eicar.Slow"; exit 1; fi
 echo "$1: clean"
 """
@@ -72,7 +80,8 @@ class CeleryTestCase(PssTestCase):
         super().tearDown()
 
     def slow_engine(self):
-        """A one-shot engine whose scanner takes SLOW_SECONDS per file."""
+        """A one-shot engine whose scanner takes SLOW_SECONDS per file (or waits for the file
+        SLOW_UNTIL names)."""
         self.engines = os.path.join(self.tmp, "engines")
         d = os.path.join(self.engines, "slow")
         os.makedirs(d, exist_ok=True)
@@ -80,7 +89,7 @@ class CeleryTestCase(PssTestCase):
             f.write(SLOW_SCANNER)
         manifest = {
             "product": "Slow Scanner", "vendor": "Test", "categories": ["*"],
-            "driver": "oneshot", "pass_env": ["SLOW_SECONDS"],
+            "driver": "oneshot", "pass_env": ["SLOW_SECONDS", "SLOW_UNTIL"],
             "scan": {"argv": ["/bin/sh", "${ENGINE_DIR}/slow.sh", "{path}"],
                      "timeout": {"base": 60},
                      "exit_codes": {"0": "benign", "1": "malicious"},
@@ -130,9 +139,9 @@ class CeleryTestCase(PssTestCase):
         self.assertIn("eicar.com: malicious Py.Worker.Saw.", r.stdout)
         self.assertIn("hello.txt: benign", r.stdout)
 
-    def wait_for_log(self, worker, text, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+    def wait_for_log(self, worker, text, timeout=PATIENCE):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             with open(worker.log_path, errors="replace") as f:
                 if text in f.read():
                     return
@@ -145,13 +154,8 @@ class CeleryTestCase(PssTestCase):
     def send(self, bounty, queue="clamav", **kw):
         return self.app.send_task("pssupervise.analyze", args=[bounty], queue=queue, **kw)
 
-    def wait_until(self, predicate, timeout=30, what="condition"):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if predicate():
-                return
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}")
+    def wait_until(self, predicate, timeout=PATIENCE, what="condition", details=None):
+        wait_until(predicate, timeout=timeout, what=what, details=details)
 
     def queue_mixed_tasks(self, queue, n=12):
         """n tasks for the slow engine, every third one EICAR; their ids."""
@@ -161,8 +165,7 @@ class CeleryTestCase(PssTestCase):
 
     def assert_mixed_tasks_answered(self, ids):
         """Each task of queue_mixed_tasks() stored SUCCESS with its own verdict."""
-        self.wait_until(lambda: all(self.stored(i) for i in ids), timeout=120,
-                        what="all results")
+        self.wait_until(lambda: all(self.stored(i) for i in ids), what="all results")
         for n, task_id in enumerate(ids):
             meta = self.stored(task_id)
             self.assertEqual(meta["status"], "SUCCESS", meta)
@@ -181,21 +184,21 @@ class InteropTest(CeleryTestCase):
         r1 = self.send(file_bounty(eicar))
         r2 = self.send({"id": 2, "artifact_type": "file",
                         "artifact_uri": "data:,just some clean text"})
-        a1, a2 = r1.get(timeout=60), r2.get(timeout=60)
+        a1, a2 = r1.get(timeout=PATIENCE), r2.get(timeout=PATIENCE)
         self.assertEqual(a1["result"], "malicious")
         self.assertEqual(a1["result_name"], "Eicar-Test-Signature")
         self.assertEqual(a1["product"], "ClamAV")
         self.assertEqual(a2["result"], "benign")
         self.assertEqual(r1.state, "SUCCESS")
         # Late ack: the acknowledgements follow the stored results; nothing stays unacked.
-        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0", timeout=5,
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0",
                         what="the acknowledgements")
 
     def test_a_failing_task_raises_in_python(self):
         self.start_worker()
         r = self.send({"bogus": 1})
         with self.assertRaises(ValueError) as cm:
-            r.get(timeout=60)
+            r.get(timeout=PATIENCE)
         self.assertIn("invalid bounty", str(cm.exception))
         self.assertEqual(r.state, "FAILURE")
 
@@ -203,14 +206,14 @@ class InteropTest(CeleryTestCase):
         self.start_worker()
         r = self.app.send_task("pssupervise.nope", args=[], queue="clamav")
         with self.assertRaises(NotRegistered):
-            r.get(timeout=60)
+            r.get(timeout=PATIENCE)
 
     def test_expired_task_is_revoked(self):
         self.start_worker()
         r = self.send(file_bounty(os.path.join(SAMPLES, "hello.txt")),
                       expires=datetime.now(timezone.utc) - timedelta(seconds=5))
         with self.assertRaises(TaskRevokedError):
-            r.get(timeout=60)
+            r.get(timeout=PATIENCE)
         self.assertEqual(r.state, "REVOKED")
 
     def test_our_client_with_our_worker_matches_local(self):
@@ -233,7 +236,7 @@ class InteropTest(CeleryTestCase):
         self.assertEqual(r.code, 0, r)
         inp, queue, task_id = r.stdout.strip().split("\t")
         self.assertEqual(queue, "clamav")
-        a = self.app.AsyncResult(task_id).get(timeout=60)
+        a = self.app.AsyncResult(task_id).get(timeout=PATIENCE)
         self.assertEqual(a["result"], "malicious")
 
     def test_no_worker_is_a_clear_timeout(self):
@@ -255,33 +258,36 @@ class ReliabilityTest(CeleryTestCase):
         a.wait(30)
         self.assertIsNone(self.stored(r.id))
         b = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "0.2"})
-        self.assertEqual(r.get(timeout=90)["result"], "malicious")
+        self.assertEqual(r.get(timeout=PATIENCE)["result"], "malicious")
         self.wait_for_log(b, "was not acknowledged within 3 s")
-        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0", timeout=5,
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0",
                         what="the acknowledgement")
 
     def test_redis_restart_loses_nothing(self):
         self.slow_engine()
-        self.start_worker("--queue", "slow", "--concurrency", "2", engine="slow",
-                          env={"SLOW_SECONDS": "0.3"})
+        w = self.start_worker("--queue", "slow", "--concurrency", "2", engine="slow",
+                              env={"SLOW_SECONDS": "0.3"})
         ids = self.queue_mixed_tasks("slow")
-        time.sleep(0.5)
+        self.wait_for_log(w, ") received")  # the worker is taking tasks
         self.redis.stop()   # queued and in-flight tasks survive in the append-only file
-        time.sleep(1.5)
+        self.wait_for_log(w, "retrying with back-off")  # it has seen Redis go
         self.redis.start()
         self.assert_mixed_tasks_answered(ids)
-        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0", timeout=5,
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0",
                         what="the acknowledgements")
 
     def test_sigterm_finishes_the_task_in_flight_and_leaves_the_rest_queued(self):
         self.slow_engine()
+        release = os.path.join(self.tmp, "release")  # the scan in flight ends once it exists
         w = self.start_worker("--queue", "slow", "--concurrency", "1", engine="slow",
-                              env={"SLOW_SECONDS": "2"})
+                              env={"SLOW_UNTIL": release})
         paths = [self.write(f"f{i}.txt", b"clean %d" % i) for i in range(3)]
         ids = [self.send(file_bounty(p, i), queue="slow").id for i, p in enumerate(paths)]
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "1", what="delivery")
         w.send_signal(signal.SIGTERM)
-        self.assertEqual(w.wait(60), 0)
+        self.wait_for_log(w, "stopping: no new tasks")
+        self.write("release", b"")
+        self.assertEqual(w.wait(PATIENCE), 0)
         done = [i for i in ids if self.stored(i)]
         self.assertEqual(len(done), 1, "the task in flight is finished and stored")
         self.assertEqual(self.stored(done[0])["status"], "SUCCESS")

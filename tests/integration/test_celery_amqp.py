@@ -9,13 +9,12 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 import unittest
 import uuid
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, SAMPLES, RabbitMQServer, live_pids  # noqa: E402
+from common import EICAR, PATIENCE, SAMPLES, RabbitMQServer, live_pids  # noqa: E402
 import test_celery as base  # noqa: E402  (the module: its tests are not run twice)
 
 from celery.exceptions import NotRegistered, TaskRevokedError  # noqa: E402
@@ -50,10 +49,10 @@ class AmqpTestCase(base.CeleryTestCase):
     def counts(self):
         return self.rabbit.queue_counts(self.queue)
 
-    def wait_for_counts(self, ready, unacked, timeout=30):
+    def wait_for_counts(self, ready, unacked, timeout=PATIENCE):
         self.wait_until(lambda: self.counts() == (ready, unacked), timeout=timeout,
-                        what=f"queue {self.queue} at {ready} ready, {unacked} unacked "
-                             f"(now {self.counts()})")
+                        what=f"queue {self.queue} at {ready} ready, {unacked} unacked",
+                        details=lambda: f"now {self.counts()}")
 
 
 class AmqpInteropTest(AmqpTestCase):
@@ -63,7 +62,7 @@ class AmqpInteropTest(AmqpTestCase):
         r1 = self.send(file_bounty(eicar))
         r2 = self.send({"id": 2, "artifact_type": "file",
                         "artifact_uri": "data:,just some clean text"})
-        a1, a2 = r1.get(timeout=60), r2.get(timeout=60)
+        a1, a2 = r1.get(timeout=PATIENCE), r2.get(timeout=PATIENCE)
         self.assertEqual(a1["result"], "malicious")
         self.assertEqual(a1["result_name"], "Eicar-Test-Signature")
         self.assertEqual(a2["result"], "benign")
@@ -77,7 +76,7 @@ class AmqpInteropTest(AmqpTestCase):
         r = self.send(file_bounty(os.path.join(SAMPLES, "eicar.com")))
         self.wait_for_counts(1, 0)
         w = self.start_worker("--queue", self.queue)
-        self.assertEqual(r.get(timeout=60)["result"], "malicious")
+        self.assertEqual(r.get(timeout=PATIENCE)["result"], "malicious")
         with open(w.log_path, errors="replace") as f:
             self.assertNotIn("PRECONDITION_FAILED", f.read())
 
@@ -85,7 +84,7 @@ class AmqpInteropTest(AmqpTestCase):
         self.start_worker("--queue", self.queue)
         r = self.send({"bogus": 1})
         with self.assertRaises(ValueError) as cm:
-            r.get(timeout=60)
+            r.get(timeout=PATIENCE)
         self.assertIn("invalid bounty", str(cm.exception))
         self.wait_for_counts(0, 0)
 
@@ -93,7 +92,7 @@ class AmqpInteropTest(AmqpTestCase):
         self.start_worker("--queue", self.queue)
         r = self.app.send_task("pssupervise.nope", args=[], queue=self.queue)
         with self.assertRaises(NotRegistered):
-            r.get(timeout=60)
+            r.get(timeout=PATIENCE)
 
     def test_expired_task_is_revoked(self):
         self.start_worker("--queue", self.queue)
@@ -102,7 +101,7 @@ class AmqpInteropTest(AmqpTestCase):
         r = self.send(file_bounty(os.path.join(SAMPLES, "hello.txt")),
                       expires=datetime.now(timezone.utc) - timedelta(seconds=5))
         with self.assertRaises(TaskRevokedError):
-            r.get(timeout=60)
+            r.get(timeout=PATIENCE)
 
     def test_our_client_with_our_worker_matches_local(self):
         self.start_worker("--queue", self.queue, "--concurrency", "2")
@@ -129,7 +128,8 @@ class AmqpInteropTest(AmqpTestCase):
         self.assertEqual(r.code, 0, r)
         inp, queue, task_id = r.stdout.strip().split("\t")
         self.assertEqual(queue, self.queue)
-        self.assertEqual(self.app.AsyncResult(task_id).get(timeout=60)["result"], "malicious")
+        self.assertEqual(self.app.AsyncResult(task_id).get(timeout=PATIENCE)["result"],
+                         "malicious")
 
     def test_amqp_broker_needs_a_redis_result_backend(self):
         r = self.pss("analyze", "--backend", "celery", "--broker", self.rabbit.url,
@@ -163,7 +163,7 @@ class AmqpReliabilityTest(AmqpTestCase):
         self.assertIsNone(self.stored(r.id))
         self.wait_for_counts(1, 0)
         b = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "0.2"})
-        self.assertEqual(r.get(timeout=90)["result"], "malicious")
+        self.assertEqual(r.get(timeout=PATIENCE)["result"], "malicious")
         self.wait_for_log(b, "(redelivered)")
         self.wait_for_counts(0, 0)
 
@@ -172,7 +172,7 @@ class AmqpReliabilityTest(AmqpTestCase):
         w = self.start_worker("--queue", self.queue, "--concurrency", "2", engine="slow",
                               env={"SLOW_SECONDS": "0.3"})
         ids = self.queue_mixed_tasks(self.queue)
-        time.sleep(0.5)
+        self.wait_for_log(w, ") received")  # the worker is taking tasks
         # Queued and in-flight tasks survive: the queue is durable, the messages persistent,
         # and what was unacknowledged goes back to the queue.
         self.rabbit.restart()
@@ -183,13 +183,16 @@ class AmqpReliabilityTest(AmqpTestCase):
 
     def test_sigterm_finishes_the_task_in_flight_and_leaves_the_rest_queued(self):
         self.slow_engine()
+        release = os.path.join(self.tmp, "release")  # the scan in flight ends once it exists
         w = self.start_worker("--queue", self.queue, "--concurrency", "1", engine="slow",
-                              env={"SLOW_SECONDS": "2"})
+                              env={"SLOW_UNTIL": release})
         paths = [self.write(f"f{i}.txt", b"clean %d" % i) for i in range(3)]
         ids = [self.send(file_bounty(p, i)).id for i, p in enumerate(paths)]
         self.wait_for_counts(2, 1)  # prefetch 1: one delivered, two ready
         w.send_signal(signal.SIGTERM)
-        self.assertEqual(w.wait(60), 0)
+        self.wait_for_log(w, "stopping: no new tasks")
+        self.write("release", b"")
+        self.assertEqual(w.wait(PATIENCE), 0)
         done = [i for i in ids if self.stored(i)]
         self.assertEqual(len(done), 1, "the task in flight is finished and stored")
         self.assertEqual(self.stored(done[0])["status"], "SUCCESS")

@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 import unittest
 import zipfile
 
@@ -32,9 +31,7 @@ class HostileInputsTest(PssTestCase):
                     m.write(chunk)
         bomb = self.write("bomb.zip", buf.getvalue())
         clean = self.write("clean.txt", b"clean")
-        t0 = time.monotonic()
-        r, got = self.analyze(bomb, clean)
-        self.assertLess(time.monotonic() - t0, 200)
+        r, got = self.analyze(bomb, clean)  # a run that hangs fails in self.pss
         self.assertIn(got["bomb.zip"]["result"], ("benign", "unknown", "suspicious"), r)
         self.assertEqual(got["clean.txt"]["result"], "benign")
         self.assertLess(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 1 << 20,
@@ -63,13 +60,15 @@ class HostileInputsTest(PssTestCase):
         os.mkfifo(fifo)
         loop = os.path.join(self.tmp, "loop")
         os.symlink(loop, loop)
-        t0 = time.monotonic()
-        r, got = self.analyze(fifo, "/dev/zero", loop, self.write("ok.txt", b"ok"), timeout=120)
-        self.assertLess(time.monotonic() - t0, 60)
+        # Refused for what they are, before anything reads them: never a scan that times out
+        # (a run that hangs fails in self.pss).
+        r, got = self.analyze(fifo, "/dev/zero", loop, self.write("ok.txt", b"ok"))
         self.assertEqual(r.code, 2, r)
-        for name in ("fifo", "zero", "loop"):
+        for name, error in (("fifo", "not a regular file (FIFO)"),
+                            ("zero", "not a regular file (character device)"),
+                            ("loop", "Too many levels of symbolic links")):
             self.assertEqual(got[name]["result"], "unknown", (name, got[name]))
-            self.assertTrue(got[name]["error"], name)
+            self.assertIn(error, got[name]["error"], name)
         self.assertEqual(got["ok.txt"]["result"], "benign")
 
     def test_symlink_loop_inside_a_directory_does_not_loop_the_walk(self):
@@ -77,7 +76,7 @@ class HostileInputsTest(PssTestCase):
         os.makedirs(os.path.join(d, "sub"))
         os.symlink(d, os.path.join(d, "sub", "back"))
         self.write("tree/sub/eicar.com", EICAR)
-        r, got = self.analyze(d, timeout=120)
+        r, got = self.analyze(d)
         self.assertEqual(r.code, 1, r)
         self.assertEqual(got["eicar.com"]["result"], "malicious")
 
@@ -110,9 +109,10 @@ class HostileInputsTest(PssTestCase):
         proc = subprocess.Popen([BINARY, "analyze", "--format", "json", "--concurrency", "1", d],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
                                 cwd=self.tmp)
-        time.sleep(0.3)
+        first = proc.stdout.readline()  # the run is under way: the first answer is out
         shutil.rmtree(os.path.join(d, "d29"), ignore_errors=True)
-        out, err = proc.communicate(timeout=300)
+        rest, err = proc.communicate(timeout=300)
+        out = first + rest
         self.assertIn(proc.returncode, (0, 2), err)
         self.assertGreater(len(out.splitlines()), 250)  # the run went on
 

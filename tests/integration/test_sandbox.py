@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, SANITIZED, SAMPLES, PssTestCase, pid_alive  # noqa
+from common import BINARY, PATIENCE, SANITIZED, SAMPLES, PssTestCase, pid_alive  # noqa
 
 SECRET = "do-not-leak-7f3a"
 
@@ -167,9 +167,8 @@ class SandboxTest(PssTestCase):
         self.probe(limits={"cpu_seconds": 1})
         burn = self.write("burn.txt", b"BURN")
         clean = self.write("clean.txt", b"plain")
-        started = time.time()
+        # Stopped by the CPU limit, not by the scan's 60 s timeout: the error names the limit.
         r, a = self.analyze("probe", burn, clean)
-        self.assertLess(time.time() - started, 30, r)
         self.assertEqual(a[burn]["result"], "unknown", r)
         self.assertEqual(a[burn]["error"], "sh killed by signal 24 (SIGXCPU): "
                                            "CPU limit 1 s (limits.cpu_seconds)")
@@ -203,11 +202,9 @@ class SandboxTest(PssTestCase):
     def test_a_scanner_printing_gigabytes_is_stopped_at_the_output_cap(self):
         self.probe()
         files = [self.write(n + ".txt", n.encode()) for n in ("FLOODOUT", "FLOODYES", "FLOODERR")]
-        started = time.time()
         a, err, rss_kib = self.run_measured("--engines-dir", self.engines, "--engine", "probe",
                                             "analyze", "--format", "json", "--concurrency", "1",
                                             *files)
-        self.assertLess(time.time() - started, 60, err)
         for f in files[:2]:
             self.assertEqual(a[f]["result"], "unknown", err)
             self.assertEqual(a[f]["error"], "sh printed more than 16 MiB "
@@ -245,8 +242,8 @@ class DaemonSandboxTest(PssTestCase):
         try:
             pidfile = os.path.join(self.runtime, "clamd.pid")
             clamd_env = None
-            deadline = time.time() + 60
-            while time.time() < deadline and clamd_env is None:
+            deadline = time.monotonic() + PATIENCE
+            while time.monotonic() < deadline and clamd_env is None:
                 try:
                     pid = int(open(pidfile).read().strip())
                     with open(f"/proc/{pid}/environ", "rb") as f:

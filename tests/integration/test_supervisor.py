@@ -10,11 +10,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, MARKER, SOURCE_ROOT, PssTestCase, live_pids  # noqa: E402
+from common import (BINARY, EICAR, MARKER, PATIENCE, SOURCE_ROOT, PssTestCase,  # noqa: E402
+                    live_pids, wait_until)
 
 WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 SERVER = os.environ["PSS_TESTVENDOR_SERVER"]
@@ -75,12 +76,9 @@ class ServerTestCase(PssTestCase):
         return os.path.join(self.tmp, "set")
 
     def assertNoWineLeft(self):
-        for _ in range(100):
-            left = wine_processes(self.prefix)
-            if not left:
-                return
-            time.sleep(0.1)
-        self.fail(f"Wine processes left for {self.prefix}: {left}")
+        wait_until(lambda: not wine_processes(self.prefix),
+                   what=f"no Wine process left for {self.prefix}",
+                   details=lambda: f"left: {wine_processes(self.prefix)}", interval=0.1)
 
     def assertAllCorrect(self, got, n, every_eicar=10):
         self.assertEqual(len(got), n)
@@ -164,8 +162,14 @@ class LifecycleTest(ServerTestCase):
         r = self.pss(*self.engine_args(), "--log-level", "info", "analyze",
                      os.path.join(self.tmp, "in"), env={"TESTVENDOR_SERVER_INIT_MS": "3000"},
                      timeout=900)
-        ready_ms = int(re.search(r"ready in (\d+) ms", r.stderr).group(1))
-        self.assertGreaterEqual(ready_ms, 3000, r.stderr)
+        # Ready once the server says its initialization (the 3 s) is over, not before.
+        started = r.stderr.find("JSON RPC server initialization started")
+        completed = r.stderr.find("JSON RPC server initialization completed")
+        ready = re.search(r"testvendor-server\.exe \(pid \d+\) ready in \d+ ms", r.stderr)
+        self.assertGreaterEqual(started, 0, r.stderr)
+        self.assertGreater(completed, started, r.stderr)
+        self.assertIsNotNone(ready, r.stderr)
+        self.assertGreater(ready.start(), completed, r.stderr)
 
     def test_engines_table_shows_state_pid_uptime_restarts(self):
         r = self.pss(*self.engine_args(), "engines", timeout=900)
@@ -192,9 +196,8 @@ class FailureTest(ServerTestCase):
     def test_a_hang_costs_one_bounty_and_a_restart(self):
         self.variant(["--hang-marker", HANG.decode()])
         path = self.samples(20, extra=[("hang.bin", b"xx" + HANG + b"xx")])
-        t0 = time.monotonic()
-        r, got = self.analyze(path, args=("--timeout", "5", "--concurrency", "2"))
-        self.assertLess(time.monotonic() - t0, 120, r)
+        # The timeout also bounds a scan's wait for the restarted server: generous, then.
+        r, got = self.analyze(path, args=("--timeout", "30", "--concurrency", "2"))
         self.assertEqual(got["hang.bin"]["result"], "unknown", r)
         self.assertRegex(got["hang.bin"]["error"], r"^timeout: testvendor-server\.exe did not "
                                                    r"answer the scan within \d+\.\d s")
@@ -231,22 +234,21 @@ class FailureTest(ServerTestCase):
 
     def test_ready_when_its_port_accepts(self):
         self.variant(daemon__ready={"probe": False, "connect": "tcp:127.0.0.1:{port}",
-                                    "timeout": 60})
+                                    "timeout": 120})
         self.write("in/eicar.com", EICAR)
         r, got = self.analyze(os.path.join(self.tmp, "in"))
         self.assertEqual(got["eicar.com"]["result"], "malicious", r)
 
     def test_refusing_to_start_fails_clearly_within_the_start_deadline(self):
         self.variant(["--refuse-start"])
-        t0 = time.monotonic()
         r = self.pss(*self.engine_args(), "analyze", os.path.join(self.tmp), timeout=900)
-        elapsed = time.monotonic() - t0
         self.assertEqual(r.code, 2, r)
+        # Given up on after its deaths (not after waiting out the start deadline).
         self.assertRegex(r.stderr, r"pssupervise: error: while starting engine testvendor-server: "
                                    r"testvendor-server\.exe died 5 times within 60 s; "
                                    r"last: exited with status 3")
+        self.assertNotIn("not ready within", r.stderr)
         self.assertIn("License check failed: license expired", r.stderr)
-        self.assertLess(elapsed, 120)  # the manifest's start deadline
         self.assertNoWineLeft()
 
     def test_sigterm_stops_the_server_and_the_wineserver(self):
@@ -256,16 +258,29 @@ class FailureTest(ServerTestCase):
         proc = subprocess.Popen([BINARY, *self.engine_args(), "--log-level", "info", "analyze",
                                  "--timeout", "600", path], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=e, cwd=self.tmp)
-        # Wait until the server is up and the hanging scan is in flight.
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if len(wine_processes(self.prefix)) >= 2:
-                break
-            time.sleep(0.2)
-        time.sleep(3)
-        self.assertTrue(wine_processes(self.prefix), "the server never started")
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=120)
+        try:
+            # Answers keep the inputs' order, hang.bin last: once the four files before it are
+            # answered, the server is up and the scan of hang.bin (which never returns) is out.
+            answered = []
+
+            def read_answers():
+                for _ in range(4):
+                    line = proc.stdout.readline()
+                    if not line:
+                        return
+                    answered.append(line)
+            reader = threading.Thread(target=read_answers, daemon=True)
+            reader.start()
+            wait_until(lambda: len(answered) == 4 or not reader.is_alive(), timeout=300,
+                       what="the four files before hang.bin answered")
+            self.assertEqual(len(answered), 4, answered)
+            self.assertTrue(wine_processes(self.prefix), "the server is not running")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=PATIENCE)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
         self.assertEqual(proc.returncode, 128 + signal.SIGTERM, err.decode())
         self.assertIn(b"interrupted by signal 15", err)
         self.assertNoWineLeft()
