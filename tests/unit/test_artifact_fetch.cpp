@@ -496,14 +496,13 @@ TEST_CASE("artifact::fetch http") {
   }
 
   SUBCASE("a server that never answers hits the total timeout") {
+    // /hang holds the connection until the server stops: only the total timeout ends the
+    // fetch, and the error says so.
     opts.total_timeout = std::chrono::seconds(1);
-    auto start = std::chrono::steady_clock::now();
     auto r = fetch(server.url("/hang"), opts);
-    auto elapsed = std::chrono::steady_clock::now() - start;
     REQUIRE(!r);
     CHECK(contains(r.error().message, server.url("/hang") + ": "));
     CHECK(contains(r.error().message, "timed out"));
-    CHECK(elapsed < std::chrono::seconds(5));
     CHECK(count_entries(work.path()) == 0);
   }
 
@@ -778,8 +777,8 @@ TEST_CASE("artifact::fetch allow_private_networks") {
   }
 
   SUBCASE("private, link-local and other addresses are refused without a packet") {
-    // Nothing is sent: the refusal comes before a socket exists, so it is also immediate
-    // (well within the connect timeout, which an attempt would run into).
+    // Nothing is sent: the refusal comes before a socket exists. An attempt would end in a
+    // connect error or timeout instead, never in this refusal.
     opts.connect_timeout = std::chrono::seconds(5);
     struct Case {
       const char* host;
@@ -794,12 +793,9 @@ TEST_CASE("artifact::fetch allow_private_networks") {
                           Case{"[fd00::1]", "fd00::1 is a private address"},
                           Case{"[::ffff:10.0.0.1]", "::ffff:10.0.0.1 is a private address"}}) {
       std::string url = std::string("http://") + c.host + "/latest/meta-data/";
-      auto start = std::chrono::steady_clock::now();
       auto r = fetch(url, opts);
-      auto elapsed = std::chrono::steady_clock::now() - start;
       REQUIRE(!r);
       CHECK(r.error().message == url + ": refused: " + c.text + why);
-      CHECK(elapsed < std::chrono::seconds(2));
     }
   }
 
