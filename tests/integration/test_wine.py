@@ -9,7 +9,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, MARKER, SAMPLES, PssTestCase, live_pids  # noqa: E402
+from common import (BINARY, EICAR, MARKER, PATIENCE, SAMPLES, PssTestCase,  # noqa: E402
+                    live_pids, wait_until)
 
 WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
@@ -31,12 +32,9 @@ class WineTestCase(PssTestCase):
         self.prefix = os.path.join(self.state, "wineprefix")
 
     def assertNoWineLeft(self):
-        for _ in range(100):
-            left = wine_processes(self.prefix)
-            if not left:
-                return
-            time.sleep(0.1)
-        self.fail(f"Wine processes left for {self.prefix}: {left}")
+        wait_until(lambda: not wine_processes(self.prefix),
+                   what=f"no Wine process left for {self.prefix}",
+                   details=lambda: f"left: {wine_processes(self.prefix)}", interval=0.1)
 
 
 class WinfindTest(WineTestCase):
@@ -97,10 +95,8 @@ class TestvendorTest(WineTestCase):
         self.assertNoWineLeft()
 
     def test_hang_times_out_and_leaves_nothing(self):
-        hang = self.write("hang.txt", b"hello")
-        started = time.time()
+        hang = self.write("hang.txt", b"hello")  # testvendor.exe never returns: the timeout ends it
         r, a = self.analyze(hang, env={"TESTVENDOR_MODE": "hang"}, args=("--timeout", "3"))
-        self.assertLess(time.time() - started, 60, r)
         self.assertEqual(a[hang]["result"], "unknown", r)
         self.assertTrue(a[hang]["error"].startswith("timeout: "), a[hang])
         self.assertNoWineLeft()
@@ -111,13 +107,15 @@ class TestvendorTest(WineTestCase):
         self.env["TESTVENDOR_RUNTIME_DIR"] = self.runtime
         hang = self.write("hang.txt", b"hello")
         env = dict(self.env, TESTVENDOR_MODE="hang")
+        # The test stops the run once it has seen testvendor.exe: a timeout that only stops a
+        # hung test (a short one could end the scan before a loaded machine gets to look).
         proc = subprocess.Popen([BINARY, "--engine", "testvendor", "analyze", "--format", "json",
-                                 "--timeout", "10", hang], stdout=subprocess.PIPE,
+                                 "--timeout", "300", hang], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, env=env, cwd=self.tmp)
         seen = None
         try:
-            deadline = time.time() + 60
-            while seen is None and time.time() < deadline:
+            deadline = time.monotonic() + PATIENCE
+            while seen is None and time.monotonic() < deadline:
                 for pid in live_pids("cmdline", b"testvendor.exe"):
                     try:
                         with open(f"/proc/{pid}/environ", "rb") as f:
