@@ -1,5 +1,6 @@
 #include "process/child.hpp"
 
+#include "process/line_splitter.hpp"
 #include "util/log.hpp"
 #include "util/posix.hpp"
 
@@ -8,15 +9,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/streambuf.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
-#include <istream>
 #include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -35,6 +33,12 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::size_t k_tail_line_max = 4096; // bytes of one output line kept for messages
+// Bytes of one output line passed to the log and on_line (a worker's JSON log lines can be
+// long); beyond, the line is cut and the rest dropped.
+constexpr std::size_t k_line_max = 1 << 20;
+// Per read of the output pipes: their default capacity, so that one read empties a full pipe
+// (a larger buffer measured no faster: bench/drain_bench.cpp).
+constexpr std::size_t k_read_size = 64 * 1024;
 
 // Everything the child does between fork and exec, prepared by the parent: the child makes
 // only async-signal-safe system calls and never returns into our code. We are
@@ -278,17 +282,32 @@ struct Child::Impl {
     return false;
   }
 
-  // Keeps the last lines, each shortened: a scanner printing gigabytes without a newline
-  // must not fill our memory through its messages.
-  void keep_line(std::string line) {
-    if (line.size() > k_tail_line_max) {
-      line.resize(k_tail_line_max);
-      line += "...";
+  // A complete line of the child's output: to the debug log, the caller, and the tail.
+  void output_line(std::string_view line) {
+    logger->debug("{}: {}", name, line);
+    if (on_line) {
+      on_line(std::string(line));
     }
-    tail.push_back(std::move(line));
-    while (tail.size() > tail_max) {
+    keep_line(line);
+  }
+
+  // Keeps the last lines, each shortened: a scanner printing gigabytes without a newline
+  // must not fill our memory through its messages. The oldest line's string is reused: a
+  // flood of short lines costs no allocation per line.
+  void keep_line(std::string_view line) {
+    if (tail_max == 0) {
+      return;
+    }
+    std::string kept;
+    if (tail.size() >= tail_max) {
+      kept = std::move(tail.front());
       tail.pop_front();
     }
+    kept.assign(line.substr(0, k_tail_line_max));
+    if (line.size() > k_tail_line_max) {
+      kept += "...";
+    }
+    tail.push_back(std::move(kept));
   }
 
   // Non-blocking reap; true once the child is gone.
@@ -314,37 +333,23 @@ struct Child::Impl {
 
 namespace {
 
-// Reads the child's merged output line by line until EOF.
+// Reads the child's merged output until EOF and hands it on line by line. Large reads and one
+// memchr pass over each byte: a scanner flooding its output is drained about as fast as the
+// pipe allows, even in a debug build (issue 13).
 asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
                                   std::shared_ptr<asio::posix::stream_descriptor> pipe) {
-  asio::streambuf buf(1 << 20);
+  LineSplitter lines(k_line_max);
+  std::vector<char> buf(k_read_size);
   for (;;) {
     auto [ec, n] =
-        co_await asio::async_read_until(*pipe, buf, '\n', asio::as_tuple(asio::use_awaitable));
-    if (ec && n == 0) {
-      if (buf.size() > 0) { // last line without newline, or an over-long line
-        std::string rest(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
-        buf.consume(buf.size());
-        impl->keep_line(std::move(rest));
-      }
-      if (ec != asio::error::eof && ec != asio::error::not_found) {
-        co_return;
-      }
-      if (ec == asio::error::eof) {
-        co_return;
-      }
-      continue;
+        co_await pipe->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    lines.feed({buf.data(), n}, [&](std::string_view line) { impl->output_line(line); });
+    if (ec) {
+      break; // EOF, or the descriptor closed under us
     }
-    std::string line(asio::buffers_begin(buf.data()), asio::buffers_begin(buf.data()) + n);
-    buf.consume(n);
-    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
-      line.pop_back();
-    }
-    impl->logger->debug("{}: {}", impl->name, line);
-    if (impl->on_line) {
-      impl->on_line(line);
-    }
-    impl->keep_line(std::move(line));
+  }
+  if (auto last = lines.finish()) { // no newline at the end
+    impl->keep_line(*last);
   }
 }
 
@@ -363,7 +368,7 @@ void append_capped(Child::Impl& impl, const char* data, std::size_t n) {
 // Collects stdout into memory (capped) until EOF or until take_stdout() closes the pipe.
 asio::awaitable<void> capture_stdout(std::shared_ptr<Child::Impl> impl,
                                      std::shared_ptr<asio::posix::stream_descriptor> pipe) {
-  std::array<char, 65536> buf{};
+  std::array<char, k_read_size> buf{};
   for (;;) {
     auto [ec, n] =
         co_await pipe->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
@@ -590,7 +595,7 @@ asio::awaitable<CapturedOutput> Child::take_stdout() {
     int fd = impl->stdout_pipe->native_handle();
     int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    std::array<char, 65536> buf{};
+    std::array<char, k_read_size> buf{};
     for (;;) {
       ssize_t n = ::read(fd, buf.data(), buf.size());
       if (n > 0) {

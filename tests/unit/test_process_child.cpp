@@ -1,6 +1,7 @@
 #include "process/child.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -68,6 +69,43 @@ bool group_alive(int pgid) {
   }
   return false;
 }
+
+// What a child printed, read to the end.
+struct Printed {
+  std::vector<std::string> lines; // passed to on_line
+  std::vector<std::string> tail;  // output_tail()
+  pss::process::ExitStatus status;
+  pss::process::CapturedOutput out; // with capture_stdout
+};
+
+// Runs the child until it has exited and its output has been read to end-of-file: io.run()
+// returns only once no read is pending, so nothing here waits for the pump by sleeping.
+Printed run_to_eof(SpawnSpec spec) {
+  asio::io_context io;
+  Printed p;
+  spec.on_line = [&p](const std::string& line) { p.lines.push_back(line); };
+  bool capture = spec.capture_stdout;
+  auto child = Child::spawn(io.get_executor(), std::move(spec)).value();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto status = co_await child->wait_for(120s);
+        REQUIRE(status);
+        p.status = *status;
+        if (capture) {
+          p.out = co_await child->take_stdout();
+        }
+      },
+      asio::detached);
+  io.run();
+  p.tail = child->output_tail();
+  child.reset(); // before the io_context
+  return p;
+}
+
+Printed run_to_eof(const std::string& script) {
+  return run_to_eof(spec_of({"/bin/sh", "-c", script}, {}, {}, "t"));
+}
 } // namespace
 
 TEST_CASE("process::Child") {
@@ -118,19 +156,9 @@ TEST_CASE("process::Child") {
     CHECK_FALSE(group_alive(pgid));
   }
   SUBCASE("environment and working directory") {
-    auto tail = run([](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
-      auto child =
-          Child::spawn(ex, spec_of({"/bin/sh", "-c", "echo \"$FOO $(pwd)\""},
-                                   std::map<std::string, std::string>{{"FOO", "bar"}}, "/", "env"))
-              .value();
-      co_await child->wait_for(5s);
-      // Give the output pump a moment after the exit.
-      asio::steady_timer t(ex, 100ms);
-      co_await t.async_wait(asio::use_awaitable);
-      co_return child->output_tail();
-    });
-    REQUIRE(tail.size() == 1);
-    CHECK(tail[0] == "bar /");
+    auto p = run_to_eof(spec_of({"/bin/sh", "-c", "echo \"$FOO $(pwd)\""},
+                                std::map<std::string, std::string>{{"FOO", "bar"}}, "/", "env"));
+    CHECK(p.tail == std::vector<std::string>{"bar /"});
   }
   SUBCASE("missing program is a clear error") {
     asio::io_context io;
@@ -151,22 +179,12 @@ TEST_CASE("process::Child") {
 
 TEST_CASE("process::Child captured stdout") {
   SUBCASE("stdout apart from stderr") {
-    auto [out, tail] = run(
-        [](asio::any_io_executor ex)
-            -> asio::awaitable<std::pair<pss::process::CapturedOutput, std::vector<std::string>>> {
-          SpawnSpec spec = spec_of({"/bin/sh", "-c", "echo result; echo noise >&2"}, {}, {}, "cap");
-          spec.capture_stdout = true;
-          auto child = Child::spawn(ex, spec).value();
-          co_await child->wait_for(5s);
-          asio::steady_timer t(ex, 100ms); // let the stderr pump catch up
-          co_await t.async_wait(asio::use_awaitable);
-          auto o = co_await child->take_stdout();
-          co_return std::pair{o, child->output_tail()};
-        });
-    CHECK(out.bytes == "result\n");
-    CHECK_FALSE(out.truncated);
-    REQUIRE(tail.size() == 1);
-    CHECK(tail[0] == "noise");
+    SpawnSpec spec = spec_of({"/bin/sh", "-c", "echo result; echo noise >&2"}, {}, {}, "cap");
+    spec.capture_stdout = true;
+    auto p = run_to_eof(spec);
+    CHECK(p.out.bytes == "result\n");
+    CHECK_FALSE(p.out.truncated);
+    CHECK(p.tail == std::vector<std::string>{"noise"});
   }
   SUBCASE("a grandchild holding the pipe open does not delay the result") {
     auto started = std::chrono::steady_clock::now();
@@ -200,6 +218,63 @@ TEST_CASE("process::Child captured stdout") {
     });
     CHECK(out.bytes.size() == 1000);
     CHECK(out.truncated);
+  }
+  SUBCASE("output beyond the cap is still read to the end") {
+    // Without kill_on_overflow the child is not stopped: it must not block on a full pipe.
+    SpawnSpec spec = spec_of({"head", "-c", "268435456", "/dev/zero"}, {}, {}, "big");
+    spec.capture_stdout = true;
+    spec.max_stdout = 1 << 20;
+    auto p = run_to_eof(spec);
+    CHECK(p.status.success());
+    CHECK(p.out.bytes.size() == 1 << 20);
+    CHECK(p.out.truncated);
+  }
+}
+
+TEST_CASE("process::Child output lines") {
+  SUBCASE("many lines, split across reads, each whole and in order") {
+    auto p = run_to_eof("seq 1 200000 >&2");
+    REQUIRE(p.lines.size() == 200000);
+    bool in_order = true;
+    for (std::size_t i = 0; i < p.lines.size() && in_order; ++i) {
+      in_order = p.lines[i] == std::to_string(i + 1);
+    }
+    CHECK(in_order);
+    REQUIRE(p.tail.size() == 30);
+    CHECK(p.tail.front() == "199971");
+    CHECK(p.tail.back() == "200000");
+  }
+  SUBCASE("a line longer than a read") {
+    auto p = run_to_eof("head -c 300000 /dev/zero | tr '\\0' x >&2; echo >&2; echo next >&2");
+    REQUIRE(p.lines.size() == 2);
+    CHECK(p.lines[0] == std::string(300000, 'x')); // passed on whole
+    CHECK(p.lines[1] == "next");
+    REQUIRE(p.tail.size() == 2);
+    CHECK(p.tail[0] == std::string(4096, 'x') + "..."); // kept shortened
+    CHECK(p.tail[1] == "next");
+  }
+  SUBCASE("CRLF") {
+    auto p = run_to_eof("printf 'one\\r\\ntwo\\r\\n\\r\\n' >&2");
+    CHECK(p.lines == std::vector<std::string>{"one", "two", ""});
+    CHECK(p.tail == p.lines);
+  }
+  SUBCASE("an over-long line is cut, and the line after it is intact") {
+    auto p = run_to_eof("head -c 3000000 /dev/zero | tr '\\0' y >&2; echo >&2; echo after >&2");
+    REQUIRE(p.lines.size() == 2);
+    CHECK(p.lines[0] == std::string(1 << 20, 'y') + "...");
+    CHECK(p.lines[1] == "after");
+    REQUIRE(p.tail.size() == 2);
+    CHECK(p.tail[0] == std::string(4096, 'y') + "...");
+    CHECK(p.tail[1] == "after");
+  }
+  SUBCASE("the last line without newline is kept") {
+    auto p = run_to_eof("printf 'first\\nlast words' >&2");
+    CHECK(p.lines == std::vector<std::string>{"first"});
+    CHECK(p.tail == std::vector<std::string>{"first", "last words"});
+  }
+  SUBCASE("stdout and stderr merged when stdout is not captured") {
+    auto p = run_to_eof("echo out; echo err >&2");
+    CHECK(p.lines == std::vector<std::string>{"out", "err"});
   }
 }
 
@@ -318,19 +393,11 @@ TEST_CASE("process::Child sandbox") {
     CHECK(out.second == SIGKILL);
     CHECK(std::chrono::steady_clock::now() - started < 5s);
   }
-  SUBCASE("an endless stderr line keeps a bounded tail") {
-    auto tail = run([](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
-      auto child = Child::spawn(ex, spec_of({"/bin/sh", "-c", "head -c 64000000 /dev/zero >&2"}, {},
-                                            {}, "flood"))
-                       .value();
-      co_await child->wait_for(20s);
-      co_await pss::process::sleep_for(ex, 200ms);
-      co_return child->output_tail();
-    });
-    REQUIRE_FALSE(tail.empty());
-    CHECK(tail.size() <= 30);
-    for (const auto& line : tail) {
-      CHECK(line.size() <= 4096 + 3);
-    }
+  SUBCASE("a 256 MiB stderr flood without a newline keeps a bounded tail") {
+    auto p = run_to_eof("head -c 268435456 /dev/zero >&2");
+    CHECK(p.status.success()); // read to the end, not stopped
+    CHECK(p.lines.empty());
+    REQUIRE(p.tail.size() == 1);
+    CHECK(p.tail[0] == std::string(4096, '\0') + "...");
   }
 }
