@@ -164,10 +164,12 @@ class LifecycleTest(ServerTestCase):
                      timeout=900)
         # Ready once the server says its initialization (the 3 s) is over, not before.
         started = r.stderr.find("JSON RPC server initialization started")
+        loading = r.stderr.find("Loading signatures (3000 ms)...")  # the setting reached it
         completed = r.stderr.find("JSON RPC server initialization completed")
         ready = re.search(r"testvendor-server\.exe \(pid \d+\) ready in \d+ ms", r.stderr)
         self.assertGreaterEqual(started, 0, r.stderr)
-        self.assertGreater(completed, started, r.stderr)
+        self.assertGreater(loading, started, r.stderr)
+        self.assertGreater(completed, loading, r.stderr)
         self.assertIsNotNone(ready, r.stderr)
         self.assertGreater(ready.start(), completed, r.stderr)
 

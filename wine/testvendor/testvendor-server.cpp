@@ -812,6 +812,7 @@ int main() {
     g_log.line(L"Executable path: " + self);
     g_log.line(L"JSON RPC server initialization started (PID: " + std::to_wstring(GetCurrentProcessId()) + L")...");
     if (g_opt.refuseStart) g_log.lastLineAndExit(L"License check failed: license expired", kRefused);
+    if (g_opt.initMs > 0) g_log.line(L"Loading signatures (" + std::to_wstring(g_opt.initMs) + L" ms)...");
     Sleep(g_opt.initMs);
 
     if (g_opt.stdio) {
