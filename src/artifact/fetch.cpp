@@ -1,6 +1,7 @@
 #include "artifact/fetch.hpp"
 
 #include "artifact/address.hpp"
+#include "artifact/curl_guard.hpp"
 #include "artifact/magic.hpp"
 #include "artifact/uri.hpp"
 #include "pss_config.h"
@@ -336,25 +337,6 @@ Result<LocalFile> open_local(const std::string& input, InputKind kind, const std
 
 // ---- libcurl ----
 
-struct CurlGlobal {
-  CURLcode code = curl_global_init(CURL_GLOBAL_DEFAULT);
-  // No curl_global_cleanup(): other threads may still use libcurl while statics die.
-};
-
-Result<void> curl_global_init_once() {
-  static const CurlGlobal global; // thread-safe initialization (C++11 magic statics)
-  if (global.code != CURLE_OK) {
-    return make_error(std::string("libcurl: cannot initialize: ") +
-                      curl_easy_strerror(global.code));
-  }
-  return {};
-}
-
-struct CurlCleanup {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-using CurlHandle = std::unique_ptr<CURL, CurlCleanup>;
-
 std::size_t curl_write(char* ptr, std::size_t size, std::size_t nmemb, void* userdata) {
   auto* c = static_cast<Collector*>(userdata);
   std::size_t n = size * nmemb;
@@ -363,43 +345,6 @@ std::size_t curl_write(char* ptr, std::size_t size, std::size_t nmemb, void* use
 
 long to_ms(std::chrono::seconds s) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(s).count());
-}
-
-// allow_private_networks = false: libcurl asks us for each socket it would connect, with the
-// address (after name resolution, for every redirect and every address tried), and gets none
-// for an address that is not public. No packet goes out to it.
-struct AddressGuard {
-  std::string refused; // "127.0.0.1 is a loopback address", for the first address refused
-
-  void refuse(const std::string& address, AddressClass c) {
-    if (refused.empty()) {
-      refused = address + " is " + std::string(describe(c));
-    }
-  }
-};
-
-curl_socket_t guarded_open_socket(void* clientp, curlsocktype /*purpose*/, curl_sockaddr* address) {
-  auto* guard = static_cast<AddressGuard*>(clientp);
-  AddressClass c = classify(&address->addr);
-  if (!is_public(c)) {
-    guard->refuse(address_text(&address->addr), c);
-    return CURL_SOCKET_BAD;
-  }
-  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-}
-
-// A second check once connected, before the request is sent: should a connection ever be
-// made without guarded_open_socket(), it is still not used.
-int guarded_prereq(void* clientp, char* conn_primary_ip, char* /*conn_local_ip*/,
-                   int /*conn_primary_port*/, int /*conn_local_port*/) {
-  auto* guard = static_cast<AddressGuard*>(clientp);
-  std::string ip = conn_primary_ip == nullptr ? "" : conn_primary_ip;
-  auto c = classify(ip);
-  if (!c || !is_public(*c)) {
-    guard->refuse(ip.empty() ? "(unknown)" : ip, c.value_or(AddressClass::unsupported));
-    return CURL_PREREQFUNC_ABORT;
-  }
-  return CURL_PREREQFUNC_OK;
 }
 
 // Downloads `url` into `c`.
@@ -438,20 +383,14 @@ Result<void> http_get(const std::string& url, const std::string& label, Collecto
   check(curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(&c)));
   AddressGuard guard;
   if (!opts.allow_private_networks) {
-    check(curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &guarded_open_socket));
-    check(curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, static_cast<void*>(&guard)));
-    check(curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &guarded_prereq));
-    check(curl_easy_setopt(e, CURLOPT_PREREQDATA, static_cast<void*>(&guard)));
-    // A proxy would connect on our behalf, where we cannot see the address: none (this also
-    // overrides http_proxy and friends from the environment).
-    check(curl_easy_setopt(e, CURLOPT_PROXY, ""));
+    check(guard.install(e));
   }
   if (rc != CURLE_OK) {
     return make_error(label + ": libcurl: cannot set up the transfer: " + curl_easy_strerror(rc));
   }
 
   rc = curl_easy_perform(e);
-  if (!guard.refused.empty() && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK)) {
+  if (guard.refused_transfer(rc)) {
     return make_error(label + ": refused: " + guard.refused +
                       " (fetching from private networks is not allowed here)");
   }
