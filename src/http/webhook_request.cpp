@@ -57,7 +57,8 @@ void apply_limits(RequestParser& parser, const RequestRules& rules) {
   parser.body_limit(rules.body_limit);
 }
 
-Decision classify_request(const Request& req, const RequestRules& rules, bool queue_has_room) {
+Decision classify_request(const Request& req, const RequestRules& rules, bool queue_has_room,
+                          const BodyFilter& filter) {
   std::string_view target = req.target();
   if (req.method() == bh::verb::get &&
       (target == "/metrics" || target.rfind("/metrics?", 0) == 0)) {
@@ -98,7 +99,8 @@ Decision classify_request(const Request& req, const RequestRules& rules, bool qu
     return answer(bh::status::bad_request, error_json("unknown X-POLYSWARM-EVENT '" +
                                                       std::string(event) + "' (bounty or ping)"));
   }
-  auto b = model::parse_bounty(req.body());
+  std::optional<std::string> filtered = filter ? filter(req.body()) : std::nullopt;
+  auto b = model::parse_bounty(filtered ? *filtered : req.body());
   if (!b) {
     auto d = answer(bh::status::bad_request, R"({"bounty":"Invalid bounty request"})",
                     BountyOutcome::rejected);

@@ -13,8 +13,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pss::http {
@@ -53,9 +55,15 @@ struct Decision {
   std::string delivery; // X-POLYSWARM-DELIVERY, for logs
 };
 
+// Called once a bounty's signature is verified, before its body is parsed: may return a body
+// to parse instead (the webhook moves a large data: artifact out to a file, so that the JSON
+// parsed is small).
+using BodyFilter = std::function<std::optional<std::string>(std::string_view body)>;
+
 // The answer to a request read whole. `queue_has_room` is false when the queue is full or the
-// server is stopping: a valid bounty then gets 503. Never throws.
-Decision classify_request(const Request& req, const RequestRules& rules, bool queue_has_room);
+// server is stopping: a valid bounty then gets 503. Never throws (nor may `filter`).
+Decision classify_request(const Request& req, const RequestRules& rules, bool queue_has_room,
+                          const BodyFilter& filter = {});
 
 // The answer when reading a request failed: 413 (body over the limit), 431 (headers over it),
 // or close for anything else.
