@@ -143,6 +143,12 @@ nlohmann::json to_json(const Job& job) {
   if (job.error) {
     j["error"] = *job.error;
   }
+  if (job.fetched) {
+    j["fetched"] = {{"path", job.fetched->path.string()},
+                    {"size", job.fetched->size},
+                    {"sha256", job.fetched->sha256},
+                    {"mimetype", job.fetched->mimetype}};
+  }
   armor(j);
   return j;
 }
@@ -177,6 +183,21 @@ Result<Job> job_from_json(const nlohmann::json& in) {
   }
   if (auto it = j.find("error"); it != j.end() && !it->is_null()) {
     job.error = PSS_TRY(string_of(j, "job", "error"));
+  }
+  if (auto it = j.find("fetched"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return field_error("job", "fetched", "expected an object");
+    }
+    FetchedArtifact f;
+    f.path = PSS_TRY(string_of(*it, "job fetched", "path"));
+    f.sha256 = PSS_TRY(string_of(*it, "job fetched", "sha256"));
+    f.mimetype = PSS_TRY(string_of(*it, "job fetched", "mimetype"));
+    auto size = it->find("size");
+    if (size == it->end() || !size->is_number_unsigned()) {
+      return field_error("job fetched", "size", "expected a non-negative integer");
+    }
+    f.size = size->get<std::uint64_t>();
+    job.fetched = std::move(f);
   }
   return job;
 }

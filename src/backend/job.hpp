@@ -5,8 +5,12 @@
 #include "model/analysis.hpp"
 #include "model/bounty.hpp"
 #include "util/error.hpp"
+#include "util/temp_file.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,12 +19,25 @@
 
 namespace pss::backend {
 
+// An artifact already in a local file when the job is made (a data: artifact spooled as its
+// bounty arrived, a download the caller made): scanned from there, never fetched again.
+struct FetchedArtifact {
+  std::filesystem::path path;
+  std::uint64_t size = 0;
+  std::string sha256;   // empty: not hashed yet (the backend hashes and identifies the file)
+  std::string mimetype; // libmagic's, when the caller identified it
+  // Keeps the caller's temp file until every copy of the job is gone (not sent on pipes: the
+  // sender keeps its copy until the job is answered).
+  std::shared_ptr<const TempFile> owner;
+};
+
 struct Job {
   std::size_t index = 0;               // position in the run, for in-order output
   std::string input;                   // what the user named (path, URI, "-", bounty file)
   std::optional<model::Bounty> bounty; // given (-t bounty); otherwise built locally
   model::ArtifactType artifact_type = model::ArtifactType::file;
   std::optional<std::string> error; // known before scanning (bad bounty file, ...)
+  std::optional<FetchedArtifact> fetched;
 };
 
 struct EngineAnalysis {
@@ -36,7 +53,8 @@ struct JobResult {
 };
 
 // JSON forms, lossless for what a job needs:
-//   Job       {"index", "input", "artifact_type": "file"|"url", ["bounty": {...}], ["error"]}
+//   Job       {"index", "input", "artifact_type": "file"|"url", ["bounty": {...}], ["error"],
+//              ["fetched": {"path", "size", "sha256", "mimetype"}]}
 //   JobResult {"index", "input", "bounty": {...},
 //              "analyses": [{"engine": NAME, "analysis": {...}}, ...]}
 // Bounty and Analysis use the model's forms (model::to_json, bounty_from_json,

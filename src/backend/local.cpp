@@ -39,7 +39,6 @@ std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
   return deadline;
 }
 
-
 struct LocalBackend::Impl {
   LocalOptions opts;
   std::vector<engine::Engine*> engines;
@@ -48,9 +47,14 @@ struct LocalBackend::Impl {
   bool cancelled = false;
   Callbacks callbacks; // the engines' own (their manifests'), run where they scan
 
+  artifact::FetchOptions own_files; // for FetchedArtifact files: the caller's, not the bounty's
+
   Impl(LocalOptions o, std::vector<engine::Engine*> e)
       : opts(std::move(o)), engines(std::move(e)),
         pool(std::max<std::size_t>(1, opts.concurrency)) {
+    own_files = opts.fetch;
+    own_files.allow_file_uris = true;
+    own_files.allowed_file_prefixes.reset();
     for (auto* eng : engines) {
       const auto& m = eng->manifest();
       callbacks.set_for_engine(m.name, {m.on_success, m.on_error, m.callback_timeout}, m.dir);
@@ -123,8 +127,27 @@ struct LocalBackend::Impl {
                          model::k_skipped);
       return p;
     }
+    const artifact::FetchOptions* fetch_opts = &opts.fetch;
+    if (p->job.fetched) {
+      const FetchedArtifact& f = *p->job.fetched;
+      if (!f.sha256.empty()) { // fetched and hashed by the caller: nothing left to do
+        artifact::Artifact a;
+        a.name = p->bounty.artifact_uri;
+        a.path = f.path;
+        a.size = f.size;
+        a.sha256 = f.sha256;
+        a.mimetype = f.mimetype;
+        p->fetched = std::move(a);
+        p->fetched_ready = true;
+        return p;
+      }
+      // The caller's own file (a spooled data: artifact): hashed and identified here, outside
+      // the policy for the files a bounty may name.
+      source = f.path.string();
+      fetch_opts = &own_files;
+    }
     // The task is a named local: GCC 12 destroys lambda temporaries in a co_await twice.
-    auto task = fetch_task(std::move(source), &opts.fetch);
+    auto task = fetch_task(std::move(source), fetch_opts);
     asio::co_spawn(
         pool, std::move(task),
         asio::bind_executor(io, [p](std::exception_ptr ep, Result<artifact::Artifact> r) mutable {

@@ -84,6 +84,20 @@ TEST_CASE("backend::job JSON") {
     CHECK(back.bounty->rules.max_allowed_bid == 2000);
     CHECK(back.bounty->metadata == json{{"k", {1, "two"}}});
   }
+  SUBCASE("an artifact the caller fetched travels as its file and digest, not its bytes") {
+    Job job;
+    job.input = "data:...";
+    job.fetched =
+        FetchedArtifact{"/tmp/pss/artifact-\xff", 68, std::string(64, 'a'), "text/plain", nullptr};
+    CHECK(to_json(job)["fetched"].size() == 4); // no owner: the sender keeps the file
+    auto back = round_trip(job);
+    REQUIRE(back.fetched.has_value());
+    CHECK(back.fetched->path == job.fetched->path);
+    CHECK(back.fetched->size == 68);
+    CHECK(back.fetched->sha256 == job.fetched->sha256);
+    CHECK(back.fetched->mimetype == "text/plain");
+    CHECK_FALSE(round_trip(Job{}).fetched.has_value());
+  }
   SUBCASE("names that are not UTF-8, or hold newlines, arrive byte for byte") {
     for (std::string name : {std::string("raw/bad-\xff\xfe-name"), std::string("new\nline"),
                              std::string("caf\xc3\xa9"), std::string("\xed\xa0\x80 surrogate"),
@@ -115,6 +129,12 @@ TEST_CASE("backend::job JSON") {
               json::parse(R"({"index": 1, "input": {"__pss_bytes_hex__": "abc"}})"))) ==
           "job: __pss_bytes_hex__: odd number of hex digits");
     CHECK(error_of(job_from_json(json::parse("[]"))) == "job: expected a JSON object, got array");
+    CHECK(error_of(job_from_json(json::parse(R"({"index": 1, "input": "x", "fetched": 3})"))) ==
+          "job field 'fetched': expected an object");
+    CHECK(error_of(job_from_json(json::parse(
+              R"({"index": 1, "input": "x", "fetched": {"path": "/f", "sha256": "",
+                  "mimetype": "", "size": -2}})"))) ==
+          "job fetched field 'size': expected a non-negative integer");
   }
 }
 
