@@ -65,9 +65,27 @@ using BodyFilter = std::function<std::optional<std::string>(std::string_view bod
 Decision classify_request(const Request& req, const RequestRules& rules, bool queue_has_room,
                           const BodyFilter& filter = {});
 
-// The answer when reading a request failed: 413 (body over the limit), 431 (headers over it),
-// or close for anything else.
-Decision classify_read_error(const boost::system::error_code& ec, const RequestRules& rules);
+// Checks the framing of a request Beast read whole: returns bh::error::bad_transfer_encoding
+// when a Transfer-Encoding leaves its end open to doubt (with a Content-Length, with a last
+// coding other than chunked, with another coding, or in HTTP/1.0), where Beast took a length
+// that a proxy in front of us may not (request smuggling, RFC 9112 §6.1, §6.3); {} otherwise.
+// The server then handles the request as one that failed to read: classify_read_error().
+boost::system::error_code check_framing(const Request& req);
+
+// The answer when reading a request failed (or check_framing() refused it):
+// - close without answering when no request was started (end of stream before its first
+//   byte), or on a timeout or a socket error;
+// - 413 for a body over the limit, 431 for headers over it;
+// - 505 for a request line of an HTTP major version other than 1;
+// - 501 for a transfer coding other than chunked (a request framed by a final chunked);
+// - 400 for any other parse error, with a JSON error that names it.
+// `partial` is what the parser read of the request before it failed (its header fields tell
+// a second framing field from an invalid one); `unread` the bytes it left in the buffer,
+// which start at the request line or header line it stopped at. Both may be empty (the
+// answer is then less precise). After any answer the server closes the connection: where
+// the request ended is not known.
+Decision classify_read_error(const boost::system::error_code& ec, const RequestRules& rules,
+                             const Request& partial = Request{}, std::string_view unread = {});
 
 // The response for a decision that answers (kind answer or metrics; for metrics, `body` holds
 // the rendered text): Server, Content-Type, Content-Length, and Allow on 405, Retry-After on
