@@ -1,13 +1,15 @@
 // Fuzzes the webhook's request path from raw bytes, as the server runs it without its sockets:
 // Beast's request parser with the server's limits (apply_limits), requests read one after
-// another from the same bytes while they keep the connection alive, then
+// another from the same bytes while they keep the connection alive, then check_framing() and
 // classify_request() (routing, X-POLYSWARM-SIGNATURE, the event, the bounty) or
 // classify_read_error(), and make_response(). The first byte chooses: a secret or none
 // (--insecure), whether to sign each body with the secret (so that the fuzzer reaches the
 // bounty parser), a full queue, and small limits (so that 413 and 431 are reached).
-// Invariants: every request gets a status the server can return, or the connection is closed;
-// a POST never gets a 2xx without a valid signature when there is a secret; a 2xx names an
-// engine by its exact path; every answer's body is JSON; nothing throws.
+// Invariants: every request gets a status the server can return; a connection is closed
+// without an answer only when no request was started; a request that could not be read is
+// answered 400, 413, 431, 501 or 505; a POST never gets a 2xx without a valid signature when
+// there is a secret; a 2xx names an engine by its exact path; every answer's body is JSON;
+// nothing throws.
 #include "check.hpp"
 #include "http/webhook_request.hpp"
 #include "util/hmac.hpp"
@@ -95,11 +97,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     RequestParser parser;
     apply_limits(parser, rules);
     auto ec = read_request(in, parser);
+    if (!ec) {
+      ec = check_framing(parser.get());
+    }
     if (ec) {
-      Decision d = classify_read_error(ec, rules);
+      Decision d = classify_read_error(ec, rules, parser.get(), in);
+      // Only a connection that sent nothing (more) is closed without an answer.
+      FUZZ_CHECK((d.kind == Decision::Kind::close) == (ec == bh::error::end_of_stream));
       if (d.kind != Decision::Kind::close) {
-        FUZZ_CHECK(d.status == bh::status::payload_too_large ||
-                   d.status == bh::status::request_header_fields_too_large);
+        static constexpr unsigned k_read_statuses[] = {400, 413, 431, 501, 505};
+        FUZZ_CHECK(std::find(std::begin(k_read_statuses), std::end(k_read_statuses),
+                             static_cast<unsigned>(d.status)) != std::end(k_read_statuses));
         check_response(d, 11);
       }
       break; // answered (keep-alive off) or closed
