@@ -159,12 +159,16 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
       stream.expires_after(first ? s.opts.read_timeout : s.opts.idle_timeout);
       auto [ec, n] =
           co_await bh::async_read(stream, buf, parser, asio::as_tuple(asio::use_awaitable));
+      if (!ec) {
+        ec = check_framing(parser.get());
+      }
       std::optional<Response> res;
       bool keep = false;
       if (ec) {
-        Decision d = classify_read_error(ec, s.rules);
+        Decision d = classify_read_error(ec, s.rules, parser.get(),
+                                         {static_cast<const char*>(buf.data().data()), buf.size()});
         if (d.kind == Decision::Kind::close) {
-          break; // closed, timed out, or not HTTP
+          break; // no request began, timed out, or the socket failed
         }
         res = make_response(d, 11);
       } else {
