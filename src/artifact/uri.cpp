@@ -2,10 +2,14 @@
 
 #include "util/hex.hpp"
 #include "util/posix.hpp"
+#include "util/size.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace pss::artifact {
@@ -32,30 +36,6 @@ bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-// Value of a base64 digit in the standard or URL-safe alphabet, or -1.
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
-  }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+' || c == '-') {
-    return 62;
-  }
-  if (c == '/' || c == '_') {
-    return 63;
-  }
-  return -1;
-}
-
 // A character for a message: printable ASCII as is, anything else as \xNN.
 std::string show_char(char c) {
   auto u = static_cast<unsigned char>(c);
@@ -65,6 +45,263 @@ std::string show_char(char c) {
   static constexpr char k_hex[] = "0123456789abcdef";
   return std::string("\\x") + k_hex[u >> 4] + k_hex[u & 0xf];
 }
+
+// What a character is to base64: a digit's value (standard or URL-safe alphabet), or one of
+// these.
+constexpr std::int8_t k_b64_invalid = -1;
+constexpr std::int8_t k_b64_space = -2; // ignored
+constexpr std::int8_t k_b64_pad = -3;   // '='
+
+constexpr std::array<std::int8_t, 256> make_base64_table() {
+  std::array<std::int8_t, 256> t{};
+  t.fill(k_b64_invalid);
+  constexpr std::string_view digits =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    t[static_cast<unsigned char>(digits[i])] = static_cast<std::int8_t>(i);
+  }
+  t['-'] = 62; // URL-safe
+  t['_'] = 63;
+  for (char c : {' ', '\t', '\n', '\r', '\f', '\v'}) {
+    t[static_cast<unsigned char>(c)] = k_b64_space;
+  }
+  t['='] = k_b64_pad;
+  return t;
+}
+constexpr std::array<std::int8_t, 256> k_base64_table = make_base64_table();
+
+// Base64 decoding one character at a time, so that base64_decode and decode_data_uri (which
+// sees its text in pieces) are one decoder with one set of errors. Offsets are positions in
+// the base64 text, which the caller counts.
+class Base64Reader {
+public:
+  // Takes the character at `offset`; a byte it completes goes to emit(char). False on an
+  // invalid character (error() says which).
+  template <typename Emit>
+  bool take(char c, std::size_t offset, Emit&& emit) {
+    std::int8_t v = k_base64_table[static_cast<unsigned char>(c)];
+    if (v >= 0) {
+      if (m_padding > 0) {
+        m_error =
+            make_error("invalid base64 at offset " + std::to_string(offset) +
+                       ": data after the '=' padding at offset " + std::to_string(m_first_pad));
+        return false;
+      }
+      ++m_digits;
+      m_acc = (m_acc << 6) | static_cast<std::uint32_t>(v);
+      m_bits += 6;
+      if (m_bits >= 8) {
+        m_bits -= 8;
+        emit(static_cast<char>((m_acc >> m_bits) & 0xff));
+      }
+      return true;
+    }
+    if (v == k_b64_space) {
+      return true;
+    }
+    if (v == k_b64_pad) {
+      if (m_padding == 0) {
+        m_first_pad = offset;
+      }
+      ++m_padding;
+      return true;
+    }
+    m_error = make_error("invalid base64 at offset " + std::to_string(offset) + ": '" +
+                         show_char(c) + "'");
+    return false;
+  }
+
+  // At the end of the text: false if it stops in the middle of a byte or is badly padded.
+  bool finish() {
+    std::size_t tail = m_digits % 4;
+    if (tail == 1) {
+      m_error = make_error("invalid base64: truncated input (" + std::to_string(m_digits) +
+                           " digits, one too many for a whole number of bytes)");
+      return false;
+    }
+    if (m_padding > 0 && (tail == 0 || tail + m_padding != 4)) {
+      m_error = make_error("invalid base64 at offset " + std::to_string(m_first_pad) +
+                           ": wrong amount of '=' padding");
+      return false;
+    }
+    return true;
+  }
+
+  const Error& error() const { return m_error; }
+
+private:
+  std::uint32_t m_acc = 0;
+  int m_bits = 0;
+  std::size_t m_digits = 0;  // base64 digits seen
+  std::size_t m_padding = 0; // '=' seen
+  std::size_t m_first_pad = 0;
+  Error m_error;
+};
+
+Error truncated_escape(std::size_t offset) {
+  return make_error("truncated percent-escape at offset " + std::to_string(offset));
+}
+
+Error invalid_escape(char hi, char lo, std::size_t offset) {
+  return make_error("invalid percent-escape '%" + show_char(hi) + show_char(lo) + "' at offset " +
+                    std::to_string(offset));
+}
+
+// The first malformed percent-escape in `s`, as percent_decode reports it, or nullopt.
+std::optional<Error> first_escape_error(std::string_view s) {
+  for (std::size_t i = s.find('%'); i != std::string_view::npos; i = s.find('%', i)) {
+    if (s.size() - i < 3) {
+      return truncated_escape(i);
+    }
+    if (hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) {
+      return invalid_escape(s[i + 1], s[i + 2], i);
+    }
+    i += 3;
+  }
+  return std::nullopt;
+}
+
+// A data: URI cut in its parts: data:[<mediatype>][;base64],<payload>.
+struct DataUriParts {
+  std::string_view mediatype;
+  bool base64 = false;
+  std::string_view payload; // still percent-encoded
+};
+
+Result<DataUriParts> split_data_uri(std::string_view uri) {
+  if (!istarts_with(uri, "data:")) {
+    return make_error("data: URI: does not start with 'data:'");
+  }
+  std::string_view rest = uri.substr(5);
+  std::size_t comma = rest.find(',');
+  if (comma == std::string_view::npos) {
+    return make_error("data: URI: missing ',' before the data");
+  }
+  DataUriParts parts;
+  parts.mediatype = rest.substr(0, comma);
+  parts.payload = rest.substr(comma + 1);
+  std::size_t semi = parts.mediatype.rfind(';');
+  if (semi != std::string_view::npos && iequals(parts.mediatype.substr(semi + 1), "base64")) {
+    parts.base64 = true;
+    parts.mediatype = parts.mediatype.substr(0, semi);
+  }
+  return parts;
+}
+
+// Decodes a data: URI's payload fed in pieces: percent-escapes (which may straddle two
+// pieces), then base64 if the URI says so; the bytes go to the sink a chunk at a time, and
+// stop going there past the size limit, while the rest is still checked.
+class DataPayloadDecoder {
+public:
+  enum class Fault { none, escape, base64, sink, too_big };
+
+  DataPayloadDecoder(bool base64, std::uint64_t max, std::size_t chunk, const ByteSink& sink)
+      : m_base64(base64), m_max(max), m_chunk(std::max<std::size_t>(chunk, 1)), m_sink(sink) {
+    m_out.reserve(m_chunk);
+  }
+
+  // The next piece of the payload; false on a fault.
+  bool feed(std::string_view raw) {
+    for (char c : raw) {
+      std::size_t offset = m_raw_offset++;
+      if (m_escape_len == 0) {
+        if (c == '%') {
+          m_escape_len = 1;
+          m_escape_offset = offset;
+          continue;
+        }
+        if (!put(c)) {
+          return false;
+        }
+        continue;
+      }
+      if (m_escape_len == 1) {
+        m_escape_hi = c;
+        m_escape_len = 2;
+        continue;
+      }
+      m_escape_len = 0;
+      int hi = hex_value(m_escape_hi);
+      int lo = hex_value(c);
+      if (hi < 0 || lo < 0) {
+        return fail(Fault::escape, invalid_escape(m_escape_hi, c, m_escape_offset));
+      }
+      if (!put(static_cast<char>((hi << 4) | lo))) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // After the last piece: the end's checks, and the last bytes to the sink.
+  bool finish() {
+    if (m_escape_len != 0) {
+      return fail(Fault::escape, truncated_escape(m_escape_offset));
+    }
+    if (m_base64 && !m_reader.finish()) {
+      return fail(Fault::base64, m_reader.error());
+    }
+    if (!flush()) {
+      return false;
+    }
+    if (m_size > m_max) {
+      return fail(Fault::too_big, Error());
+    }
+    return true;
+  }
+
+  Fault fault() const { return m_fault; }
+  const Error& error() const { return m_error; }
+  std::uint64_t size() const { return m_size; }
+
+private:
+  // One percent-decoded character.
+  bool put(char c) {
+    std::size_t offset = m_decoded_offset++;
+    if (!m_base64) {
+      emit(c);
+    } else if (!m_reader.take(c, offset, [this](char byte) { emit(byte); })) {
+      return fail(Fault::base64, m_reader.error());
+    }
+    return m_out.size() < m_chunk || flush();
+  }
+
+  void emit(char byte) {
+    if (++m_size <= m_max) {
+      m_out.push_back(byte);
+    }
+  }
+
+  bool flush() {
+    if (m_out.empty()) {
+      return true;
+    }
+    auto r = m_sink(std::string_view(m_out));
+    m_out.clear();
+    return r ? true : fail(Fault::sink, r.error());
+  }
+
+  bool fail(Fault f, Error e) {
+    m_fault = f;
+    m_error = std::move(e);
+    return false;
+  }
+
+  bool m_base64;
+  std::uint64_t m_max;
+  std::size_t m_chunk;
+  const ByteSink& m_sink;
+  std::string m_out; // at most a chunk
+  std::uint64_t m_size = 0;
+  std::size_t m_raw_offset = 0;     // in the payload as written
+  std::size_t m_decoded_offset = 0; // in the payload percent-decoded (base64's offsets)
+  int m_escape_len = 0;             // of a percent-escape begun: 0 (none), 1 ('%'), 2 ('%x')
+  char m_escape_hi = 0;
+  std::size_t m_escape_offset = 0;
+  Base64Reader m_reader;
+  Fault m_fault = Fault::none;
+  Error m_error;
+};
 
 } // namespace
 
@@ -93,13 +330,12 @@ Result<std::string> percent_decode(std::string_view s) {
       continue;
     }
     if (s.size() - i < 3) { // fewer than two characters follow the '%'
-      return make_error("truncated percent-escape at offset " + std::to_string(i));
+      return truncated_escape(i);
     }
     int hi = hex_value(s[i + 1]);
     int lo = hex_value(s[i + 2]);
     if (hi < 0 || lo < 0) {
-      return make_error("invalid percent-escape '%" + show_char(s[i + 1]) + show_char(s[i + 2]) +
-                        "' at offset " + std::to_string(i));
+      return invalid_escape(s[i + 1], s[i + 2], i);
     }
     out.push_back(static_cast<char>((hi << 4) | lo));
     i += 2;
@@ -145,31 +381,14 @@ Result<std::string> file_uri_path(std::string_view uri) {
 }
 
 Result<DataUri> parse_data_uri(std::string_view uri) {
-  if (!istarts_with(uri, "data:")) {
-    return make_error("data: URI: does not start with 'data:'");
-  }
-  std::string_view rest = uri.substr(5);
-  std::size_t comma = rest.find(',');
-  if (comma == std::string_view::npos) {
-    return make_error("data: URI: missing ',' before the data");
-  }
-  std::string_view header = rest.substr(0, comma);
-  std::string_view payload = rest.substr(comma + 1);
-
-  bool is_base64 = false;
-  std::size_t semi = header.rfind(';');
-  if (semi != std::string_view::npos && iequals(header.substr(semi + 1), "base64")) {
-    is_base64 = true;
-    header = header.substr(0, semi);
-  }
-
+  DataUriParts parts = PSS_TRY(split_data_uri(uri));
   DataUri out;
-  out.mediatype = std::string(header);
-  auto decoded = percent_decode(payload);
+  out.mediatype = std::string(parts.mediatype);
+  auto decoded = percent_decode(parts.payload);
   if (!decoded) {
     return make_error("data: URI: " + decoded.error().message);
   }
-  if (!is_base64) {
+  if (!parts.base64) {
     out.bytes = std::move(*decoded);
     return out;
   }
@@ -181,53 +400,49 @@ Result<DataUri> parse_data_uri(std::string_view uri) {
   return out;
 }
 
+Result<std::uint64_t> decode_data_uri(std::string_view uri, std::uint64_t max_size,
+                                      const ByteSink& sink, std::size_t chunk_size) {
+  DataUriParts parts = PSS_TRY(split_data_uri(uri));
+  chunk_size = std::max<std::size_t>(chunk_size, 1);
+  DataPayloadDecoder decoder(parts.base64, max_size, chunk_size, sink);
+  bool ok = true;
+  for (std::size_t i = 0; ok && i < parts.payload.size(); i += chunk_size) {
+    ok = decoder.feed(parts.payload.substr(i, chunk_size));
+  }
+  if (ok && decoder.finish()) {
+    return decoder.size();
+  }
+  using Fault = DataPayloadDecoder::Fault;
+  switch (decoder.fault()) {
+  case Fault::sink:
+    return decoder.error();
+  case Fault::too_big:
+    return make_error("data: URI: larger than the " + format_size(max_size) + " limit");
+  case Fault::base64:
+    // parse_data_uri percent-decodes the whole payload before base64 sees any of it: an
+    // escape error further on is the one it reports.
+    if (auto e = first_escape_error(parts.payload)) {
+      return make_error("data: URI: " + e->message);
+    }
+    break;
+  case Fault::escape:
+  case Fault::none:
+    break;
+  }
+  return make_error("data: URI: " + decoder.error().message);
+}
+
 Result<std::string> base64_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size() / 4 * 3 + 3);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  std::size_t digits = 0;  // base64 digits seen
-  std::size_t padding = 0; // '=' seen
-  std::size_t first_pad = 0;
+  Base64Reader reader;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (is_space(c)) {
-      continue;
-    }
-    if (c == '=') {
-      if (padding == 0) {
-        first_pad = i;
-      }
-      ++padding;
-      continue;
-    }
-    int v = base64_value(c);
-    if (v < 0) {
-      return make_error("invalid base64 at offset " + std::to_string(i) + ": '" + show_char(c) +
-                        "'");
-    }
-    if (padding > 0) {
-      return make_error("invalid base64 at offset " + std::to_string(i) +
-                        ": data after the '=' padding at offset " + std::to_string(first_pad));
-    }
-    ++digits;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    if (!reader.take(s[i], i, [&out](char byte) { out.push_back(byte); })) {
+      return reader.error();
     }
   }
-  std::size_t tail = digits % 4;
-  if (tail == 1) {
-    return make_error("invalid base64: truncated input (" + std::to_string(digits) +
-                      " digits, one too many for a whole number of bytes)");
-  }
-  if (padding > 0) {
-    if (tail == 0 || tail + padding != 4) {
-      return make_error("invalid base64 at offset " + std::to_string(first_pad) +
-                        ": wrong amount of '=' padding");
-    }
+  if (!reader.finish()) {
+    return reader.error();
   }
   return out;
 }
