@@ -1,6 +1,7 @@
 #include "cli/analyze.hpp"
 
 #include "artifact/fetch.hpp"
+#include "artifact/spool.hpp"
 #include "artifact/walk.hpp"
 #include "backend/callbacks.hpp"
 #include "backend/local.hpp"
@@ -22,6 +23,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
+#include <memory>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <unistd.h>
 
@@ -34,17 +38,48 @@ namespace {
 constexpr std::size_t k_progress_min_inputs = 10;  // fewer: no progress line
 constexpr std::chrono::seconds k_unwind_limit{30}; // after an interrupt stopped the engines
 
-// Reads a bounty file (or "-"/URI); the error names the file.
-Result<model::Bounty> read_bounty(const std::string& input, const artifact::FetchOptions& fo) {
+// A bounty file read: the bounty, and its data: artifact if that was spooled to a file.
+struct BountyFile {
+  model::Bounty bounty;
+  std::optional<backend::FetchedArtifact> fetched;
+};
+
+// Reads a bounty file (or "-"/URI); the error names the file. With `spool`, a large data:
+// artifact is decoded into fo.temp_dir as the file is read (artifact/spool.hpp): the bounty
+// holds a short stand-in for its URI, the job the file, and the file's text is freed before it
+// is parsed, so a 50 MB artifact costs its bounty file's size in memory, once. Without (the
+// Celery backend: the bytes must travel with the bounty), the bounty is parsed whole.
+Result<BountyFile> read_bounty(const std::string& input, const artifact::FetchOptions& fo,
+                               bool spool) {
   auto bytes = artifact::fetch_bytes(input, fo);
   if (!bytes) {
     return bytes.error();
   }
-  auto b = model::parse_bounty(*bytes);
+  BountyFile out;
+  std::string small_body;
+  std::string_view text = *bytes;
+  if (spool) {
+    auto spooled = artifact::spool_data_artifact(*bytes, fo.temp_dir, fo.max_size);
+    // An Error (bad base64, too large): the bounty is parsed as it is, and its scan answers
+    // unknown with that same error when it fetches the URI, as without spooling.
+    if (spooled && *spooled) {
+      artifact::SpooledArtifact& s = **spooled;
+      backend::FetchedArtifact f;
+      f.path = s.file.path();
+      f.size = s.size;
+      f.owner = std::make_shared<const TempFile>(std::move(s.file)); // removed with the job
+      out.fetched = std::move(f);
+      small_body = std::move(s.body);
+      text = small_body;
+      std::string().swap(*bytes); // freed before the parse
+    }
+  }
+  auto b = model::parse_bounty(text);
   if (!b) {
     return make_error(quote(input) + ": invalid bounty: " + b.error().message);
   }
-  return b;
+  out.bounty = std::move(*b);
+  return out;
 }
 
 } // namespace
@@ -154,9 +189,10 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
     if (opts.type == "url") {
       j.artifact_type = model::ArtifactType::url;
     } else if (opts.type == "bounty") {
-      auto b = read_bounty(in, lo.fetch);
+      auto b = read_bounty(in, lo.fetch, opts.backend != "celery");
       if (b) {
-        j.bounty = std::move(*b);
+        j.bounty = std::move(b->bounty);
+        j.fetched = std::move(b->fetched);
       } else {
         j.error = b.error().message; // answered unknown; the other inputs go on
       }

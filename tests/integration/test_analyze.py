@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """`pssupervise analyze` end to end, against a real clamd (started by pssupervise or by us)."""
 import base64
+import hashlib
 import http.server
 import json
 import os
@@ -251,6 +252,50 @@ class BountyFileTest(PssTestCase):
         self.assertEqual(by_input[good]["analysis"]["result"], "malicious")
         self.assertIn("invalid bounty", by_input[bad]["analysis"]["error"])
         self.assertIn("artifact_uri", by_input[no_uri]["analysis"]["error"])
+
+
+    def leftovers(self):
+        """What analyze left in TMPDIR: its run directory and spooled files must be gone."""
+        return [n for n in os.listdir(self.tmp) if n.startswith(("pssupervise-", "artifact-"))]
+
+    def test_large_data_bounty_is_spooled_and_scanned_whole(self):
+        # 5 MB whose only signature is at its very end, and the bounty's sha256 of all of it:
+        # the scan must see every byte, decoded right, or the answer is another one.
+        payload = bytes(range(256)) * (5_000_000 // 256) + MARKER
+        uri = "data:application/octet-stream;base64," + base64.b64encode(payload).decode()
+        sha = hashlib.sha256(payload).hexdigest()
+        stand_in = f"data:...(spooled: {len(payload)} bytes)"
+        for backend in ("local", "process"):
+            with self.subTest(backend=backend):
+                path = self.bounty(f"large-{backend}.json", artifact_uri=uri, sha256=sha)
+                r, by_input = self.analyze_json("--backend", backend, "-t", "bounty", path)
+                self.assertEqual(r.code, 1, r.stderr)
+                line = by_input[path]
+                self.assertEqual(line["analysis"]["result_name"], "PSS.Test.Marker-7f3a",
+                                 line["analysis"])
+                self.assertEqual(line["analysis"]["bid"], 1000)  # the bounty's rules held
+                self.assertEqual(line["bounty"]["id"], 42)
+                self.assertEqual(line["bounty"]["sha256"], sha)
+                # The bounty printed names the spooled bytes, not 6.7 MB of base64.
+                self.assertEqual(line["bounty"]["artifact_uri"], stand_in)
+                self.assertEqual(self.leftovers(), [])
+        r = self.pss("analyze", "-v", "-t", "bounty", path)
+        self.assertEqual(r.code, 1, r.stderr)
+        self.assertIn(f'"artifact_uri": "{stand_in}"', r.stdout)
+        self.assertLess(len(r.stdout), 10000)
+
+    def test_large_data_bounty_with_bad_base64_is_answered_as_a_small_one(self):
+        good = base64.b64encode(bytes(100_000)).decode()
+        large = self.bounty("bad-large.json",
+                            artifact_uri="data:;base64," + good[:50_000] + "!" + good[50_001:])
+        small = self.bounty("bad-small.json", artifact_uri="data:;base64,AAAA!AAA")
+        r, by_input = self.analyze_json("-t", "bounty", large, small)
+        self.assertEqual(r.code, 2, r.stderr)
+        self.assertEqual(by_input[large]["analysis"]["error"],
+                         "data: URI: invalid base64 at offset 50000: '!'")
+        self.assertEqual(by_input[small]["analysis"]["error"],
+                         "data: URI: invalid base64 at offset 4: '!'")
+        self.assertEqual(self.leftovers(), [])
 
 
 class ClamdTest(PssTestCase):
