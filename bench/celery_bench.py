@@ -141,7 +141,8 @@ def run_corpus(args, tmp, env, broker_url, redis, corpus, desc, procs):
         cpp = subprocess.Popen([args.binary, "--log-level", "info", "--engine", "clamav",
                                 "worker", "--broker", broker_url, "--result-backend",
                                 redis.url, "--queue", "cppbench",
-                                "--concurrency", str(args.concurrency)],
+                                "--concurrency", str(args.concurrency),
+                                "--allow-file-prefix", corpus],
                                stdout=subprocess.DEVNULL, stderr=open(log, "w"),
                                env=dict(env, CLAMAV_TRANSFER=transfer))
         procs.append(cpp)

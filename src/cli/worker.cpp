@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <filesystem>
 #include <thread>
 #include <unistd.h>
 
@@ -85,6 +86,12 @@ void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
   app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
       ->capture_default_str();
+  app.add_option("--allow-file-prefix", opts.allow_file_prefixes,
+                 "A folder whose files a task may name, by path or file:// (repeatable; "
+                 "default: none). `analyze --backend celery` sends local files as file:// URIs: "
+                 "give the folder it shares with this worker");
+  app.add_flag("--allow-private-networks", opts.allow_private_networks,
+               "Let tasks fetch http(s) artifacts from loopback and private addresses");
 }
 
 int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
@@ -115,7 +122,26 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   lo.concurrency = wo.concurrency;
   lo.fetch.temp_dir = tmp->path();
   lo.fetch.max_size = *max_size;
+  // A task comes from the network, as a webhook's bounty does: it names no local file and no
+  // internal address unless allowed.
+  lo.fetch.allow_private_networks = opts.allow_private_networks;
+  lo.fetch.allowed_file_prefixes.emplace();
+  for (const auto& p : opts.allow_file_prefixes) {
+    lo.fetch.allowed_file_prefixes->push_back(p);
+  }
   lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
+  std::string local_files = "refused (no --allow-file-prefix)";
+  if (!opts.allow_file_prefixes.empty()) {
+    local_files = "only under";
+    for (const auto& p : opts.allow_file_prefixes) {
+      local_files += " " + p;
+      std::error_code ec;
+      if (!std::filesystem::is_directory(p, ec)) {
+        log->warn("--allow-file-prefix {}: not a directory (yet?): allows nothing while it is not",
+                  p);
+      }
+    }
+  }
 
   asio::io_context io;
   EngineSet engines(global, io.get_executor());
@@ -145,6 +171,8 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
           [&backend, n](const celery::TaskMessage& m) { return celery::run_task(backend, n, m); });
       log->info("{} ready: queue '{}' on {}, {} at once", wo.nodename, wo.queue,
                 celery::describe(wo.broker), wo.concurrency);
+      log->info("artifacts: local files {}; http(s) from {} addresses", local_files,
+                opts.allow_private_networks ? "all" : "public");
       if (stop_requested) {
         worker->stop();
       }

@@ -7,6 +7,7 @@
 
 #include <CLI/App.hpp>
 #include <string>
+#include <vector>
 
 namespace pss::cli {
 
@@ -18,6 +19,10 @@ struct WorkerCliOptions {
   double visibility_timeout = 3600;
   double timeout = 0; // seconds per scan; 0: the engine's own
   std::string max_size = "512M";
+  // A task comes from whoever can write to the queue: as the webhook, no local file and no
+  // internal address unless allowed.
+  std::vector<std::string> allow_file_prefixes; // --allow-file-prefix; none: no local files
+  bool allow_private_networks = false;
 };
 
 void setup_worker(CLI::App& app, WorkerCliOptions& opts);

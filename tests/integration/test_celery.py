@@ -2,13 +2,16 @@
 """`pssupervise worker` and `analyze --backend celery` against a real redis-server and
 Debian's python3-celery (imported here: this runs under /usr/bin/python3): a stock Python
 client gets verdicts from the C++ worker, failures raise in Python, our client talks to our
-worker, a killed worker loses nothing, a Redis restart loses nothing, SIGTERM drains."""
+worker, the worker fetches from no private address and reads local files only where allowed,
+a killed worker loses nothing, a Redis restart loses nothing, SIGTERM drains."""
 import gc
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 from datetime import datetime, timedelta, timezone
@@ -55,6 +58,38 @@ def file_bounty(path, bid=1):
     return {"id": bid, "artifact_type": "file", "artifact_uri": "file://" + path}
 
 
+def uri_bounty(uri, bid=1):
+    return {"id": bid, "artifact_type": "file", "artifact_uri": uri}
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 that serves EICAR at every path and records each request
+    it gets: a refused fetch must leave `requests` empty."""
+
+    def __init__(self):
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(EICAR)))
+                self.end_headers()
+                self.wfile.write(EICAR)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class CeleryTestCase(PssTestCase):
     @property
     def broker_url(self):
@@ -98,12 +133,16 @@ class CeleryTestCase(PssTestCase):
         with open(os.path.join(d, "engine.json"), "w") as f:
             json.dump(manifest, f)
 
-    def start_worker(self, *args, engine="clamav", env=None, log="info"):
+    def start_worker(self, *args, engine="clamav", env=None, log="info", files=None):
+        """A worker that may read local files under `files` (default: the test's temp dir and
+        the samples, which the tests name by path or file://)."""
         cmd = [BINARY, "--log-level", log]
         if self.engines:
             cmd += ["--engines-dir", self.engines]
         cmd += ["--engine", engine, "worker", "--broker", self.broker_url,
                 "--result-backend", self.redis.url, *args]
+        for d in (self.tmp, SAMPLES) if files is None else files:
+            cmd += ["--allow-file-prefix", d]
         e = dict(self.env)
         e.update(env or {})
         errlog = open(os.path.join(self.tmp, f"worker{len(self.workers)}.log"), "wb")
@@ -176,6 +215,33 @@ class CeleryTestCase(PssTestCase):
         v = self.redis.command("GET", f"celery-task-meta-{task_id}")
         return json.loads(v) if v else None
 
+    def read_log(self, worker):
+        with open(worker.log_path, errors="replace") as f:
+            return f.read()
+
+    def loopback_server(self):
+        server = LoopbackServer()
+        self.addCleanup(server.close)
+        return server
+
+    def policy_dirs(self):
+        """(allowed/ holding eicar.com, outside/eicar.com beside it, a symlink in allowed/ to
+        it)"""
+        allowed = os.path.join(self.tmp, "shared", "allowed")
+        inside = self.write("shared/allowed/eicar.com", EICAR)
+        outside = self.write("shared/outside/eicar.com", EICAR)
+        os.symlink(outside, os.path.join(allowed, "link.com"))
+        return allowed, inside, outside
+
+    def our_client(self, *inputs):
+        """`analyze --backend celery --format json` on this test's broker and queue: the
+        analyses by input."""
+        queue = getattr(self, "queue", "clamav")
+        r = self.pss("analyze", "--backend", "celery", "--broker", self.broker_url,
+                     "--result-backend", self.redis.url, "--queue", queue, "--format", "json",
+                     *inputs)
+        return r, {l["input"]: l["analysis"] for l in r.json_lines()}
+
 
 class InteropTest(CeleryTestCase):
     def test_python_client_gets_malicious_and_benign(self):
@@ -244,6 +310,64 @@ class InteropTest(CeleryTestCase):
                      "--wait-timeout", "2", os.path.join(SAMPLES, "hello.txt"))
         self.assertEqual(r.code, 2, r)
         self.assertIn("no result within 2 s (is a worker consuming queue 'clamav'?)", r.stdout)
+
+
+class ArtifactPolicyTest(CeleryTestCase):
+    """A task comes from whoever can write to the queue: by default the worker fetches from
+    no loopback or private address and reads no local file, as the webhook; a refusal is an
+    `unknown` answer that says so, never a silence."""
+
+    def assert_refused(self, analysis, why):
+        self.assertEqual(analysis["result"], "unknown", analysis)
+        self.assertIn(why, analysis.get("error", ""), analysis)
+
+    def test_by_default_no_loopback_address_and_no_local_file(self):
+        server = self.loopback_server()
+        self.start_worker(files=())
+        eicar = self.write("eicar.com", EICAR)
+        results = [self.send(uri_bounty(uri, i)) for i, uri in
+                   enumerate([server.url + "/x", "file://" + eicar, eicar])]
+        loopback, file_uri, path = [r.get(timeout=PATIENCE) for r in results]
+        self.assert_refused(loopback, "refused: 127.0.0.1 is a loopback address")
+        self.assert_refused(file_uri, "file URIs are not allowed here")
+        self.assert_refused(path, "local files are not allowed here")
+        self.assertEqual([r.state for r in results], ["SUCCESS"] * 3)  # answers, not failures
+        self.assertEqual(server.requests, [], "a refused fetch reached the server")
+        # Our own client: a local file goes by file:// path, a URL as it is.
+        r, by_input = self.our_client(eicar, server.url + "/y")
+        self.assertEqual(r.code, 2, r)
+        self.assert_refused(by_input[eicar], "file URIs are not allowed here")
+        self.assert_refused(by_input[server.url + "/y"], "refused: 127.0.0.1 is a loopback")
+        self.assertEqual(server.requests, [], "a refused fetch reached the server")
+
+    def test_allow_file_prefix_opens_that_folder_only(self):
+        allowed, inside, outside = self.policy_dirs()
+        w = self.start_worker(files=(allowed,))
+        self.wait_for_log(w, "artifacts: local files only under " + allowed)
+        escapes = [os.path.join(allowed, "..", "outside", "eicar.com"),  # ../ out of it
+                   os.path.join(allowed, "link.com"),                     # a symlink out of it
+                   outside]
+        uris = ["file://" + inside, inside] + ["file://" + p for p in escapes]
+        answers = [r.get(timeout=PATIENCE) for r in
+                   [self.send(uri_bounty(u, i)) for i, u in enumerate(uris)]]
+        self.assertEqual([a["result"] for a in answers[:2]], ["malicious"] * 2, answers)
+        for a in answers[2:]:
+            self.assert_refused(a, "refused: outside the directories allowed for local files")
+        # Our client on the shared folder: what `analyze --backend celery` needs.
+        r, by_input = self.our_client(inside, escapes[0], outside)
+        self.assertEqual(by_input[inside]["result"], "malicious", r)
+        self.assert_refused(by_input[escapes[0]], "refused: outside the directories allowed")
+        self.assert_refused(by_input[outside], "refused: outside the directories allowed")
+
+    def test_allow_private_networks_fetches_from_loopback(self):
+        server = self.loopback_server()
+        self.start_worker("--allow-private-networks", files=())
+        a = self.send(uri_bounty(server.url + "/eicar.com")).get(timeout=PATIENCE)
+        self.assertEqual(a["result"], "malicious", a)
+        self.assertEqual(server.requests, ["/eicar.com"])
+        r, by_input = self.our_client(server.url + "/again")
+        self.assertEqual(by_input[server.url + "/again"]["result"], "malicious", r)
+        self.assertEqual(server.requests, ["/eicar.com", "/again"])
 
 
 class ReliabilityTest(CeleryTestCase):

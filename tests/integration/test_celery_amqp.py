@@ -131,6 +131,20 @@ class AmqpInteropTest(AmqpTestCase):
         self.assertEqual(self.app.AsyncResult(task_id).get(timeout=PATIENCE)["result"],
                          "malicious")
 
+    def test_the_artifact_policy_holds_on_rabbitmq(self):
+        allowed, inside, outside = self.policy_dirs()
+        server = self.loopback_server()
+        self.start_worker("--queue", self.queue, files=(allowed,))
+        r, by_input = self.our_client(inside, outside)
+        self.assertEqual(by_input[inside]["result"], "malicious", r)
+        self.assertEqual(by_input[outside]["result"], "unknown", r)
+        self.assertIn("refused: outside the directories allowed", by_input[outside]["error"])
+        a = self.send(base.uri_bounty(server.url + "/x")).get(timeout=PATIENCE)
+        self.assertEqual(a["result"], "unknown", a)
+        self.assertIn("refused: 127.0.0.1 is a loopback address", a["error"])
+        self.assertEqual(server.requests, [])
+        self.wait_for_counts(0, 0)
+
     def test_amqp_broker_needs_a_redis_result_backend(self):
         r = self.pss("analyze", "--backend", "celery", "--broker", self.rabbit.url,
                      os.path.join(SAMPLES, "hello.txt"), env={"PSS_RESULT_BACKEND": ""})
