@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <random>
 #include <string>
 
 namespace fs = std::filesystem;
@@ -194,4 +195,99 @@ TEST_CASE_FIXTURE(Fixture, "artifact::spool_data_artifact") {
     CHECK(pss::test::error_of(pss::artifact::parse_data_uri(spooled_uri_stand_in(5))) ==
           "data: URI: missing ',' before the data");
   }
+}
+
+TEST_CASE_FIXTURE(Fixture, "artifact::spool_data_artifact on random bodies") {
+  // Bodies built from members that matter (URIs good and bad, nested and escaped look-alikes,
+  // duplicates), sometimes with a byte broken. Whatever comes: a spooled body is the bounty
+  // sent but for its URI, and the file holds that URI's bytes; an error is the URI's own.
+  std::mt19937 rng(20240515); // fixed: a failure is reproducible
+  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n)(rng); };
+  auto random_bytes = [&](std::size_t n) {
+    std::string s(n, '\0');
+    for (char& c : s) {
+      c = static_cast<char>(pick(255));
+    }
+    return s;
+  };
+  auto random_uri = [&]() -> std::string {
+    switch (pick(7)) {
+    case 0:
+      return "data:;base64," + pss::base64_encode(random_bytes(pick(60)));
+    case 1:
+      return "DATA:application/x-y;BASE64," + pss::base64_encode(random_bytes(pick(60)));
+    case 2: {
+      std::string b64 = pss::base64_encode(random_bytes(20 + pick(40)));
+      b64[pick(b64.size() - 1)] = "!%= \t"[pick(4)]; // bad base64, a bad escape, ...
+      return "data:;base64," + b64;
+    }
+    case 3:
+      return "data:text/plain," + std::string(pick(40), 'a') + (pick(1) == 0 ? "%41" : "%zz") +
+             "%20end";
+    case 4:
+      return "https://example.com/" + std::string(pick(40), 'p');
+    case 5:
+      return "data:,with\\/escape" + std::string(pick(40), 'e');
+    case 6:
+      return "data:,caf\u00e9" + std::string(pick(40), 'c');
+    default:
+      return "data:,short";
+    }
+  };
+  auto member = [&]() -> std::string {
+    switch (pick(9)) {
+    case 0:
+    case 1:
+    case 2:
+      return R"("artifact_uri": ")" + random_uri() + "\"";
+    case 3:
+      return R"("artifact_url": ")" + random_uri() + "\"";
+    case 4:
+      return pick(1) == 0 ? R"("artifact_uri": null)" : R"("artifact_uri": [1])";
+    case 5:
+      return R"("metadata": {"artifact_uri": ")" + random_uri() + R"(", "l": ["}", {"a": []}]})";
+    case 6:
+      return R"("note": "\"artifact_uri\": \")" + random_uri() + R"(\"")";
+    case 7:
+      return R"("artifact\u005furi": ")" + random_uri() + "\"";
+    case 8:
+      return R"("rules": {"max_allowed_bid": 5}, "phase": "assertion")";
+    default:
+      return R"("id": 7)";
+    }
+  };
+  const std::string spaces[] = {"", " ", "\n\t ", "  "};
+  int spooled = 0;
+  int errors = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string body = "{" + spaces[pick(3)];
+    for (std::size_t n = pick(5); n > 0; --n) {
+      body += member() + spaces[pick(3)] + (n > 1 ? "," + spaces[pick(3)] : "");
+    }
+    body += "}";
+    if (pick(9) == 0) {
+      body[pick(body.size() - 1)] = "{}[]\",:\\"[pick(7)];
+    }
+    CAPTURE(body);
+    auto sent = pss::model::parse_bounty(body);
+    auto r = spool_data_artifact(body, dir.path(), 1 << 30, 8);
+    if (!r) {
+      ++errors;
+      // The URI's own error, the one its fetch gives when the body is parsed as sent.
+      if (sent) {
+        CHECK(r.error().message ==
+              pss::test::error_of(pss::artifact::parse_data_uri(sent->artifact_uri)));
+      }
+    } else if (r->has_value()) {
+      ++spooled;
+      const auto& s = **r;
+      REQUIRE_MESSAGE(sent.has_value(), pss::test::error_of(sent));
+      CHECK(read_file(s.file.path()) == pss::artifact::parse_data_uri(sent->artifact_uri)->bytes);
+      CHECK(bounty_json(s.body, "x") == bounty_json(body, "x"));
+      CHECK(pss::model::parse_bounty(s.body)->artifact_uri == spooled_uri_stand_in(s.size));
+    }
+    CHECK(files_in(dir.path()) == (r && r->has_value() ? 1 : 0));
+  }
+  CHECK(spooled > 300); // the generator does reach every outcome
+  CHECK(errors > 100);
 }
