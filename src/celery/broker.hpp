@@ -40,9 +40,12 @@ public:
   virtual Result<void> ack(const TaskMessage& m) = 0;
   // Gives the message back to its queue to be run again (requeue) or drops it.
   virtual Result<void> reject(const TaskMessage& m, bool requeue) = 0;
-  // Called about once a second while no task is fetched (all slots busy, or stopping): keeps
-  // the connection alive (AMQP heartbeats) and does periodic work (Redis visibility restore).
+  // Called at least every idle_every() while no task is fetched (all slots busy, or
+  // stopping): keeps the connection alive (AMQP heartbeats) and does periodic work (Redis:
+  // extends the visibility of the deliveries in flight, restores those of dead workers).
+  // next() does the same work on its way.
   virtual void idle() = 0;
+  virtual std::chrono::milliseconds idle_every() const { return std::chrono::seconds(1); }
   virtual std::string describe() const = 0;
 };
 

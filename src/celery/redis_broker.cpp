@@ -1,19 +1,27 @@
 // The Redis transport, as kombu's: BRPOP over the queue's priority lists, acks emulated with
 // the unacked HASH/ZSET, deliveries of dead workers restored after the visibility timeout.
+// Unlike kombu, a live consumer keeps moving its own deliveries' time in the ZSET to now while
+// they run, so that no restore (ours or a Python worker's) mistakes a long task for a dead
+// worker's and runs it twice; a dead worker stops doing so, and its deliveries come back.
 #include "celery/broker.hpp"
 #include "util/log.hpp"
 #include "util/uuid.hpp"
 
+#include <map>
 #include <thread>
 
 namespace pss::celery::detail {
 
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto k_io_timeout = 5s;   // any Redis call (BRPOP waits within it)
-constexpr int k_restore_every = 10; // idle seconds / empty polls between visibility restores
+constexpr auto k_io_timeout = 5s;           // any Redis call (BRPOP waits within it)
+constexpr auto k_restore_every = 10s;       // between visibility restores (kombu: every 10th poll)
+constexpr int k_refreshes_per_timeout = 4;  // our deliveries' time is moved every timeout / 4...
+constexpr auto k_min_refresh_every = 100ms; // ...at most this often
+constexpr auto k_max_idle_every = 1s;       // idle() wanted at least this often
 
 // Frees the restore lock only if it is still ours (redis-py's Lock.release script).
 constexpr const char* k_release_script =
@@ -52,17 +60,17 @@ public:
     (void)m_conn->command({"SADD", binding_key(m_opts.queue), binding_member(m_opts.queue)});
     m_log->info("consuming queue '{}' on {} ({} at once)", m_opts.queue, m_url.describe(),
                 m_opts.concurrency);
-    m_empty_polls = k_restore_every; // restore what a crash left before taking new work
+    // Our deliveries' time first (a reconnection may have come late), then restore what a
+    // crash left before taking new work.
+    m_next_refresh = Clock::time_point::min();
+    m_next_restore = Clock::time_point::min();
     return {};
   }
 
   Result<std::optional<TaskMessage>> next(std::chrono::milliseconds wait) override {
     PSS_TRY_VOID(ensure_connected());
-    if (m_empty_polls >= k_restore_every) {
-      m_empty_polls = 0;
-      restore_visible();
-      PSS_TRY_VOID(ensure_connected());
-    }
+    maintain();
+    PSS_TRY_VOID(ensure_connected());
     // BRPOP takes fractional seconds (Redis >= 6); at least 10 ms, so 0 never means forever.
     char timeout[32];
     std::snprintf(timeout, sizeof timeout, "%.3f",
@@ -73,7 +81,6 @@ public:
       return r.error();
     }
     if (r->is_nil() || r->elements.size() != 2) {
-      ++m_empty_polls;
       return std::optional<TaskMessage>();
     }
     auto msg = parse_envelope(r->elements[1].str);
@@ -83,7 +90,9 @@ public:
                    msg.error().message);
       return std::optional<TaskMessage>();
     }
-    register_delivery(*msg);
+    if (register_delivery(*msg)) {
+      m_running.emplace(msg->delivery_tag, msg->id);
+    }
     return std::optional<TaskMessage>(std::move(*msg));
   }
 
@@ -94,6 +103,7 @@ public:
     if (!r) {
       return r.error();
     }
+    m_running.erase(m.delivery_tag);
     return {};
   }
 
@@ -106,23 +116,82 @@ public:
     if (m_conn->broken()) {
       return make_error("Redis broker " + m_url.describe() + ": lost while requeueing");
     }
+    m_running.erase(m.delivery_tag);
     return {};
   }
 
   void idle() override {
-    if (++m_idle_calls < k_restore_every || !ensure_connected()) {
-      return;
+    if (ensure_connected()) {
+      maintain();
     }
-    m_idle_calls = 0;
-    restore_visible();
+  }
+
+  std::chrono::milliseconds idle_every() const override {
+    return std::min<std::chrono::milliseconds>(k_max_idle_every, refresh_every());
   }
 
 private:
+  std::chrono::milliseconds refresh_every() const {
+    return std::max<std::chrono::milliseconds>(k_min_refresh_every,
+                                               m_opts.visibility_timeout / k_refreshes_per_timeout);
+  }
+
+  // The periodic work of next() and idle(), connected: our deliveries' time, then (less
+  // often) the restore of others'. Each step is one or a few bounded Redis calls.
+  void maintain() {
+    auto now = Clock::now();
+    if (now >= m_next_refresh) {
+      m_next_refresh = now + refresh_every();
+      refresh_visibility();
+      if (m_conn->broken()) {
+        return;
+      }
+    }
+    if (now >= m_next_restore) {
+      m_next_restore = now + k_restore_every;
+      restore_visible();
+    }
+  }
+
+  // A restore takes back every delivery whose time in the unacked_index ZSET is older than
+  // now - visibility_timeout (kombu's QoS.restore_visible: ZREVRANGEBYSCORE from that
+  // ceiling); the time is the one kombu writes, Unix seconds. So while our tasks run, their
+  // entries get the current time, one transaction for all of them. XX: an entry acknowledged
+  // meanwhile, or already restored by another worker (this one lost the broker for longer
+  // than the timeout), is not written again.
+  void refresh_visibility() {
+    if (m_running.empty()) {
+      return;
+    }
+    std::string now = unix_time_now();
+    std::vector<std::vector<std::string>> tx;
+    std::vector<std::map<std::string, std::string>::iterator> order;
+    for (auto it = m_running.begin(); it != m_running.end(); ++it) {
+      tx.push_back({"ZADD", std::string(k_unacked_index_key), "XX", "CH", now, it->first});
+      order.push_back(it);
+    }
+    auto r = m_conn->transaction(tx);
+    if (!r) {
+      m_log->warn("broker: cannot extend the visibility of {} tasks in flight: {}",
+                  m_running.size(), r.error().message);
+      return; // retried at the next turn, reconnected
+    }
+    for (std::size_t i = 0; i < order.size() && i < r->size(); ++i) {
+      if ((*r)[i].type == Reply::Type::integer && (*r)[i].integer == 0) {
+        m_log->warn("task {}: its delivery was taken back from this worker meanwhile (the broker "
+                    "was out of reach for longer than the visibility timeout?): it may run twice",
+                    order[i]->second);
+        m_running.erase(order[i]);
+      }
+    }
+    m_log->debug("visibility of the tasks in flight ({}) extended to {}", m_running.size(), now);
+  }
+
   // Records the delivery in kombu's unacked HASH/ZSET, retrying through broker outages: a
   // popped message exists nowhere else. Gives up only when told to (the drain deadline has
   // passed with the broker still down): the task is then run anyway, its ack simply finds
-  // nothing to remove.
-  void register_delivery(const TaskMessage& m) {
+  // nothing to remove. True if recorded.
+  bool register_delivery(const TaskMessage& m) {
     auto backoff = 100ms;
     for (;;) {
       if (ensure_connected()) {
@@ -130,13 +199,13 @@ private:
             {{"ZADD", std::string(k_unacked_index_key), unix_time_now(), m.delivery_tag},
              {"HSET", std::string(k_unacked_key), m.delivery_tag, unacked_value(m)}});
         if (r) {
-          return;
+          return true;
         }
         m_log->warn("broker: cannot register task {}: {}", m.id, r.error().message);
       }
       if (m_opts.give_up()) {
         m_log->error("task {}: the broker stayed down; running it unregistered", m.id);
-        return;
+        return false;
       }
       std::this_thread::sleep_for(backoff);
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 2s);
@@ -158,6 +227,7 @@ private:
             .count();
     char max_score[40];
     std::snprintf(max_score, sizeof max_score, "%.6f", cutoff);
+    m_log->debug("visibility restore: unacknowledged deliveries older than {} are due", max_score);
     auto due = m_conn->command(
         {"ZREVRANGEBYSCORE", std::string(k_unacked_index_key), max_score, "0", "WITHSCORES"});
     if (due && due->type == Reply::Type::array) {
@@ -223,9 +293,10 @@ private:
   ConsumerOptions m_opts;
   std::optional<Redis> m_conn;
   std::vector<std::string> m_brpop;
-  std::string m_token = uuid4(); // ours in the restore lock
-  int m_empty_polls = k_restore_every;
-  int m_idle_calls = 0;
+  std::string m_token = uuid4();                // ours in the restore lock
+  std::map<std::string, std::string> m_running; // our registered deliveries: tag -> task id
+  Clock::time_point m_next_refresh = Clock::time_point::min();
+  Clock::time_point m_next_restore = Clock::time_point::min();
   std::shared_ptr<spdlog::logger> m_log = log::get("worker");
 };
 

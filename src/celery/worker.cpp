@@ -102,7 +102,7 @@ struct Worker::Impl : std::enable_shared_from_this<Impl> {
       std::size_t busy = 0;
       {
         std::unique_lock lock(mu);
-        cv.wait_for(lock, 1s, [this] {
+        cv.wait_for(lock, broker->idle_every(), [this] {
           return !to_ack.empty() || writer_stop || (!stopping && in_flight < opts.concurrency);
         });
         if (writer_stop && to_ack.empty()) {

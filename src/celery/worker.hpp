@@ -2,8 +2,9 @@
 // (WIRE.md): it takes messages only when a slot is free (prefetch one per slot), runs each on
 // the I/O executor, stores the result in Redis (SETEX + PUBLISH in one transaction, never
 // over a SUCCESS) and only then acknowledges it (late ack). A crashed worker's deliveries come
-// back: AMQP requeues them when its connection closes; on Redis, deliveries left
-// unacknowledged past the visibility timeout are restored by any worker.
+// back: AMQP requeues them when its connection closes; on Redis, a live worker keeps moving
+// its deliveries' time forward while they run, and those left behind for longer than the
+// visibility timeout (their worker died) are restored by any worker.
 // Broker and result-backend I/O is blocking, on two threads of its own (consume and
 // acknowledge, on one connection as AMQP requires; store results), each reconnecting with
 // back-off: a lost broker delays work, it never loses a task.

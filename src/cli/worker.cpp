@@ -80,8 +80,9 @@ void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
                  "Tasks run at once, one message prefetched per slot (default: the number of "
                  "cores)");
   app.add_option("--visibility-timeout", opts.visibility_timeout,
-                 "Redis broker: seconds after which a delivery nobody acknowledged (its worker "
-                 "died) is given to a worker again (RabbitMQ does that itself, at once)")
+                 "Redis broker: seconds after which the tasks of a worker that died are given "
+                 "to a worker again; a live worker extends its own every quarter of it, however "
+                 "long they run (RabbitMQ requeues at once, by itself)")
       ->capture_default_str();
   app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")

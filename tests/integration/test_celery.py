@@ -3,29 +3,36 @@
 Debian's python3-celery (imported here: this runs under /usr/bin/python3): a stock Python
 client gets verdicts from the C++ worker, failures raise in Python, our client talks to our
 worker, the worker fetches from no private address and reads local files only where allowed,
-a killed worker loses nothing, a Redis restart loses nothing, SIGTERM drains."""
+a killed worker loses nothing, a task longer than the visibility timeout runs once, a Redis
+restart loses nothing, SIGTERM drains."""
 import gc
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 import unittest
+import uuid
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BINARY, EICAR, PATIENCE, SAMPLES, PssTestCase, RedisServer,  # noqa: E402
                     live_pids, wait_until)
 
+import redis  # noqa: E402
 from celery import Celery  # noqa: E402
 from celery.exceptions import NotRegistered, TaskRevokedError  # noqa: E402
+from kombu import Connection  # noqa: E402
 
 # Takes SLOW_SECONDS per file; or, with SLOW_UNTIL set, until that file exists (a scan that
 # ends when the test says so; after 300 s at most, should the test have failed before).
+# With SLOW_COUNT set, appends a line to that file each time it starts.
 SLOW_SCANNER = r"""#!/bin/sh
+if [ -n "$SLOW_COUNT" ]; then echo "$1" >> "$SLOW_COUNT"; fi
 if [ -n "$SLOW_UNTIL" ]; then
   i=0
   while [ ! -e "$SLOW_UNTIL" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
@@ -124,7 +131,7 @@ class CeleryTestCase(PssTestCase):
             f.write(SLOW_SCANNER)
         manifest = {
             "product": "Slow Scanner", "vendor": "Test", "categories": ["*"],
-            "driver": "oneshot", "pass_env": ["SLOW_SECONDS", "SLOW_UNTIL"],
+            "driver": "oneshot", "pass_env": ["SLOW_SECONDS", "SLOW_UNTIL", "SLOW_COUNT"],
             "scan": {"argv": ["/bin/sh", "${ENGINE_DIR}/slow.sh", "{path}"],
                      "timeout": {"base": 60},
                      "exit_codes": {"0": "benign", "1": "malicious"},
@@ -378,7 +385,12 @@ class ReliabilityTest(CeleryTestCase):
         eicar = self.write("eicar.com", EICAR)
         r = self.send(file_bounty(eicar), queue="slow")
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "1", what="delivery")
-        a.kill()  # SIGKILL mid-task: no ack, no result
+        # a keeps its delivery's time current while it runs...
+        tag = self.redis.command("HKEYS", "unacked")
+        first = self.redis.command("ZSCORE", "unacked_index", tag)
+        self.wait_until(lambda: self.redis.command("ZSCORE", "unacked_index", tag) != first,
+                        what="a to extend its delivery's visibility")
+        a.kill()  # ...until SIGKILL mid-task: no ack, no result, no more extensions
         a.wait(30)
         self.assertIsNone(self.stored(r.id))
         b = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "0.2"})
@@ -386,6 +398,69 @@ class ReliabilityTest(CeleryTestCase):
         self.wait_for_log(b, "was not acknowledged within 3 s")
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0",
                         what="the acknowledgement")
+
+    def test_a_task_longer_than_the_visibility_timeout_runs_once(self):
+        # A live worker keeps its delivery's time in unacked_index current, so neither its own
+        # restore nor a Python (kombu) one takes the task back while it runs, however long.
+        vt = 2
+        self.slow_engine()
+        release = os.path.join(self.tmp, "release")
+        count = os.path.join(self.tmp, "scans")
+        w = self.start_worker("--queue", "slow", "--concurrency", "1", "--visibility-timeout",
+                              str(vt), engine="slow", log="debug",
+                              env={"SLOW_UNTIL": release, "SLOW_COUNT": count})
+        results = redis.Redis.from_url(self.redis.url).pubsub()
+        kombu = Connection(self.redis.url, transport_options={"visibility_timeout": vt})
+        try:
+            self.check_runs_once(w, vt, results, kombu, release, count)
+        finally:
+            kombu.release()
+            results.close()
+
+    def check_runs_once(self, w, vt, results, kombu, release, count):
+        task_id = str(uuid.uuid4())
+        results.subscribe(f"celery-task-meta-{task_id}")  # before the task exists
+        eicar = self.write("eicar.com", EICAR)
+        r = self.send(file_bounty(eicar), queue="slow", task_id=task_id)
+        self.wait_until(lambda: os.path.exists(count), what="the scan to start")
+        tag = self.redis.command("HKEYS", "unacked")
+        first = float(self.redis.command("ZSCORE", "unacked_index", tag))
+        # kombu's own QoS.restore_visible, as a Python worker on this broker runs it: it takes
+        # back what has a score older than time() - visibility_timeout.
+        qos = kombu.default_channel.qos
+        scores, kombu_ceilings = {first}, []
+
+        def long_enough():
+            score = self.redis.command("ZSCORE", "unacked_index", tag)
+            if score:
+                scores.add(float(score))
+            kombu_ceilings.append(time.time() - vt)
+            qos.restore_visible(num=None, interval=1)
+            ours = [float(c) for c in
+                    re.findall(r"older than (\d+\.\d+) are due", self.read_log(w))]
+            # In flight for more than 3 visibility timeouts, its time moved at least 3 times,
+            # and both restores have run late enough to take it back had it not moved.
+            return (kombu_ceilings[-1] > first + 2 * vt and len(scores) > 3
+                    and ours and max(ours) > first)
+
+        self.wait_until(long_enough, what="the task in flight for 3 visibility timeouts",
+                        details=lambda: f"scores {sorted(scores)}\n{self.read_log(w)}")
+        self.write("release", b"")
+        self.assertEqual(r.get(timeout=PATIENCE)["result"], "malicious")
+        self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0",
+                        what="the acknowledgement")
+        published = []  # None: nothing more within 1 s
+        while (m := results.get_message(timeout=1)) is not None:
+            if m["type"] == "message":
+                published.append(m)
+        log = self.read_log(w)
+        with open(count) as f:
+            self.assertEqual(len(f.read().splitlines()), 1, "the scanner ran more than once")
+        self.assertEqual(len(published), 1, published)
+        self.assertEqual(self.redis.command("LLEN", "slow"), "0")
+        self.assertEqual(log.count(f"task {task_id} (pssupervise.analyze) received"), 1, log)
+        self.assertNotIn("worker died", log)
+        self.assertNotIn("not acknowledged within", log)
 
     def test_redis_restart_loses_nothing(self):
         self.slow_engine()
