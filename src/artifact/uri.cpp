@@ -70,45 +70,48 @@ constexpr std::array<std::int8_t, 256> make_base64_table() {
 }
 constexpr std::array<std::int8_t, 256> k_base64_table = make_base64_table();
 
-// Base64 decoding one character at a time, so that base64_decode and decode_data_uri (which
-// sees its text in pieces) are one decoder with one set of errors. Offsets are positions in
-// the base64 text, which the caller counts.
+// Base64 decoding of a text seen in runs, so that base64_decode and decode_data_uri (which
+// sees its text in pieces, between percent-escapes) are one decoder with one set of errors.
+// Offsets are positions in the base64 text, which the caller counts.
 class Base64Reader {
 public:
-  // Takes the character at `offset`; a byte it completes goes to emit(char). False on an
-  // invalid character (error() says which).
+  // Takes a run of characters, the first at `offset`; the bytes they complete go to
+  // emit(const char*, std::size_t). False on an invalid character (error() says which).
   template <typename Emit>
-  bool take(char c, std::size_t offset, Emit&& emit) {
-    std::int8_t v = k_base64_table[static_cast<unsigned char>(c)];
-    if (v >= 0) {
-      if (m_padding > 0) {
-        m_error =
-            make_error("invalid base64 at offset " + std::to_string(offset) +
-                       ": data after the '=' padding at offset " + std::to_string(m_first_pad));
+  bool take(std::string_view run, std::size_t offset, Emit&& emit) {
+    std::size_t i = 0;
+    while (i < run.size()) {
+      if (m_bits == 0 && m_padding == 0) {
+        // At a quantum's start: four digits make three bytes, decoded in a batch.
+        std::array<char, 3 * 256> out;
+        std::size_t n = 0;
+        while (i + 4 <= run.size() && n < out.size()) {
+          int a = k_base64_table[static_cast<unsigned char>(run[i])];
+          int b = k_base64_table[static_cast<unsigned char>(run[i + 1])];
+          int c = k_base64_table[static_cast<unsigned char>(run[i + 2])];
+          int d = k_base64_table[static_cast<unsigned char>(run[i + 3])];
+          if ((a | b | c | d) < 0) { // not four digits: one character at a time below
+            break;
+          }
+          auto v = static_cast<std::uint32_t>((a << 18) | (b << 12) | (c << 6) | d);
+          out[n] = static_cast<char>(v >> 16);
+          out[n + 1] = static_cast<char>((v >> 8) & 0xff);
+          out[n + 2] = static_cast<char>(v & 0xff);
+          n += 3;
+          i += 4;
+        }
+        if (n > 0) {
+          m_digits += n / 3 * 4;
+          emit(out.data(), n);
+          continue;
+        }
+      }
+      if (!take_one(run[i], offset + i, emit)) {
         return false;
       }
-      ++m_digits;
-      m_acc = (m_acc << 6) | static_cast<std::uint32_t>(v);
-      m_bits += 6;
-      if (m_bits >= 8) {
-        m_bits -= 8;
-        emit(static_cast<char>((m_acc >> m_bits) & 0xff));
-      }
-      return true;
+      ++i;
     }
-    if (v == k_b64_space) {
-      return true;
-    }
-    if (v == k_b64_pad) {
-      if (m_padding == 0) {
-        m_first_pad = offset;
-      }
-      ++m_padding;
-      return true;
-    }
-    m_error = make_error("invalid base64 at offset " + std::to_string(offset) + ": '" +
-                         show_char(c) + "'");
-    return false;
+    return true;
   }
 
   // At the end of the text: false if it stops in the middle of a byte or is badly padded.
@@ -130,8 +133,43 @@ public:
   const Error& error() const { return m_error; }
 
 private:
+  template <typename Emit>
+  bool take_one(char c, std::size_t offset, Emit&& emit) {
+    std::int8_t v = k_base64_table[static_cast<unsigned char>(c)];
+    if (v >= 0) {
+      if (m_padding > 0) {
+        m_error =
+            make_error("invalid base64 at offset " + std::to_string(offset) +
+                       ": data after the '=' padding at offset " + std::to_string(m_first_pad));
+        return false;
+      }
+      ++m_digits;
+      m_acc = (m_acc << 6) | static_cast<std::uint32_t>(v);
+      m_bits += 6;
+      if (m_bits >= 8) {
+        m_bits -= 8;
+        char byte = static_cast<char>((m_acc >> m_bits) & 0xff);
+        emit(&byte, 1);
+      }
+      return true;
+    }
+    if (v == k_b64_space) {
+      return true;
+    }
+    if (v == k_b64_pad) {
+      if (m_padding == 0) {
+        m_first_pad = offset;
+      }
+      ++m_padding;
+      return true;
+    }
+    m_error = make_error("invalid base64 at offset " + std::to_string(offset) + ": '" +
+                         show_char(c) + "'");
+    return false;
+  }
+
   std::uint32_t m_acc = 0;
-  int m_bits = 0;
+  int m_bits = 0;            // of m_acc not yet emitted; 0 at a quantum's start
   std::size_t m_digits = 0;  // base64 digits seen
   std::size_t m_padding = 0; // '=' seen
   std::size_t m_first_pad = 0;
@@ -189,45 +227,50 @@ Result<DataUriParts> split_data_uri(std::string_view uri) {
 }
 
 // Decodes a data: URI's payload fed in pieces: percent-escapes (which may straddle two
-// pieces), then base64 if the URI says so; the bytes go to the sink a chunk at a time, and
-// stop going there past the size limit, while the rest is still checked.
+// pieces), then base64 if the URI says so; the bytes go to the sink in pieces of the chunk
+// size, and stop going there past the size limit, while the rest is still checked. The runs
+// between escapes are decoded in bulk.
 class DataPayloadDecoder {
 public:
   enum class Fault { none, escape, base64, sink, too_big };
 
   DataPayloadDecoder(bool base64, std::uint64_t max, std::size_t chunk, const ByteSink& sink)
       : m_base64(base64), m_max(max), m_chunk(std::max<std::size_t>(chunk, 1)), m_sink(sink) {
-    m_out.reserve(m_chunk);
+    m_out.reserve(2 * m_chunk);
   }
 
   // The next piece of the payload; false on a fault.
   bool feed(std::string_view raw) {
-    for (char c : raw) {
-      std::size_t offset = m_raw_offset++;
-      if (m_escape_len == 0) {
-        if (c == '%') {
-          m_escape_len = 1;
-          m_escape_offset = offset;
-          continue;
-        }
-        if (!put(c)) {
+    std::size_t i = 0;
+    while (i < raw.size()) {
+      if (m_escape_len == 0 && raw[i] != '%') {
+        std::size_t end = std::min(raw.find('%', i), raw.size());
+        if (!put(raw.substr(i, end - i))) {
           return false;
         }
+        m_raw_offset += end - i;
+        i = end;
         continue;
       }
-      if (m_escape_len == 1) {
+      char c = raw[i++];
+      std::size_t offset = m_raw_offset++;
+      if (m_escape_len == 0) { // c is '%'
+        m_escape_len = 1;
+        m_escape_offset = offset;
+      } else if (m_escape_len == 1) {
         m_escape_hi = c;
         m_escape_len = 2;
-        continue;
-      }
-      m_escape_len = 0;
-      int hi = hex_value(m_escape_hi);
-      int lo = hex_value(c);
-      if (hi < 0 || lo < 0) {
-        return fail(Fault::escape, invalid_escape(m_escape_hi, c, m_escape_offset));
-      }
-      if (!put(static_cast<char>((hi << 4) | lo))) {
-        return false;
+      } else {
+        m_escape_len = 0;
+        int hi = hex_value(m_escape_hi);
+        int lo = hex_value(c);
+        if (hi < 0 || lo < 0) {
+          return fail(Fault::escape, invalid_escape(m_escape_hi, c, m_escape_offset));
+        }
+        char decoded = static_cast<char>((hi << 4) | lo);
+        if (!put(std::string_view(&decoded, 1))) {
+          return false;
+        }
       }
     }
     return true;
@@ -241,7 +284,7 @@ public:
     if (m_base64 && !m_reader.finish()) {
       return fail(Fault::base64, m_reader.error());
     }
-    if (!flush()) {
+    if (!flush(1)) {
       return false;
     }
     if (m_size > m_max) {
@@ -255,30 +298,41 @@ public:
   std::uint64_t size() const { return m_size; }
 
 private:
-  // One percent-decoded character.
-  bool put(char c) {
-    std::size_t offset = m_decoded_offset++;
+  // Percent-decoded characters.
+  bool put(std::string_view decoded) {
+    std::size_t offset = m_decoded_offset;
+    m_decoded_offset += decoded.size();
+    auto emit = [this](const char* p, std::size_t n) { append(p, n); };
     if (!m_base64) {
-      emit(c);
-    } else if (!m_reader.take(c, offset, [this](char byte) { emit(byte); })) {
+      emit(decoded.data(), decoded.size());
+    } else if (!m_reader.take(decoded, offset, emit)) {
       return fail(Fault::base64, m_reader.error());
     }
-    return m_out.size() < m_chunk || flush();
+    return flush(m_chunk);
   }
 
-  void emit(char byte) {
-    if (++m_size <= m_max) {
-      m_out.push_back(byte);
+  // Bytes decoded: kept for the sink while within the limit, counted always.
+  void append(const char* p, std::size_t n) {
+    if (m_size < m_max) {
+      m_out.append(p, static_cast<std::size_t>(std::min<std::uint64_t>(n, m_max - m_size)));
     }
+    m_size += n;
   }
 
-  bool flush() {
-    if (m_out.empty()) {
-      return true;
+  // Sends what is held in pieces of the chunk size, while at least `least` bytes are held.
+  bool flush(std::size_t least) {
+    std::size_t sent = 0;
+    while (m_out.size() - sent >= least && sent < m_out.size()) {
+      std::size_t n = std::min(m_chunk, m_out.size() - sent);
+      auto r = m_sink(std::string_view(m_out).substr(sent, n));
+      if (!r) {
+        m_out.clear();
+        return fail(Fault::sink, r.error());
+      }
+      sent += n;
     }
-    auto r = m_sink(std::string_view(m_out));
-    m_out.clear();
-    return r ? true : fail(Fault::sink, r.error());
+    m_out.erase(0, sent);
+    return true;
   }
 
   bool fail(Fault f, Error e) {
@@ -291,7 +345,7 @@ private:
   std::uint64_t m_max;
   std::size_t m_chunk;
   const ByteSink& m_sink;
-  std::string m_out; // at most a chunk
+  std::string m_out; // less than a chunk between calls
   std::uint64_t m_size = 0;
   std::size_t m_raw_offset = 0;     // in the payload as written
   std::size_t m_decoded_offset = 0; // in the payload percent-decoded (base64's offsets)
@@ -436,12 +490,8 @@ Result<std::string> base64_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size() / 4 * 3 + 3);
   Base64Reader reader;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (!reader.take(s[i], i, [&out](char byte) { out.push_back(byte); })) {
-      return reader.error();
-    }
-  }
-  if (!reader.finish()) {
+  auto emit = [&out](const char* p, std::size_t n) { out.append(p, n); };
+  if (!reader.take(s, 0, emit) || !reader.finish()) {
     return reader.error();
   }
   return out;

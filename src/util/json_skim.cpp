@@ -1,6 +1,7 @@
 #include "util/json_skim.hpp"
 
 #include <cstddef>
+#include <cstring>
 
 namespace pss {
 
@@ -19,15 +20,22 @@ std::size_t skip_ws(std::string_view s, std::size_t i) {
   return i;
 }
 
-// `i` at a '"': the index just past the closing quote, or k_none.
+// `i` at a '"': the index just past the closing quote, or k_none. memchr finds the quote
+// (strings can be megabytes of base64); a backslash before it means an escape to step over.
 std::size_t skip_string(std::string_view s, std::size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '"') {
-      return i + 1;
+  const char* base = s.data();
+  const std::size_t n = s.size();
+  for (++i; i < n;) {
+    const void* quote = std::memchr(base + i, '"', n - i);
+    if (quote == nullptr) {
+      return k_none;
     }
-    if (s[i] == '\\') {
-      ++i; // the escaped character, whatever it is
+    auto q = static_cast<std::size_t>(static_cast<const char*>(quote) - base);
+    const void* backslash = std::memchr(base + i, '\\', q - i);
+    if (backslash == nullptr) {
+      return q + 1;
     }
+    i = static_cast<std::size_t>(static_cast<const char*>(backslash) - base) + 2; // its escape
   }
   return k_none;
 }
