@@ -334,6 +334,11 @@ long to_ms(std::chrono::seconds s) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(s).count());
 }
 
+// libcurl's progress callback: non-zero ends the transfer.
+int cancelled(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
+}
+
 // Downloads `url` into `c`.
 Result<void> http_get(const std::string& url, const std::string& label, Collector& c,
                       const FetchOptions& opts) {
@@ -368,6 +373,12 @@ Result<void> http_get(const std::string& url, const std::string& label, Collecto
   }
   check(curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &curl_write));
   check(curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(&c)));
+  if (opts.cancel) {
+    check(curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L));
+    check(curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &cancelled));
+    check(curl_easy_setopt(e, CURLOPT_XFERINFODATA,
+                           const_cast<void*>(static_cast<const void*>(opts.cancel.get()))));
+  }
   AddressGuard guard;
   if (!opts.allow_private_networks) {
     check(guard.install(e));
@@ -377,6 +388,9 @@ Result<void> http_get(const std::string& url, const std::string& label, Collecto
   }
 
   rc = curl_easy_perform(e);
+  if (rc == CURLE_ABORTED_BY_CALLBACK && opts.cancel && opts.cancel->load()) {
+    return make_error(label + ": cancelled (the service is stopping)");
+  }
   if (guard.refused_transfer(rc)) {
     return make_error(label + ": refused: " + guard.refused +
                       " (fetching from private networks is not allowed here)");

@@ -5,9 +5,11 @@
 #include "util/error.hpp"
 #include "util/temp_file.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +37,9 @@ struct FetchOptions {
   // False: no libmagic mimetype (it costs ~1 ms per text file); for callers whose engines
   // scan every type and who print no bounty (a Celery worker, the webhook).
   bool identify = true;
+  // Set to true (from any thread): an http(s) download in progress ends within about a
+  // second ("cancelled"), e.g. when a service's drain is over.
+  std::shared_ptr<const std::atomic<bool>> cancel;
 };
 
 struct Artifact {

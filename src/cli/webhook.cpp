@@ -10,6 +10,7 @@
 #include "cli/worker.hpp"
 #include "http/webhook.hpp"
 #include "util/log.hpp"
+#include "util/memory.hpp"
 #include "util/temp_file.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -95,15 +96,31 @@ void setup_webhook(CLI::App& app, WebhookCliOptions& opts) {
   app.add_option("--allow-file-prefix", opts.allow_file_prefixes,
                  "A folder whose files a bounty may name by file:// (default: none)");
   app.add_flag("--allow-private-networks", opts.allow_private_networks,
-               "Let bounties fetch http(s) artifacts from loopback and private addresses");
+               "Let bounties name loopback and private addresses (artifacts to fetch, "
+               "response_urls to answer)");
   app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched")->capture_default_str();
+  app.add_option("--fetch-concurrency", opts.fetch_concurrency,
+                 "Artifacts downloaded at once (with those downloaded and waiting for a scan)")
+      ->capture_default_str();
+  app.add_option("--fetch-timeout", opts.fetch_timeout,
+                 "Seconds allowed per download (also bounded by the bounty's expiration)")
+      ->capture_default_str();
+  app.add_option("--delivery-concurrency", opts.delivery_concurrency,
+                 "Answers POSTed to response_urls at once")
+      ->capture_default_str();
+  app.add_option("--drain-timeout", opts.drain_timeout,
+                 "On SIGTERM: seconds for the bounties accepted to be scanned and answered; "
+                 "then what is left is given up and logged (a service manager's stop timeout "
+                 "must be longer)")
+      ->capture_default_str();
   app.add_option("--broker", opts.broker, "--backend celery: the broker URL");
   app.add_option("--result-backend", opts.result_backend, "--backend celery: the result backend");
 }
 
 int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
   auto log = log::get("webhook");
+  tune_allocator(); // request bodies come and go: their memory goes back after a burst
   http::WebhookOptions wo;
   wo.bind = opts.bind;
   if (opts.port < 0 || opts.port > 65535) {
@@ -136,6 +153,19 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
                 (!body_limit ? body_limit.error() : max_size.error()).message);
   }
   wo.body_limit = *body_limit;
+  for (auto [name, v] : {std::pair{"--fetch-concurrency", opts.fetch_concurrency},
+                         {"--delivery-concurrency", opts.delivery_concurrency}}) {
+    if (v == 0) {
+      throw Fatal(std::string(name) + " must be at least 1");
+    }
+  }
+  if (!(opts.fetch_timeout >= 1) || !(opts.drain_timeout >= 0)) {
+    throw Fatal("--fetch-timeout must be at least 1 s and --drain-timeout not negative");
+  }
+  wo.fetch_concurrency = opts.fetch_concurrency;
+  wo.delivery_concurrency = opts.delivery_concurrency;
+  wo.drain_timeout = std::chrono::seconds(static_cast<long long>(opts.drain_timeout));
+  wo.allow_private_networks = opts.allow_private_networks;
 
   auto tmp = TempDir::create(temp_base_dir(), "pssupervise-webhook-");
   if (!tmp) {
@@ -153,6 +183,10 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
     lo.fetch.allowed_file_prefixes->push_back(p);
   }
   lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
+  if (opts.backend != "celery") { // the webhook downloads; a Celery worker fetches for itself
+    wo.fetch = lo.fetch;
+    wo.fetch->total_timeout = std::chrono::seconds(static_cast<long long>(opts.fetch_timeout));
+  }
 
   asio::io_context io;
   asio::thread_pool celery_pool(4);

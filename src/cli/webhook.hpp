@@ -22,6 +22,10 @@ struct WebhookCliOptions {
   bool allow_private_networks = false;
   double timeout = 0;
   std::string max_size = "512M";
+  std::size_t fetch_concurrency = 16;
+  double fetch_timeout = 120;
+  std::size_t delivery_concurrency = 16;
+  double drain_timeout = 30;
   std::string broker; // --backend celery
   std::string result_backend;
 };

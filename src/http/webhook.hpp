@@ -1,10 +1,13 @@
 // `pssupervise webhook`: PolySwarm's bounty webhook. Each request is verified (HMAC-SHA256
 // of the raw body, in constant time, before the body is parsed), answered at once (202 for
-// a bounty queued, 503 when the bounded queue is full), and each bounty is scanned off the
-// request path and answered at its response_url before its expiration. GET /metrics shows
-// what it does (Prometheus text).
+// a bounty accepted, 503 when too many wait), and each bounty then goes through three stages,
+// each with its own bound, so that no bounty waits for another's network: its download (when
+// the webhook fetches), its scan (a slot held only while an engine scans), and the delivery of
+// its answer to response_url (retried apart from the scans). GET /metrics shows what it does
+// (Prometheus text).
 #pragma once
 
+#include "artifact/fetch.hpp"
 #include "backend/job.hpp"
 #include "util/error.hpp"
 
@@ -29,6 +32,18 @@ struct WebhookOptions {
   std::vector<std::string> engines; // POST /<engine>; the first is also POST /
   std::size_t workers = 4;          // bounties scanned at once
   std::size_t queue_limit = 1000;   // accepted and not yet scanned; more → 503
+  // Downloads at once, counting those done and waiting for a scan slot (their files).
+  std::size_t fetch_concurrency = 16;
+  std::size_t delivery_concurrency = 16; // answers POSTed at once
+  // After stop(): what is not scanning by then is given up, deliveries are abandoned (each
+  // logged with its bounty id); scans in flight still end (bounded by their timeouts).
+  std::chrono::seconds drain_timeout{30};
+  // Set: the webhook fetches http(s) artifacts itself (bounded by each bounty's deadline) and
+  // spools a large data: artifact to a file as its request arrives; the backend gets the
+  // file. Unset: the backend fetches (Celery: a worker elsewhere).
+  std::optional<artifact::FetchOptions> fetch;
+  bool allow_private_networks = false; // response_url: the same address policy as artifacts
+  std::size_t remembered_ids = 100000; // bounty ids kept to answer repeats (within expiration)
   std::size_t body_limit = 1 << 20;
   std::size_t header_limit = 16 << 10;
   std::chrono::milliseconds read_timeout{std::chrono::seconds(10)}; // a request, once started
@@ -56,8 +71,8 @@ public:
   ~Webhook();
   // Binds and listens (Error: the address is taken, ...); returns the port bound (for 0).
   Result<std::uint16_t> listen();
-  // Serves until stop(); then waits for the bounties accepted to be answered (bounded by
-  // their expirations).
+  // Serves until stop(); then drains: the bounties accepted go on being scanned and answered
+  // for at most drain_timeout, then what is left is given up (logged).
   boost::asio::awaitable<void> run();
   void stop();
 
