@@ -1,5 +1,6 @@
 #include "artifact/curl_guard.hpp"
 
+#include <atomic>
 #include <sys/socket.h>
 
 namespace pss::artifact {
@@ -44,6 +45,10 @@ Result<void> curl_global_init_once() {
                       curl_easy_strerror(global.code));
   }
   return {};
+}
+
+int curl_abort_when_set(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
 }
 
 void AddressGuard::refuse(const std::string& address, AddressClass c) {

@@ -15,6 +15,10 @@ namespace pss::artifact {
 // curl_global_init, once per process (thread-safe).
 Result<void> curl_global_init_once();
 
+// A CURLOPT_XFERINFOFUNCTION whose data is a `const std::atomic<bool>*`: the transfer ends
+// (CURLE_ABORTED_BY_CALLBACK) within about a second once the flag is true.
+int curl_abort_when_set(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t);
+
 struct CurlCleanup {
   void operator()(CURL* h) const { curl_easy_cleanup(h); }
 };

@@ -334,11 +334,6 @@ long to_ms(std::chrono::seconds s) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(s).count());
 }
 
-// libcurl's progress callback: non-zero ends the transfer.
-int cancelled(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
-}
-
 // Downloads `url` into `c`.
 Result<void> http_get(const std::string& url, const std::string& label, Collector& c,
                       const FetchOptions& opts) {
@@ -375,7 +370,7 @@ Result<void> http_get(const std::string& url, const std::string& label, Collecto
   check(curl_easy_setopt(e, CURLOPT_WRITEDATA, static_cast<void*>(&c)));
   if (opts.cancel) {
     check(curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L));
-    check(curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &cancelled));
+    check(curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &curl_abort_when_set));
     check(curl_easy_setopt(e, CURLOPT_XFERINFODATA,
                            const_cast<void*>(static_cast<const void*>(opts.cancel.get()))));
   }

@@ -69,10 +69,6 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-int on_progress(void* flag, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  return static_cast<const std::atomic<bool>*>(flag)->load() ? 1 : 0;
-}
-
 Attempt post(const Delivery& d, milliseconds timeout, bool allow_private,
              const std::atomic<bool>& aborted) {
   Attempt a;
@@ -115,7 +111,7 @@ Attempt post(const Delivery& d, milliseconds timeout, bool allow_private,
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, static_cast<void*>(&hs));
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, artifact::curl_abort_when_set);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<void*>(static_cast<const void*>(&aborted)));
   if (!allow_private && guard.install(c) != CURLE_OK) {
     a.kind = Attempt::Kind::permanent;

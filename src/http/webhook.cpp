@@ -202,7 +202,8 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<const TempFile> spooled;
     std::uint64_t spooled_size = 0;
     BodyFilter filter;
-    if (opts.fetch) {
+    bool room = waiting < opts.queue_limit && !stopping;
+    if (opts.fetch && room) { // a bounty turned away (503) is not decoded first
       // A large data: artifact goes to a file now, so that neither the parsed bounty nor
       // anything queued holds its bytes.
       filter = [&](std::string_view body) -> std::optional<std::string> {
@@ -215,7 +216,7 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
         return std::move((*r)->body);
       };
     }
-    Decision d = classify_request(req, rules, waiting < opts.queue_limit && !stopping, filter);
+    Decision d = classify_request(req, rules, room, filter);
     if (!d.warning.empty()) {
       log->warn("{}", d.warning);
     }
@@ -342,7 +343,7 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
       s.update_gauges();
       if (s.active == 0) {
         s.idle_event.cancel();
-        return_free_memory(); // a burst drained: its pages back to the system
+        s.trim_memory();
       }
     }
     void scanning() {
@@ -506,6 +507,24 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // A burst drained: its pages back to the system, once the webhook has stayed idle for a
+  // second (a trim costs ~1 ms; a steady trickle of bounties falls idle after each one).
+  asio::steady_timer trim_timer{ex};
+  bool trim_armed = false;
+  void trim_memory() {
+    if (trim_armed) {
+      return;
+    }
+    trim_armed = true;
+    trim_timer.expires_after(1s);
+    trim_timer.async_wait([self = shared_from_this()](boost::system::error_code) {
+      self->trim_armed = false;
+      if (self->active == 0) {
+        return_free_memory();
+      }
+    });
+  }
+
   // The drain after stop() is over: nothing more starts, deliveries end now.
   void end_drain() {
     if (drain_over) {
@@ -565,6 +584,7 @@ asio::awaitable<void> Webhook::run() {
     co_await s.idle_event.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   s.drain_timer.cancel();
+  s.trim_timer.cancel();
   s.fetch_slots.close();
   s.scan_slots.close();
 }

@@ -3,6 +3,7 @@
 webhook protocol, a signed EICAR bounty answered at a local response_url that checks our
 signature, an expired bounty, a receiver that fails twice, 500 bounties in flight, the
 queue limit, SSRF refusals, /metrics."""
+import base64
 import hashlib
 import hmac
 import http.server
@@ -19,7 +20,7 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, PATIENCE, PssTestCase, wait_until  # noqa: E402
+from common import BINARY, EICAR, MARKER, PATIENCE, PssTestCase, wait_until  # noqa: E402
 
 SECRET = "t0p-s3cret"
 EICAR_URI = "data:;base64," + __import__("base64").b64encode(EICAR).decode()
@@ -583,6 +584,32 @@ class DrainTest(WebhookTestCase):
         log = self.read_log()
         self.assertRegex(log, r"bounty 31: answer NOT delivered to .*the webhook stopped")
         self.assertRegex(log, r"bounty 32: answer NOT delivered to .*the webhook stopped")
+
+
+class LargeDataTest(WebhookTestCase):
+    def test_a_large_data_artifact_is_scanned_whole_and_memory_stays_near_the_body(self):
+        # 20 MB whose only signature is at its very end, and the bounty's sha256 of all of it.
+        payload = bytes(range(256)) * (20_000_000 // 256) + MARKER
+        uri = "data:application/octet-stream;base64," + base64.b64encode(payload).decode()
+        r = self.receiver()
+        self.start("--body-limit", "40M")
+        data = json.dumps(self.bounty(uri=uri, response_url=r.url,
+                                      sha256=hashlib.sha256(payload).hexdigest())).encode()
+        status, _, _ = self.request(body=data)
+        self.assertEqual(status, 202)
+        (_, answer), = r.wait(1)
+        self.assertEqual(answer["verdict"], "malicious", answer)
+        self.assertEqual(answer["metadata"]["malware_family"], "PSS.Test.Marker-7f3a")
+        # Memory, not time: the body is held once, its artifact decoded straight to a file.
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024
+        self.assertLess(hwm, 2 * len(data), f"peak RSS {hwm / 2**20:.0f} MiB for a "
+                                            f"{len(data) / 2**20:.0f} MiB body")
+
+        def spooled():
+            return [f for _, _, files in os.walk(self.tmp) for f in files
+                    if f.startswith("artifact-")]
+        wait_until(lambda: not spooled(), what="the spooled file removed", details=spooled)
 
 
 class EicarHandler(http.server.BaseHTTPRequestHandler):
