@@ -435,6 +435,7 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     auto started = Clock::now();
     auto run = s.dispatch(a.engine, std::move(job));
     backend::JobResult r = co_await std::move(run);
+    a.spooled.reset(); // scanned: its file is not kept while the answer is delivered
     if (scan_slot) {
       s.scan_slots.release();
     }
