@@ -601,10 +601,14 @@ class LargeDataTest(WebhookTestCase):
         self.assertEqual(answer["verdict"], "malicious", answer)
         self.assertEqual(answer["metadata"]["malware_family"], "PSS.Test.Marker-7f3a")
         # Memory, not time: the body is held once, its artifact decoded straight to a file.
+        # Not under AddressSanitizer, whose allocator keeps freed blocks in a quarantine.
+        with open(f"/proc/{self.proc.pid}/maps") as f:
+            sanitized = "libasan" in f.read()
         with open(f"/proc/{self.proc.pid}/status") as f:
             hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024
-        self.assertLess(hwm, 2 * len(data), f"peak RSS {hwm / 2**20:.0f} MiB for a "
-                                            f"{len(data) / 2**20:.0f} MiB body")
+        if not sanitized:
+            self.assertLess(hwm, 2 * len(data), f"peak RSS {hwm / 2**20:.0f} MiB for a "
+                                                f"{len(data) / 2**20:.0f} MiB body")
 
         def spooled():
             return [f for _, _, files in os.walk(self.tmp) for f in files

@@ -7,10 +7,22 @@
 #include <string>
 #include <vector>
 
-#if defined(__GLIBC__)
+// glibc's allocator only: AddressSanitizer replaces malloc (and keeps freed blocks in its
+// quarantine), so there is nothing of glibc's to observe.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PSS_SANITIZED_MALLOC 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define PSS_SANITIZED_MALLOC 1
+#endif
+#if defined(__GLIBC__) && !defined(PSS_SANITIZED_MALLOC)
+#define PSS_GLIBC_MALLOC 1
 #include <malloc.h>
 #endif
 
+#if defined(PSS_GLIBC_MALLOC)
 namespace {
 
 // Where blocks escape to, so that the compiler keeps each malloc/free pair.
@@ -35,8 +47,9 @@ long rss_kib() {
 }
 
 } // namespace
+#endif
 
-#if defined(__GLIBC__)
+#if defined(PSS_GLIBC_MALLOC)
 TEST_CASE("util::tune_allocator") {
   pss::tune_allocator();
   // Untuned, freeing this mmapped block would raise glibc's threshold past 1 MiB, and the next
