@@ -31,12 +31,14 @@ bool engines_need_mimetype(const std::vector<engine::Engine*>& engines) {
 
 std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
                                                       std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
+  auto limit = std::chrono::duration_cast<Clock::duration>(timeout);
   if (b.expiration) {
+    // Bounded by the timeout before it is added: an expiration years away must not overflow.
     auto left = *b.expiration - std::chrono::system_clock::now();
-    deadline = std::min(deadline, Clock::now() + std::chrono::duration_cast<Clock::duration>(left));
+    limit = std::min(limit, std::chrono::duration_cast<Clock::duration>(
+                                std::min<std::chrono::system_clock::duration>(left, timeout)));
   }
-  return deadline;
+  return Clock::now() + limit;
 }
 
 struct LocalBackend::Impl {

@@ -128,7 +128,6 @@ Attempt post(const Delivery& d, milliseconds timeout, bool allow_private,
   }
   if (rc == CURLE_ABORTED_BY_CALLBACK && aborted) {
     a.kind = Attempt::Kind::aborted;
-    a.error = "abandoned";
     return a;
   }
   if (rc != CURLE_OK) {

@@ -2,6 +2,7 @@
 
 #include "artifact/spool.hpp"
 #include "artifact/uri.hpp"
+#include "backend/local.hpp"
 #include "http/delivery.hpp"
 #include "http/metrics.hpp"
 #include "http/slots.hpp"
@@ -38,9 +39,8 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto k_write_timeout = 10s;
-// A bounty's expiration as a steady-clock deadline; years away is as good as a month (and
-// does not overflow).
-constexpr auto k_far = std::chrono::hours(24 * 30);
+// A bounty's stages wait until its expiration; years away is as good as a month.
+constexpr std::chrono::milliseconds k_far = std::chrono::hours(24 * 30);
 
 struct Accepted {
   std::size_t engine = 0;
@@ -52,12 +52,6 @@ struct Accepted {
   std::shared_ptr<const TempFile> spooled;
   std::uint64_t spooled_size = 0;
 };
-
-Clock::time_point steady_deadline(std::chrono::system_clock::time_point t) {
-  auto left = t - std::chrono::system_clock::now();
-  left = std::min<std::chrono::system_clock::duration>(left, k_far);
-  return Clock::now() + std::chrono::duration_cast<Clock::duration>(left);
-}
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -396,7 +390,7 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     auto& s = *self;
     Finish finish{s};
     const std::string& engine = s.opts.engines[a.engine];
-    auto deadline = steady_deadline(*a.bounty.expiration);
+    auto deadline = backend::bounty_deadline(a.bounty, k_far);
     backend::Job job;
     job.input = a.bounty.artifact_uri;
     job.artifact_type = a.bounty.artifact_type;
