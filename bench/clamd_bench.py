@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Benchmark: pssupervise analyze vs clamdscan --multiscan and --stream, one clamd, one corpus.
 
-Prints wall-clock means (hyperfine) and the ratios pssupervise / clamdscan (< 1.0: faster).
-Usage: clamd_bench.py PSSUPERVISE_BINARY [--files N] [--runs N]
+Prints wall-clock means (hyperfine) and the ratios pssupervise / clamdscan (< 1.0: faster),
+each the median of --rounds rounds (with their range): every round times all the commands
+again, so a ratio compares runs made moments apart on a machine that may be busy.
+Usage: clamd_bench.py PSSUPERVISE_BINARY [--files N] [--runs N] [--rounds N]
 """
 import argparse
 import io
@@ -10,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,7 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
                                 "integration"))
 os.environ.setdefault("PSS_BINARY", "unused")
 os.environ.setdefault("PSS_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), ".."))
-from common import EICAR, Clamd  # noqa: E402
+from common import EICAR, Clamd, free_port  # noqa: E402
 
 
 def make_corpus(root, n, seed=1):
@@ -61,7 +64,7 @@ def make_corpus(root, n, seed=1):
 
 def hyperfine(commands, runs, out_json):
     args = ["hyperfine", "--runs", str(runs), "--warmup", "1", "-N", "--ignore-failure",
-            "--export-json", out_json]
+            "--style", "basic", "--export-json", out_json]
     for name, cmd in commands:
         args += ["-n", name, cmd]
     subprocess.run(args, check=True)
@@ -69,16 +72,74 @@ def hyperfine(commands, runs, out_json):
         return {r["command"]: r for r in json.load(f)["results"]}
 
 
+# (mode, ours, baseline, target): the targets of issue 15 (item 8) first, then context.
+RATIOS = [
+    ("warm", "pssupervise unix", "clamdscan --multiscan", 1.0),
+    ("warm", "pssupervise tcp", "clamdscan --stream tcp", 1.0),
+    ("cold", "pssupervise unix", "clamdscan --multiscan", 0.8),
+    ("warm", "pssupervise unix", "clamdscan --stream unix", None),
+    ("warm", "pssupervise tcp", "clamdscan --multiscan", None),
+    ("cold", "pssupervise unix", "clamdscan --stream unix", None),
+]
+
+
+def infected(lines, strip_prefix=""):
+    """{(path, signature)} from clamdscan's "path: Name FOUND" or analyze's
+    "path: malicious Name" lines; clamd's ".UNOFFICIAL" suffix is not part of the name."""
+    found = set()
+    for line in lines:
+        path, _, rest = line.rpartition(": ")
+        words = rest.split()
+        if words[-1:] == ["FOUND"]:
+            name = words[0]
+        elif words[:1] == ["malicious"]:
+            name = words[1]
+        else:
+            continue
+        found.add((path.removeprefix(strip_prefix), name.removesuffix(".UNOFFICIAL")))
+    return found
+
+
+def check_answers(commands, corpus):
+    """Each pssupervise command once: the same output on either socket, and the same infected
+    files and names as clamdscan. A benchmark of wrong answers would mean nothing."""
+    outputs = {}
+    for name, cmd in commands:
+        if name.startswith("pssupervise") or name == "clamdscan --multiscan":
+            argv = cmd.split()
+            if name.startswith("clamdscan"):
+                argv = [a for a in argv if a != "--quiet"] + ["--infected"]
+            run = subprocess.run(argv, capture_output=True, text=True)
+            outputs[name] = run.stdout
+    ours = [v for k, v in outputs.items() if k.startswith("pssupervise")]
+    if any(o != ours[0] for o in ours):
+        sys.exit("pssupervise's output differs between the unix socket and TCP")
+    want = infected(outputs["clamdscan --multiscan"].splitlines())
+    got = infected(ours[0].splitlines())
+    if got != want or not got:
+        sys.exit(f"pssupervise and clamdscan disagree: {sorted(got ^ want)[:5]}")
+    return len(got)
+
+
+def spread(values):
+    values = sorted(values)
+    return statistics.median(values), values[0], values[-1]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--files", type=int, default=400)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if not shutil.which("hyperfine"):
         sys.exit("hyperfine is missing: run env/bootstrap")
+    for var in ("CLAMD_SOCKET", "CLAMD_HOST", "CLAMD_PORT", "CLAMAV_TRANSFER"):
+        os.environ.pop(var, None)  # each command names its own clamd
     tmp = tempfile.mkdtemp(prefix="pss-bench-")
-    summary = []
+    times = {}   # (mode, command) -> every run's seconds, all rounds
+    ratios = {}  # (mode, ours, baseline) -> one ratio of means per round
     try:
         corpus = os.path.join(tmp, "corpus")
         total = make_corpus(corpus, args.files)
@@ -86,33 +147,72 @@ def main():
         print(f"machine: {os.cpu_count()} cores; clamd MaxThreads 2; pssupervise --concurrency 2")
         # cold: clamd's clean-file cache off, every file really scanned (a bounty stream never
         # repeats an artifact); warm: the same corpus again, clamd answers from its cache, so
-        # only per-file overhead is compared.
-        for mode, extra in (("cold", ["DisableCache yes"]), ("warm", [])):
-            clamd = Clamd(tmp, extra_config=extra, name=f"clamd-{mode}")
-            try:
-                conf = os.path.join(tmp, f"clamdscan-{mode}.conf")
-                with open(conf, "w") as f:
+        # only per-file overhead is compared. The warm clamd also listens on TCP (loopback),
+        # where both clients must send the bytes (INSTREAM).
+        clamds = {}  # mode -> (clamd, commands)
+        started = []
+        try:
+            for mode, extra in (("cold", ["DisableCache yes"]), ("warm", [])):
+                port = free_port() if mode == "warm" else None
+                if port:
+                    extra = extra + [f"TCPSocket {port}", "TCPAddr 127.0.0.1"]
+                clamd = Clamd(tmp, extra_config=extra, name=f"clamd-{mode}")
+                started.append(clamd)
+                unix_conf = os.path.join(tmp, f"clamdscan-{mode}.conf")
+                with open(unix_conf, "w") as f:
                     f.write(f"LocalSocket {clamd.socket}\n")
-                os.environ["CLAMD_SOCKET"] = clamd.socket
-                pss = f"{args.binary} analyze --engine clamav --concurrency 2 {corpus}"
-                results = hyperfine([
-                    ("pssupervise", pss),
+                pss = f"analyze --engine clamav --concurrency 2 {corpus}"
+                scan = "--no-summary --quiet"
+                commands = [
+                    ("pssupervise unix", f"env CLAMD_SOCKET={clamd.socket} {args.binary} {pss}"),
                     ("clamdscan --multiscan",
-                     f"clamdscan -c {conf} --multiscan --no-summary --quiet {corpus}"),
-                    ("clamdscan --stream",
-                     f"clamdscan -c {conf} --stream --no-summary --quiet {corpus}"),
-                ], args.runs, os.path.join(tmp, f"hyperfine-{mode}.json"))
-            finally:
+                     f"clamdscan -c {unix_conf} --multiscan {scan} {corpus}"),
+                    ("clamdscan --stream unix",
+                     f"clamdscan -c {unix_conf} --stream {scan} {corpus}"),
+                ]
+                if port:
+                    tcp_conf = os.path.join(tmp, f"clamdscan-{mode}-tcp.conf")
+                    with open(tcp_conf, "w") as f:
+                        f.write(f"TCPSocket {port}\nTCPAddr 127.0.0.1\n")
+                    commands[1:1] = [("pssupervise tcp",
+                                      f"env CLAMD_HOST=127.0.0.1 CLAMD_PORT={port} "
+                                      f"{args.binary} {pss}")]
+                    commands.append(("clamdscan --stream tcp",
+                                     f"clamdscan -c {tcp_conf} --stream {scan} {corpus}"))
+                clamds[mode] = (clamd, commands)
+            for mode, (_, commands) in clamds.items():
+                n = check_answers(commands, corpus)
+                print(f"[{mode}] answers checked: {n} infected files, as clamdscan says")
+            for r in range(args.rounds):
+                for mode, (_, commands) in clamds.items():
+                    print(f"\n== round {r + 1}/{args.rounds}, {mode}")
+                    res = hyperfine(commands, args.runs,
+                                    os.path.join(tmp, f"hyperfine-{mode}-{r}.json"))
+                    for name, v in res.items():
+                        times.setdefault((mode, name), []).extend(v["times"])
+                    for m, ours, base, _ in RATIOS:
+                        if m == mode and ours in res and base in res:
+                            ratios.setdefault((m, ours, base), []).append(
+                                res[ours]["mean"] / res[base]["mean"])
+        finally:
+            for clamd in started:
                 clamd.stop()
-            mean = {k: v["mean"] for k, v in results.items()}
-            summary.append(f"[{mode}] {'command':<24}{'mean s':>10}{'files/s':>10}")
-            for k, v in mean.items():
-                summary.append(f"[{mode}] {k:<24}{v:>10.3f}{args.files / v:>10.0f}")
-            for base in ("clamdscan --multiscan", "clamdscan --stream"):
-                summary.append(f"[{mode}] ratio pssupervise / {base}: "
-                               f"{mean['pssupervise'] / mean[base]:.2f}")
         print()
-        print("\n".join(summary))
+        print(f"{'mode':<5} {'command':<24}{'median s':>9}{'min':>7}{'max':>7}{'files/s':>9}")
+        for (mode, name), ts in times.items():
+            med, lo, hi = spread(ts)
+            print(f"{mode:<5} {name:<24}{med:>9.3f}{lo:>7.3f}{hi:>7.3f}{args.files / med:>9.0f}")
+        print(f"\nratios, median of {args.rounds} rounds [min-max] (< 1: pssupervise is faster)")
+        for mode, ours, base, target in RATIOS:
+            if (mode, ours, base) not in ratios:
+                continue
+            med, lo, hi = spread(ratios[(mode, ours, base)])
+            goal = ""
+            if target is not None:
+                verdict = ("met in every round" if hi <= target else
+                           "met (median)" if med <= target else "NOT met")
+                goal = f"  target <= {target:.2f}: {verdict}"
+            print(f"{mode:<5} {ours + ' / ' + base:<48}{med:>6.2f} [{lo:.2f}-{hi:.2f}]{goal}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
