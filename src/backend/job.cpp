@@ -2,6 +2,7 @@
 
 #include "util/hex.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace pss::backend {
@@ -132,6 +133,18 @@ Result<model::Bounty> bounty_of(const json& j) {
 
 } // namespace
 
+std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
+                                                      std::chrono::milliseconds timeout) {
+  auto limit = std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout);
+  if (b.expiration) {
+    // Bounded by the timeout before it is added: an expiration years away must not overflow.
+    auto left = *b.expiration - std::chrono::system_clock::now();
+    limit = std::min(limit, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                std::min<std::chrono::system_clock::duration>(left, timeout)));
+  }
+  return std::chrono::steady_clock::now() + limit;
+}
+
 nlohmann::json to_json(const Job& job) {
   json j = json::object();
   j["index"] = job.index;
@@ -148,6 +161,9 @@ nlohmann::json to_json(const Job& job) {
                     {"size", job.fetched->size},
                     {"sha256", job.fetched->sha256},
                     {"mimetype", job.fetched->mimetype}};
+  }
+  if (!job.engines.empty()) {
+    j["engines"] = job.engines;
   }
   armor(j);
   return j;
@@ -199,7 +215,44 @@ Result<Job> job_from_json(const nlohmann::json& in) {
     f.size = size->get<std::uint64_t>();
     job.fetched = std::move(f);
   }
+  if (auto it = j.find("engines"); it != j.end() && !it->is_null()) {
+    if (!it->is_array() || !std::ranges::all_of(*it, [](const json& e) { return e.is_string(); })) {
+      return field_error("job", "engines", "expected an array of engine names");
+    }
+    job.engines = it->get<std::vector<std::string>>();
+  }
   return job;
+}
+
+nlohmann::json to_json(const WorkerHello& hello) {
+  if (hello.error) {
+    return {{"error", *hello.error}};
+  }
+  json list = json::array();
+  for (const auto& e : hello.engines) {
+    list.push_back({{"name", e.name}, {"product", e.product}, {"vendor", e.vendor}});
+  }
+  return {{"ready", true}, {"pid", hello.pid}, {"engines", std::move(list)}};
+}
+
+Result<WorkerHello> worker_hello_from_json(const nlohmann::json& j) {
+  WorkerHello h;
+  if (j.is_object() && j.contains("error") && j["error"].is_string()) {
+    h.error = j["error"].get<std::string>();
+    return h;
+  }
+  if (!j.is_object() || !j.value("ready", false)) {
+    return make_error("expected {\"ready\": true, ...} or {\"error\": ...}");
+  }
+  h.pid = j.value("pid", 0);
+  if (auto it = j.find("engines"); it != j.end() && it->is_array()) {
+    for (const auto& e : *it) {
+      if (e.is_object()) {
+        h.engines.push_back({e.value("name", ""), e.value("product", ""), e.value("vendor", "")});
+      }
+    }
+  }
+  return h;
 }
 
 nlohmann::json to_json(const JobResult& result) {

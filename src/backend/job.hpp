@@ -1,5 +1,5 @@
-// A unit of work for a backend: one input (path, URI, "-") or one bounty, and its answer;
-// and their JSON forms, the messages of the `process` backend's pipes.
+// A unit of work for a backend: one input (path, URI, "-") or one bounty, the engines it asks
+// for, and its answer; and their JSON forms: the `process` backend's pipe protocol, whole.
 #pragma once
 
 #include "model/analysis.hpp"
@@ -7,6 +7,7 @@
 #include "util/error.hpp"
 #include "util/temp_file.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -38,6 +39,14 @@ struct Job {
   model::ArtifactType artifact_type = model::ArtifactType::file;
   std::optional<std::string> error; // known before scanning (bad bounty file, ...)
   std::optional<FetchedArtifact> fetched;
+  std::vector<std::string> engines; // by name; empty: every engine of the backend
+};
+
+// An engine as a backend names it in its answers.
+struct EngineInfo {
+  std::string name;
+  std::string product;
+  std::string vendor;
 };
 
 struct EngineAnalysis {
@@ -49,12 +58,16 @@ struct JobResult {
   std::size_t index = 0;
   std::string input;
   model::Bounty bounty;
-  std::vector<EngineAnalysis> analyses; // one per engine, always (nothing is dropped)
+  std::vector<EngineAnalysis> analyses; // one per engine asked, always (nothing is dropped)
 };
+
+// Deadline for one bounty: its expiration if sooner than now + timeout.
+std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
+                                                      std::chrono::milliseconds timeout);
 
 // JSON forms, lossless for what a job needs:
 //   Job       {"index", "input", "artifact_type": "file"|"url", ["bounty": {...}], ["error"],
-//              ["fetched": {"path", "size", "sha256", "mimetype"}]}
+//              ["fetched": {"path", "size", "sha256", "mimetype"}], ["engines": [NAME, ...]]}
 //   JobResult {"index", "input", "bounty": {...},
 //              "analyses": [{"engine": NAME, "analysis": {...}}, ...]}
 // Bounty and Analysis use the model's forms (model::to_json, bounty_from_json,
@@ -65,6 +78,17 @@ nlohmann::json to_json(const Job& job);
 Result<Job> job_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const JobResult& result);
 Result<JobResult> job_result_from_json(const nlohmann::json& j);
+
+// A worker's first line: {"ready": true, "pid": N, "engines": [{"name", "product", "vendor"}]}
+// once its engines are started, or {"error": "why"} (then it exits 2).
+struct WorkerHello {
+  std::optional<std::string> error;
+  int pid = 0;
+  std::vector<EngineInfo> engines;
+};
+nlohmann::json to_json(const WorkerHello& hello);
+// Error: neither form (a worker that prints something else is broken).
+Result<WorkerHello> worker_hello_from_json(const nlohmann::json& j);
 
 // One line of the pipe protocol: compact JSON (never a raw newline inside), no trailing '\n'.
 // Never throws (what to_json left invalid, e.g. a non-UTF-8 object key, is replaced).

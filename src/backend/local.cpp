@@ -1,10 +1,9 @@
 #include "backend/local.hpp"
 
-#include "artifact/uri.hpp"
+#include "backend/answers.hpp"
 #include "backend/callbacks.hpp"
 #include "model/bounty.hpp"
 #include "util/log.hpp"
-#include "util/sha256.hpp"
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -29,21 +28,12 @@ bool engines_need_mimetype(const std::vector<engine::Engine*>& engines) {
   });
 }
 
-std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
-                                                      std::chrono::milliseconds timeout) {
-  auto limit = std::chrono::duration_cast<Clock::duration>(timeout);
-  if (b.expiration) {
-    // Bounded by the timeout before it is added: an expiration years away must not overflow.
-    auto left = *b.expiration - std::chrono::system_clock::now();
-    limit = std::min(limit, std::chrono::duration_cast<Clock::duration>(
-                                std::min<std::chrono::system_clock::duration>(left, timeout)));
-  }
-  return Clock::now() + limit;
-}
-
 struct LocalBackend::Impl {
   LocalOptions opts;
-  std::vector<engine::Engine*> engines;
+  std::unique_ptr<engine::EngineSet> owned; // null: the caller's engines
+  bool started = false;
+  std::vector<engine::Engine*> engines; // after start(): one that failed is a stand-in
+  std::vector<EngineInfo> infos;
   asio::thread_pool pool;
   std::shared_ptr<spdlog::logger> log = log::get("local");
   bool cancelled = false;
@@ -51,16 +41,50 @@ struct LocalBackend::Impl {
 
   artifact::FetchOptions own_files; // for FetchedArtifact files: the caller's, not the bounty's
 
-  Impl(LocalOptions o, std::vector<engine::Engine*> e)
-      : opts(std::move(o)), engines(std::move(e)),
+  Impl(LocalOptions o, std::vector<engine::Engine*> e, std::unique_ptr<engine::EngineSet> set)
+      : opts(std::move(o)), owned(std::move(set)), engines(owned ? owned->engines() : e),
         pool(std::max<std::size_t>(1, opts.concurrency)) {
     own_files = opts.fetch;
     own_files.allow_file_uris = true;
     own_files.allowed_file_prefixes.reset();
     for (auto* eng : engines) {
       const auto& m = eng->manifest();
+      infos.push_back(engine_info(m));
       callbacks.set_for_engine(m.name, {m.on_success, m.on_error, m.callback_timeout}, m.dir);
     }
+    apply_identify();
+  }
+
+  void apply_identify() {
+    if (opts.identify_only_if_needed) {
+      opts.fetch.identify = engines_need_mimetype(engines);
+    }
+  }
+
+  asio::awaitable<void> start_engines() {
+    if (!owned || started) {
+      co_return;
+    }
+    started = true;
+    co_await owned->start_all();
+    engines = owned->engines(); // one that failed to start is now its stand-in
+  }
+
+  // The engines a job asked for, in its order; a name we do not run is paired with null.
+  std::vector<std::pair<std::string, engine::Engine*>> chosen_for(const Job& job) const {
+    std::vector<std::pair<std::string, engine::Engine*>> out;
+    if (job.engines.empty()) {
+      for (auto* e : engines) {
+        out.emplace_back(e->manifest().name, e);
+      }
+      return out;
+    }
+    for (const auto& name : job.engines) {
+      auto it = std::ranges::find_if(
+          engines, [&](const engine::Engine* e) { return e->manifest().name == name; });
+      out.emplace_back(name, it != engines.end() ? *it : nullptr);
+    }
+    return out;
   }
 
   static asio::awaitable<Result<artifact::Artifact>>
@@ -82,19 +106,21 @@ struct LocalBackend::Impl {
     Job job;
     JobResult result;
     model::Bounty bounty;
+    std::vector<std::pair<std::string, engine::Engine*>> chosen; // null: not one of ours
     bool done = false; // answered before fetching (bad input, expired)
     bool fetched_ready = false;
     Result<artifact::Artifact> fetched = make_error("not fetched");
     asio::steady_timer fetched_event; // cancelled when `fetched` is set
   };
 
+  static EngineInfo info_of(const std::pair<std::string, engine::Engine*>& c) {
+    return c.second != nullptr ? engine_info(c.second->manifest()) : EngineInfo{c.first, "", ""};
+  }
+
   void answer_all_unknown(Pending& p, const std::string& reason, std::string_view comment) {
-    for (auto* e : engines) {
-      auto a = model::Analysis::unknown_because(reason, std::string(comment));
-      a.product = e->manifest().product;
-      a.vendor = e->manifest().vendor;
-      model::finalize(a, p.bounty);
-      p.result.analyses.push_back({e->manifest().name, std::move(a)});
+    for (const auto& c : p.chosen) {
+      p.result.analyses.push_back(
+          {c.first, unknown_analysis(info_of(c), p.bounty, reason, comment)});
     }
     p.result.bounty = p.bounty;
     p.done = true;
@@ -105,18 +131,9 @@ struct LocalBackend::Impl {
     auto p = std::make_shared<Pending>(io);
     p->result.index = job.index;
     p->result.input = job.input;
-    std::string source = job.input;
-    if (job.bounty) {
-      p->bounty = *job.bounty;
-      source = p->bounty.artifact_uri;
-    } else {
-      p->bounty.artifact_type = job.artifact_type;
-      p->bounty.artifact_uri = job.input;
-      p->bounty.id = model::local_bounty_id(sha256_hex(job.input)); // until we know the bytes
-      if (job.artifact_type == model::ArtifactType::url) {
-        source = "data:," + job.input; // a URL artifact is the URL itself: scan its text
-      }
-    }
+    p->bounty = job_bounty(job);
+    p->chosen = chosen_for(job);
+    std::string source = job_source(job);
     p->job = std::move(job);
     if (p->job.error) {
       answer_all_unknown(*p, *p->job.error, model::k_skipped_cannot_fetch);
@@ -172,7 +189,8 @@ struct LocalBackend::Impl {
     *out = co_await engine::analyze(e, art, bounty, bounty_deadline(bounty, timeout_for(e)));
   }
 
-  static model::Analysis internal_error(const engine::Engine& e, std::exception_ptr ep) {
+  static model::Analysis internal_error(const engine::Engine& e, const model::Bounty& bounty,
+                                        std::exception_ptr ep) {
     std::string what = "unknown exception";
     try {
       std::rethrow_exception(ep);
@@ -180,10 +198,7 @@ struct LocalBackend::Impl {
       what = ex.what();
     } catch (...) {
     }
-    auto a = model::Analysis::unknown_because("internal error: " + what);
-    a.product = e.manifest().product;
-    a.vendor = e.manifest().vendor;
-    return a;
+    return unknown_analysis(engine_info(e.manifest()), bounty, "internal error: " + what);
   }
 
   // Stage 2: waits for the fetch, then runs every engine.
@@ -210,12 +225,7 @@ struct LocalBackend::Impl {
                          model::k_skipped_cannot_fetch);
       co_return std::move(p->result);
     }
-    if (!p->job.bounty) {
-      bounty.id = model::local_bounty_id(art.sha256);
-      if (artifact::classify_input(p->job.input) == artifact::InputKind::path) {
-        bounty.artifact_uri = artifact::file_uri(art.path);
-      }
-    }
+    complete_local_bounty(bounty, p->job, art);
     bounty.sha256 = art.sha256;
     if (!bounty.mimetype && !art.mimetype.empty()) {
       bounty.mimetype = art.mimetype;
@@ -223,14 +233,22 @@ struct LocalBackend::Impl {
     p->result.bounty = bounty;
     // Engines run concurrently; each answers on its own (one failing touches no other).
     auto ex = co_await asio::this_coro::executor;
-    std::vector<model::Analysis> answers(engines.size());
-    std::size_t left = engines.size();
+    const auto& chosen = p->chosen;
+    std::vector<model::Analysis> answers(chosen.size());
+    std::size_t left = 0;
     asio::steady_timer all_answered(ex, Clock::time_point::max());
-    for (std::size_t i = 0; i < engines.size(); ++i) {
-      auto task = analyze_one(*engines[i], art, bounty, &answers[i]);
-      asio::co_spawn(ex, std::move(task), [&, i](std::exception_ptr ep) {
+    for (std::size_t i = 0; i < chosen.size(); ++i) {
+      engine::Engine* e = chosen[i].second;
+      if (e == nullptr) {
+        answers[i] = unknown_analysis(info_of(chosen[i]), bounty,
+                                      "no engine named '" + chosen[i].first + "' here");
+        continue;
+      }
+      ++left;
+      auto task = analyze_one(*e, art, bounty, &answers[i]);
+      asio::co_spawn(ex, std::move(task), [&, i, e](std::exception_ptr ep) {
         if (ep) {
-          answers[i] = internal_error(*engines[i], ep);
+          answers[i] = internal_error(*e, bounty, ep);
         }
         if (--left == 0) {
           all_answered.cancel();
@@ -240,15 +258,46 @@ struct LocalBackend::Impl {
     while (left > 0) {
       co_await all_answered.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    for (std::size_t i = 0; i < engines.size(); ++i) {
-      p->result.analyses.push_back({engines[i]->manifest().name, std::move(answers[i])});
+    for (std::size_t i = 0; i < chosen.size(); ++i) {
+      p->result.analyses.push_back({chosen[i].first, std::move(answers[i])});
     }
     co_return std::move(p->result);
   }
 };
 
 LocalBackend::LocalBackend(LocalOptions opts, std::vector<engine::Engine*> engines)
-    : m_impl(std::make_unique<Impl>(std::move(opts), std::move(engines))) {}
+    : m_impl(std::make_unique<Impl>(std::move(opts), std::move(engines), nullptr)) {}
+
+LocalBackend::LocalBackend(LocalOptions opts, std::unique_ptr<engine::EngineSet> engines)
+    : m_impl(std::make_unique<Impl>(std::move(opts), std::vector<engine::Engine*>{},
+                                    std::move(engines))) {}
+
+const std::vector<EngineInfo>& LocalBackend::engines() const {
+  return m_impl->infos;
+}
+
+asio::awaitable<void> LocalBackend::start() {
+  co_await m_impl->start_engines();
+}
+
+asio::awaitable<void> LocalBackend::stop() {
+  if (m_impl->owned) {
+    co_await m_impl->owned->stop_all();
+  }
+}
+
+std::vector<EngineState> LocalBackend::states() const {
+  std::vector<EngineState> out;
+  for (auto* e : m_impl->engines) {
+    EngineState st{e->manifest().name, "ok", 0};
+    if (auto s = e->service_status()) {
+      st.state = std::string(supervisor::to_string(s->state));
+      st.restarts = s->restarts;
+    }
+    out.push_back(std::move(st));
+  }
+  return out;
+}
 
 asio::awaitable<JobResult> LocalBackend::run_one(Job job) {
   auto ex = co_await asio::this_coro::executor;
@@ -267,6 +316,7 @@ LocalBackend::~LocalBackend() {
 }
 
 asio::awaitable<void> LocalBackend::run(std::vector<Job> jobs, ResultSink sink) {
+  co_await m_impl->start_engines();
   auto ex = co_await asio::this_coro::executor;
   std::size_t next = 0;
   std::size_t running = std::max<std::size_t>(1, std::min(m_impl->opts.concurrency, jobs.size()));
@@ -290,14 +340,12 @@ asio::awaitable<void> LocalBackend::run(std::vector<Job> jobs, ResultSink sink) 
       } catch (const std::exception& e) {
         // A bug must not lose the bounty: answer it unknown and go on.
         m_impl->log->error("{}: {}", current->result.input, e.what());
-        r.index = current->result.index;
-        r.input = current->result.input;
-        r.bounty = current->bounty;
-        for (auto* eng : m_impl->engines) {
-          r.analyses.push_back(
-              {eng->manifest().name,
-               model::Analysis::unknown_because(std::string("internal error: ") + e.what())});
+        std::vector<EngineInfo> asked;
+        for (const auto& c : current->chosen) {
+          asked.push_back(Impl::info_of(c));
         }
+        r = unknown_result(current->job, current->bounty, asked,
+                           std::string("internal error: ") + e.what());
       }
       m_impl->callbacks.fire(r);
       sink(std::move(r));

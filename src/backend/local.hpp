@@ -3,12 +3,12 @@
 #pragma once
 
 #include "artifact/fetch.hpp"
-#include "backend/job.hpp"
+#include "backend/backend.hpp"
 #include "engine/engine.hpp"
+#include "engine/engine_set.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,34 +18,37 @@ struct LocalOptions {
   std::size_t concurrency = 1;
   artifact::FetchOptions fetch;
   std::chrono::seconds scan_timeout{0}; // 0: each engine's own scan_timeout
+  // libmagic only when an engine's categories need the mimetype (nothing prints the bounty)
+  bool identify_only_if_needed = false;
 };
 
-using ResultSink = std::function<void(JobResult)>;
-
-class LocalBackend {
+class LocalBackend final : public Backend {
 public:
+  // Scans with engines it does not own: started and stopped by the caller (start() and stop()
+  // leave them alone).
   LocalBackend(LocalOptions opts, std::vector<engine::Engine*> engines);
-  ~LocalBackend();
+  // Owns its engines: start() starts them (run() too, if not yet), stop() stops them.
+  LocalBackend(LocalOptions opts, std::unique_ptr<engine::EngineSet> engines);
+  ~LocalBackend() override;
 
-  // Runs every job; `sink` gets each result as soon as it is ready (any order), exactly once
-  // per job. Never throws for a job's failure: that is an `unknown` result.
-  boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink);
-  // Starts no further job (an interrupt): run() returns once the scans in flight end, which
-  // stopping the engines hastens. Jobs not started get no result.
-  void cancel();
-  // One job, now (a Celery task, a webhook bounty): fetched, then scanned by every engine.
-  boost::asio::awaitable<JobResult> run_one(Job job);
+  const std::vector<EngineInfo>& engines() const override;
+  boost::asio::awaitable<void> start() override;
+  // Each job fetched on the pool while the previous one is scanned; its engines scan it
+  // concurrently, each answering on its own.
+  boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink) override;
+  boost::asio::awaitable<JobResult> run_one(Job job) override;
+  // Starts no further job: run() returns once the scans in flight end, which stopping the
+  // engines hastens. Jobs not started get no result.
+  void cancel() override;
+  boost::asio::awaitable<void> stop() override;
+  std::vector<EngineState> states() const override;
 
 private:
   struct Impl;
   std::unique_ptr<Impl> m_impl;
 };
 
-// Deadline for one bounty: its expiration if sooner than now + timeout.
 // Whether these engines need an artifact's mimetype (one of them scans only some categories).
 bool engines_need_mimetype(const std::vector<engine::Engine*>& engines);
-
-std::chrono::steady_clock::time_point bounty_deadline(const model::Bounty& b,
-                                                      std::chrono::milliseconds timeout);
 
 } // namespace pss::backend

@@ -1,10 +1,9 @@
 #include "backend/process.hpp"
 
-#include "engine/manifest.hpp"
-#include "env/engine_env.hpp"
+#include "backend/answers.hpp"
+#include "engine/engine_set.hpp"
 #include "process/child.hpp"
 #include "util/log.hpp"
-#include "util/sha256.hpp"
 #include "util/temp_file.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -42,12 +41,6 @@ constexpr std::size_t k_reason_lines = 5; // of a dead worker's stderr, in the u
 // The Child's logger for workers: muted, since their stderr lines are passed through as they
 // are (Child would echo each one again at debug level).
 constexpr std::string_view k_child_log = "process-worker";
-
-struct EngineInfo {
-  std::string name;
-  std::string product;
-  std::string vendor;
-};
 
 // A job the run owes an answer.
 struct Entry {
@@ -140,7 +133,7 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   std::deque<std::shared_ptr<Entry>> retry;   // their worker died: once more, alone
   std::size_t remaining = 0;                  // jobs not answered yet
   std::vector<Slot> slots;
-  std::vector<EngineInfo> engines; // from the first ready line
+  std::vector<EngineInfo> engines; // from the manifests
   bool starting = true;            // first start of every slot: a failure fails the run
   std::optional<std::string> start_error;
   std::string last_death;
@@ -152,8 +145,22 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   std::size_t tasks = 0; // coroutines still running; run() returns when none is left
   unsigned next_number = 0;
 
+  // Service mode (start()): jobs of run_one() by the index we give them.
+  struct Waiter {
+    explicit Waiter(asio::any_io_executor e) : answered(e, Clock::time_point::max()) {}
+    asio::steady_timer answered; // cancelled when `result` is set
+    std::optional<JobResult> result;
+  };
+  std::map<std::size_t, std::shared_ptr<Waiter>> waiters;
+  std::size_t next_index = 0;
+  bool service_ready = false;
+  bool service_done = false;
+  std::exception_ptr service_failure;
+  std::unique_ptr<asio::steady_timer> service_event; // cancelled on ready and on done
+
   explicit Impl(ProcessOptions o) : opts(std::move(o)) {
     log::get(k_child_log)->set_level(spdlog::level::off);
+    load_engines();
   }
 
   void wake() {
@@ -183,24 +190,19 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
                    });
   }
 
-  void resolve_runtime_dirs() {
+  // Each manifest read once, here: the workers' runtime dirs, and the product and vendor of
+  // the `unknown` answers we make up ourselves.
+  void load_engines() {
     auto search = engine::engine_search_path(opts.engines_dir);
     for (const auto& name : opts.engines) {
-      // An engine that cannot be resolved fails in the workers, which say why.
-      auto dir = engine::find_engine(name, search);
-      if (!dir) {
+      auto loaded = engine::load_engine(name, search);
+      if (!loaded) { // it fails in the workers, which say why
+        engines.push_back({name, "", ""});
         continue;
       }
-      auto manifest = engine::load_manifest(*dir);
-      if (!manifest) {
-        continue;
-      }
-      auto env = env::resolve_engine_env(name, *dir, manifest->env);
-      if (!env) {
-        continue;
-      }
-      RuntimeVar v{name, env->prefix + "_RUNTIME_DIR", std::nullopt};
-      if (auto base = env->get("RUNTIME_DIR")) {
+      engines.push_back(engine_info(loaded->manifest));
+      RuntimeVar v{name, loaded->env.prefix + "_RUNTIME_DIR", std::nullopt};
+      if (auto base = loaded->env.get("RUNTIME_DIR")) {
         v.base = fs::path(*base);
       }
       runtime_vars.push_back(std::move(v));
@@ -293,10 +295,11 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
       deadline.cancel();
       if (first) {
         auto j = nlohmann::json::parse(*first, nullptr, false);
-        if (j.is_object() && j.contains("error")) {
-          failure = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
-        } else if (j.is_object() && j.value("ready", false)) {
-          became_ready(*w, j);
+        auto hello = worker_hello_from_json(j);
+        if (hello && hello->error) {
+          failure = *hello->error;
+        } else if (hello) {
+          became_ready(*w);
         } else {
           failure = "worker (pid " + std::to_string(w->pid) +
                     ") said something else than its ready line: " + first->substr(0, 200);
@@ -316,15 +319,8 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
     co_await ended(w, std::move(failure));
   }
 
-  void became_ready(Worker& w, const nlohmann::json& j) {
+  void became_ready(Worker& w) {
     w.ready = true;
-    if (engines.empty() && j.contains("engines") && j["engines"].is_array()) {
-      for (const auto& e : j["engines"]) {
-        if (e.is_object()) {
-          engines.push_back({e.value("name", ""), e.value("product", ""), e.value("vendor", "")});
-        }
-      }
-    }
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - w.started).count();
     log->info("worker {} (pid {}) ready in {} ms", w.number, w.pid, ms);
@@ -495,24 +491,9 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void answer_unknown(const Entry& e, const std::string& reason) {
-    JobResult r;
-    r.index = e.job.index;
-    r.input = e.shown_input();
-    if (e.job.bounty) {
-      r.bounty = *e.job.bounty;
-    } else {
-      r.bounty.artifact_type = e.job.artifact_type;
-      r.bounty.artifact_uri = r.input;
-      r.bounty.id = model::local_bounty_id(sha256_hex(r.input));
-    }
-    for (const auto& eng : engines) {
-      auto a = model::Analysis::unknown_because(reason);
-      a.product = eng.product;
-      a.vendor = eng.vendor;
-      model::finalize(a, r.bounty);
-      r.analyses.push_back({eng.name, std::move(a)});
-    }
-    deliver(std::move(r));
+    Job shown = e.job;
+    shown.input = e.shown_input();
+    deliver(unknown_result(shown, job_bounty(shown), engines_for(shown, engines), reason));
   }
 
   // Hands jobs to ready workers: up to `in_flight` each; a retried job alone.
@@ -658,7 +639,6 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
       throw Fatal(dir.error().message + " (set TMPDIR to a writable directory)");
     }
     work_dir.emplace(std::move(*dir));
-    resolve_runtime_dirs();
     std::size_t n = service ? std::max<std::size_t>(1, opts.workers)
                             : std::max<std::size_t>(1, std::min(opts.workers, pending.size()));
     slots.resize(n);
@@ -673,6 +653,10 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
       if (!cancelled && !start_error) {
         starting = false;
         log->info("{} worker(s) ready", n);
+        service_ready = true;
+        if (service_event) {
+          service_event->cancel();
+        }
         dispatch();
         while (!cancelled && (service ? !(service_stop && remaining == 0) : remaining > 0)) {
           co_await wait();
@@ -709,6 +693,75 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
     wake();
   }
 
+  asio::awaitable<void> start_service() {
+    auto self = shared_from_this();
+    auto io = co_await asio::this_coro::executor;
+    service_event = std::make_unique<asio::steady_timer>(io, Clock::time_point::max());
+    auto routed = [this](JobResult r) {
+      if (auto it = waiters.find(r.index); it != waiters.end()) {
+        it->second->result = std::move(r);
+        it->second->answered.cancel();
+      }
+    };
+    asio::co_spawn(io, run({}, routed, true), [self](std::exception_ptr ep) {
+      self->service_failure = ep;
+      self->service_done = true;
+      self->service_event->cancel();
+      for (auto& [index, w] : self->waiters) { // no worker will answer them now
+        w->answered.cancel();
+      }
+    });
+    while (!service_ready && !service_done) {
+      co_await service_event->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (service_failure) {
+      std::rethrow_exception(service_failure);
+    }
+    if (service_done) {
+      throw Fatal("the worker processes stopped before they were ready");
+    }
+  }
+
+  asio::awaitable<JobResult> run_one(Job job) {
+    auto self = shared_from_this();
+    std::size_t callers_index = job.index;
+    Job copy_for_answer = job; // what an unknown answer needs, should no worker answer
+    if (!service_ready || service_done || service_stop) {
+      copy_for_answer.index = callers_index;
+      co_return unknown_result(copy_for_answer, job_bounty(copy_for_answer),
+                               engines_for(copy_for_answer, engines),
+                               "the worker processes are not running");
+    }
+    std::size_t index = next_index++;
+    job.index = index;
+    auto w = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+    waiters[index] = w;
+    submit(std::move(job));
+    while (!w->result && !service_done) {
+      co_await w->answered.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    waiters.erase(index);
+    JobResult r = w->result ? std::move(*w->result)
+                            : unknown_result(copy_for_answer, job_bounty(copy_for_answer),
+                                             engines_for(copy_for_answer, engines),
+                                             last_death.empty()
+                                                 ? std::string("the worker processes stopped")
+                                                 : "the worker processes stopped: " + last_death);
+    r.index = callers_index;
+    co_return r;
+  }
+
+  asio::awaitable<void> stop() {
+    auto self = shared_from_this();
+    if (!service_event || service_done) {
+      co_return;
+    }
+    stop_service();
+    while (!service_done) {
+      co_await service_event->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
+
   void cancel() {
     cancelled = true;
     if (running) {
@@ -723,24 +776,28 @@ ProcessBackend::ProcessBackend(ProcessOptions opts)
 
 ProcessBackend::~ProcessBackend() = default;
 
+const std::vector<EngineInfo>& ProcessBackend::engines() const {
+  return m_impl->engines;
+}
+
+boost::asio::awaitable<void> ProcessBackend::start() {
+  co_await m_impl->start_service();
+}
+
 boost::asio::awaitable<void> ProcessBackend::run(std::vector<Job> jobs, ResultSink sink) {
   co_await m_impl->run(std::move(jobs), std::move(sink));
+}
+
+boost::asio::awaitable<JobResult> ProcessBackend::run_one(Job job) {
+  co_return co_await m_impl->run_one(std::move(job));
 }
 
 void ProcessBackend::cancel() {
   m_impl->cancel();
 }
 
-boost::asio::awaitable<void> ProcessBackend::serve(ResultSink sink) {
-  co_await m_impl->run({}, std::move(sink), true);
-}
-
-void ProcessBackend::submit(Job job) {
-  m_impl->submit(std::move(job));
-}
-
-void ProcessBackend::stop_service() {
-  m_impl->stop_service();
+boost::asio::awaitable<void> ProcessBackend::stop() {
+  co_await m_impl->stop();
 }
 
 } // namespace pss::backend

@@ -2,12 +2,12 @@
 // (`pssupervise __worker`) starts its engines once, says `{"ready": true}`, then answers Jobs
 // sent as JSON lines on its stdin with JobResult lines on its stdout (backend/job.hpp).
 // A worker that dies is replaced; the jobs it held are retried once, each alone on a worker,
-// and a job whose retry dies too is answered `unknown` with the reason.
+// and a job whose retry dies too is answered `unknown` with the reason. The worker's side is
+// backend/process_worker.hpp; the lines between them, backend/job.hpp.
 #pragma once
 
 #include "artifact/fetch.hpp"
-#include "backend/job.hpp"
-#include "backend/local.hpp"
+#include "backend/backend.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -34,29 +34,31 @@ struct ProcessOptions {
   std::chrono::seconds stop_timeout{60};    // a worker stopping its engines, then SIGKILL
 };
 
-class ProcessBackend {
+class ProcessBackend final : public Backend {
 public:
+  // Reads the engines' manifests (for their runtime dirs, products and vendors); an engine
+  // that cannot be read fails in the workers, which say why.
   explicit ProcessBackend(ProcessOptions opts);
-  ~ProcessBackend();
+  ~ProcessBackend() override;
   ProcessBackend(const ProcessBackend&) = delete;
   ProcessBackend& operator=(const ProcessBackend&) = delete;
 
-  // Starts the workers (at most one per job, at least one), waits until each is ready, then
-  // runs every job; `sink` gets each result as soon as it arrives (any order), exactly once
-  // per job. Throws pss::Fatal with a worker's own reason ("while starting engine clamav:
-  // ...") when one cannot start, after stopping the others. Returns once every worker is gone.
-  boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink);
+  const std::vector<EngineInfo>& engines() const override;
+  // Service mode (a webhook, a Celery worker): starts `workers` workers and waits until each
+  // is ready; they stay until stop(). Throws pss::Fatal with a worker's own reason ("while
+  // starting engine clamav: ...") when one cannot start, after stopping the others.
+  boost::asio::awaitable<void> start() override;
+  // Batch mode (without start()): starts at most one worker per job, at least one, waits
+  // until each is ready, runs every job, and returns once every worker is gone. Throws Fatal
+  // as start() does.
+  boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink) override;
+  // After start(): one job, sent to the workers; `unknown` if none is left.
+  boost::asio::awaitable<JobResult> run_one(Job job) override;
   // An interrupt: sends no further job and stops the workers (SIGTERM: each stops its
   // engines); run() returns once they are gone. Jobs not answered by then get no result.
-  void cancel();
-
-  // Service mode (the webhook): starts `workers` workers once and keeps them until
-  // stop_service(); jobs come one by one through submit() (their `index` must be unique),
-  // each result goes to `sink`. Throws Fatal as run() does when a worker cannot start.
-  boost::asio::awaitable<void> serve(ResultSink sink);
-  void submit(Job job);
-  // No more jobs: serve() returns once those submitted are answered and the workers gone.
-  void stop_service();
+  void cancel() override;
+  // After start(): the jobs submitted are answered, then the workers go (EOF on their stdin).
+  boost::asio::awaitable<void> stop() override;
 
   struct Impl;
 

@@ -140,6 +140,12 @@ Result<void> call_tasks(const ClientOptions& opts, const std::vector<TaskCall>& 
     log->warn("result backend: {}", r.error().message);
   }
   while (!pending.empty()) {
+    if (opts.cancel != nullptr && opts.cancel->load()) {
+      for (const auto& [channel, i] : pending) {
+        on_result(i, make_error("cancelled before its result came"));
+      }
+      break;
+    }
     if (Clock::now() - start >= opts.wait_timeout) {
       for (const auto& [channel, i] : pending) {
         on_result(

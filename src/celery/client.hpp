@@ -7,6 +7,7 @@
 #include "celery/broker.hpp"
 #include "celery/protocol.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
@@ -21,6 +22,8 @@ struct ClientOptions {
   std::string task_name;
   std::chrono::milliseconds wait_timeout{std::chrono::minutes(10)}; // per task, from sending
   bool wait = true; // false: publish only (results are still stored by the worker)
+  // Set (from any thread): stop waiting; the tasks not answered yet get an error.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct TaskCall {

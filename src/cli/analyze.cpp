@@ -4,25 +4,18 @@
 #include "artifact/spool.hpp"
 #include "artifact/walk.hpp"
 #include "backend/callbacks.hpp"
-#include "backend/local.hpp"
-#include "backend/process.hpp"
+#include "backend/factory.hpp"
 #include "cli/backend_worker.hpp"
-#include "cli/celery_analyze.hpp"
-#include "cli/engine_set.hpp"
 #include "cli/printer.hpp"
 #include "cli/size.hpp"
 #include "model/bounty.hpp"
+#include "util/command_loop.hpp"
 #include "util/log.hpp"
 #include "util/posix.hpp"
 #include "util/temp_file.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <csignal>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -134,9 +127,6 @@ void setup_analyze(CLI::App& app, AnalyzeOptions& opts) {
 
 int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   auto log = log::get("analyze");
-  if (opts.backend != "local" && opts.backend != "celery" && opts.backend != "process") {
-    throw Fatal("backend '" + opts.backend + "' is not available yet; use --backend local");
-  }
   auto max_size = parse_size(opts.max_size);
   if (!max_size) {
     throw Fatal("--max-size: " + max_size.error().message);
@@ -150,11 +140,36 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   if (!tmp) {
     throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
   }
-  backend::LocalOptions lo;
+  backend::BackendOptions bo;
+  bo.name = opts.backend;
+  bo.engines = global.engines;
+  bo.engines_dir = global.engines_dir;
+  backend::LocalOptions& lo = bo.local;
   lo.concurrency = concurrency;
   lo.fetch.temp_dir = tmp->path();
   lo.fetch.max_size = *max_size;
   lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
+  BackendWorkerOptions worker; // --backend process: one scan at a time in each worker process
+  worker.timeout = opts.timeout;
+  worker.max_size = opts.max_size;
+  bo.process = process_backend_options(global, concurrency, worker, lo.fetch);
+  bo.celery.broker_url = opts.broker;
+  bo.celery.result_backend_url = opts.result_backend;
+  bo.celery.queue = opts.queue;
+  bo.celery.wait = !opts.no_wait;
+  bo.celery.wait_timeout =
+      std::chrono::milliseconds(static_cast<long long>(opts.wait_timeout * 1000));
+  if (opts.no_wait) {
+    bo.celery.on_sent = [](const std::string& input, const std::string& queue,
+                           const std::string& id) {
+      std::printf("%s\t%s\t%s\n", input.c_str(), queue.c_str(), id.c_str());
+      std::fflush(stdout);
+    };
+  }
+
+  const artifact::FetchOptions fetch = lo.fetch;
+  CommandLoop loop;
+  auto backend = backend::make_backend(std::move(bo), loop.executor());
 
   // Inputs → jobs. Directories expand in a stable order; bounty files are read up front so
   // a bad one is reported (as an unknown result) without stopping the others.
@@ -189,7 +204,7 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
     if (opts.type == "url") {
       j.artifact_type = model::ArtifactType::url;
     } else if (opts.type == "bounty") {
-      auto b = read_bounty(in, lo.fetch, opts.backend != "celery");
+      auto b = read_bounty(in, fetch, backend->scans_here());
       if (b) {
         j.bounty = std::move(b->bounty);
         j.fetched = std::move(b->fetched);
@@ -204,22 +219,14 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   Format format = opts.verbose || global.verbose ? Format::verbose
                   : opts.format == "json"        ? Format::json
                                                  : Format::text;
-  Printer printer(format, jobs.size(), global.engines.size() > 1, progress);
+  Printer printer(format, jobs.size(), global.engines.size() > 1, progress && !opts.no_wait);
   backend::Callbacks callbacks; // the caller's: where the results arrive, in every backend
   callbacks.set_for_all(
       {backend::split_command(opts.on_success), backend::split_command(opts.on_error),
        std::chrono::milliseconds(static_cast<long long>(opts.callback_timeout * 1000))});
-  if (opts.backend == "celery") {
-    return run_celery_analyze(global, opts, std::move(jobs), lo.fetch, printer, callbacks);
-  }
 
-  asio::io_context io;
-  EngineSet engines(global, io.get_executor());
   int exit_code = 0;
   bool interrupted = false;
-  backend::LocalBackend* running_backend = nullptr;
-  backend::ProcessBackend* running_process = nullptr;
-  bool main_done = false;
   auto sink = [&](backend::JobResult r) {
     if (!interrupted) {
       callbacks.fire(r);
@@ -229,84 +236,44 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   auto main_task = [&]() -> asio::awaitable<void> {
     std::exception_ptr ep;
     try {
-      if (opts.backend == "process") { // each worker process starts its own engines
-        BackendWorkerOptions worker;   // one scan at a time in each worker process
-        worker.timeout = opts.timeout;
-        worker.max_size = opts.max_size;
-        backend::ProcessBackend backend(
-            process_backend_options(global, concurrency, worker, lo.fetch));
-        running_process = &backend;
-        if (!interrupted) {
-          auto run = backend.run(std::move(jobs), sink);
-          co_await std::move(run);
-        }
-        running_process = nullptr;
-      } else {
-        co_await engines.start_all();
-        backend::LocalBackend backend(lo, engines.engines());
-        running_backend = &backend;
-        if (!interrupted) {
-          co_await backend.run(std::move(jobs), sink);
-        }
-        running_backend = nullptr;
+      if (!interrupted) {
+        auto run = backend->run(std::move(jobs), sink);
+        co_await std::move(run);
       }
     } catch (...) {
       ep = std::current_exception();
     }
-    printer.finish();
-    if (!interrupted) {            // else the signal handler stops them
-      co_await engines.stop_all(); // also when starting failed: stop what did start
+    if (!opts.no_wait) {
+      printer.finish();
+    }
+    if (!interrupted) {         // else the signal handler stops it
+      co_await backend->stop(); // also when starting failed: stop what did start
     }
     if (ep) {
       std::rethrow_exception(ep);
     }
-    if (!interrupted) {
+    if (!interrupted && !opts.no_wait) {
       exit_code = printer.exit_code();
     }
   };
-  // An interrupt stops the engines (servers, Wine) at once; the scans in flight then end
-  // quickly and everything unwinds in order. Should anything not, we leave anyway.
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  asio::steady_timer give_up(io);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) {
-      return;
-    }
+  // An interrupt stops the engines (servers, Wine, worker processes) at once; the scans in
+  // flight then end quickly and everything unwinds in order. Should anything not, we leave.
+  loop.on_signal([&](int sig) {
     interrupted = true;
     exit_code = 128 + sig;
     printer.finish();
     log->warn("interrupted by signal {}: stopping engines", sig);
-    if (running_backend != nullptr) {
-      running_backend->cancel();
-    }
-    if (running_process != nullptr) {
-      running_process->cancel(); // SIGTERM to the workers: they stop their engines
-    }
-    asio::co_spawn(io, engines.stop_all(), [&](std::exception_ptr) {
-      if (main_done) {
-        return;
-      }
-      give_up.expires_after(k_unwind_limit);
-      give_up.async_wait([&](boost::system::error_code ec2) {
-        if (!ec2) {
-          log->error("scans did not end within {} s of the interrupt; exiting",
-                     k_unwind_limit.count());
-          std::fflush(stdout);
-          std::_Exit(exit_code);
-        }
-      });
-    });
+    backend->cancel();
+    loop.give_up_after(backend->stop(), k_unwind_limit, exit_code,
+                       "scans did not end within " + std::to_string(k_unwind_limit.count()) +
+                           " s of the interrupt");
   });
-  std::exception_ptr failure;
-  asio::co_spawn(io, main_task(), [&](std::exception_ptr ep) {
-    failure = ep;
-    main_done = true;
-    signals.cancel();
-    give_up.cancel();
-  });
-  io.run();
-  if (failure && !interrupted) {
-    std::rethrow_exception(failure);
+  try {
+    loop.run(main_task());
+  } catch (...) {
+    if (!interrupted) {
+      throw;
+    }
   }
   return exit_code;
 }

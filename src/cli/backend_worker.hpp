@@ -1,8 +1,5 @@
-// `pssupervise __worker` (hidden): one worker process of the `process` backend. It starts
-// its engines once, writes `{"ready": true, ...}` (or `{"error": "..."}` and exits 2), then
-// answers each Job read as a JSON line on stdin with one JobResult line on stdout, scanning
-// through a LocalBackend (same concurrency and deadlines as `analyze --backend local`).
-// EOF on stdin or SIGTERM: it stops its engines and exits. Its logs go to stderr.
+// `pssupervise __worker` (hidden): the options of one worker process of the `process` backend,
+// and the command line that starts one (backend/process_worker.hpp does the work).
 #pragma once
 
 #include "artifact/fetch.hpp"
@@ -27,8 +24,7 @@ struct BackendWorkerOptions {
 };
 
 void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts);
-// Returns the exit status: 0 after EOF on stdin, 2 if the engines could not start,
-// 128+signal after SIGTERM/SIGINT.
+// Returns the exit status (backend::run_process_worker).
 int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& opts);
 
 // Options of a `process` backend whose `workers` processes run this same binary as

@@ -1,7 +1,7 @@
 #include "cli/commands.hpp"
 
 #include "backend/local.hpp"
-#include "cli/engine_set.hpp"
+#include "engine/engine_set.hpp"
 #include "model/analysis.hpp"
 #include "util/temp_file.hpp"
 
@@ -46,7 +46,7 @@ int list_commands(const engine::Manifest& m) {
 template <typename F>
 int with_engine(const GlobalOptions& global, F body) {
   asio::io_context io;
-  EngineSet set(global, io.get_executor());
+  engine::EngineSet set(global.engines, global.engines_dir, io.get_executor());
   engine::Engine& eng = *set.engines().front();
   int status = 2;
   auto task = [&]() -> asio::awaitable<void> {
@@ -84,16 +84,12 @@ int run_commands(const GlobalOptions& global, const CommandsOptions& opts) {
     throw Fatal("commands works on one engine: give --engine NAME");
   }
   auto search = engine::engine_search_path(global.engines_dir);
-  auto dir = engine::find_engine(global.engines.front(), search);
-  if (!dir) {
-    throw Fatal(dir.error().message);
-  }
-  auto manifest = engine::load_manifest(*dir);
-  if (!manifest) {
-    throw Fatal(manifest.error().message);
+  auto loaded = engine::load_engine(global.engines.front(), search);
+  if (!loaded) {
+    throw Fatal(loaded.error().message);
   }
   if (opts.words.empty()) {
-    return list_commands(*manifest);
+    return list_commands(loaded->manifest);
   }
   const std::string& name = opts.words.front();
   std::vector<std::string> args(opts.words.begin() + 1, opts.words.end());
@@ -116,10 +112,7 @@ int run_commands(const GlobalOptions& global, const CommandsOptions& opts) {
         j["note"] = v.note;
       }
       j["folder"] = m.dir.native();
-      auto env = env::resolve_engine_env(m.name, m.dir, m.env);
-      if (env) {
-        j["environment"] = env->vars;
-      }
+      j["environment"] = loaded->env.vars;
       std::printf("%s\n", j.dump(4, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       co_return 0;
     });
@@ -161,13 +154,13 @@ int run_commands(const GlobalOptions& global, const CommandsOptions& opts) {
       co_return status;
     });
   }
-  if (!manifest->commands.contains(name)) {
+  if (!loaded->manifest.commands.contains(name)) {
     std::string known = "info, scan_file";
-    for (const auto& [n, spec] : manifest->commands) {
+    for (const auto& [n, spec] : loaded->manifest.commands) {
       known += ", " + n;
     }
-    throw Fatal("engine " + manifest->name + " has no command '" + name + "' (known: " + known +
-                ")");
+    throw Fatal("engine " + loaded->manifest.name + " has no command '" + name +
+                "' (known: " + known + ")");
   }
   return with_engine(global, [&](engine::Engine& e) -> asio::awaitable<int> {
     auto out = co_await e.run_command(name, args);

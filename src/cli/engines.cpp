@@ -1,7 +1,6 @@
 #include "cli/engines.hpp"
 
-#include "engine/engine.hpp"
-#include "env/engine_env.hpp"
+#include "engine/engine_set.hpp"
 
 #include <algorithm>
 #include <array>
@@ -76,21 +75,17 @@ int run_engines(const GlobalOptions& global) {
   for (std::size_t i = 0; i < names.size(); ++i) {
     Row& row = rows[i];
     row.name = names[i];
-    auto dir = engine::find_engine(row.name, search);
-    auto m = dir ? engine::load_manifest(*dir) : Result<engine::Manifest>(dir.error());
-    if (!m) {
-      row.state = "invalid: " + m.error().message;
+    auto loaded = engine::load_engine(row.name, search);
+    if (!loaded) {
+      row.state = "invalid: " + loaded.error().message;
       continue;
     }
-    row.driver = m->driver;
-    row.runtime = m->runtime;
-    row.product = m->product + " (" + m->vendor + ")";
-    auto env = env::resolve_engine_env(m->name, *dir, m->env);
-    if (!env) {
-      row.state = "invalid: " + env.error().message;
-      continue;
-    }
-    auto e = engine::make_engine(std::move(*m), std::move(*env), io.get_executor());
+    const auto& m = loaded->manifest;
+    row.driver = m.driver;
+    row.runtime = m.runtime;
+    row.product = m.product + " (" + m.vendor + ")";
+    auto e =
+        engine::make_engine(std::move(loaded->manifest), std::move(loaded->env), io.get_executor());
     if (!e) {
       row.state = "invalid: " + e.error().message;
       continue;

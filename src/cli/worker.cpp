@@ -1,17 +1,14 @@
 #include "cli/worker.hpp"
 
-#include "backend/local.hpp"
-#include "celery/analyze_task.hpp"
+#include "backend/celery.hpp"
+#include "backend/celery_task.hpp"
+#include "backend/factory.hpp"
 #include "celery/worker.hpp"
-#include "cli/engine_set.hpp"
 #include "cli/size.hpp"
+#include "util/command_loop.hpp"
 #include "util/log.hpp"
 #include "util/temp_file.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <csignal>
 #include <filesystem>
 #include <thread>
 #include <unistd.h>
@@ -31,42 +28,6 @@ std::string hostname() {
 }
 
 } // namespace
-
-CeleryUrls celery_urls(const std::string& broker_option, const std::string& backend_option) {
-  const auto from_env = [](const char* name) {
-    const char* e = std::getenv(name);
-    return std::string(e != nullptr ? e : "");
-  };
-  std::string broker = broker_option;
-  std::string where = "--broker";
-  if (broker.empty() && !(broker = from_env("PSS_BROKER_URL")).empty()) {
-    where = "$PSS_BROKER_URL";
-  }
-  if (broker.empty()) {
-    broker = "redis://127.0.0.1:6379/0";
-  }
-  auto b = celery::parse_broker_url(broker);
-  if (!b) {
-    throw Fatal(where + ": " + b.error().message);
-  }
-  std::string results = backend_option;
-  where = "--result-backend";
-  if (results.empty() && !(results = from_env("PSS_RESULT_BACKEND")).empty()) {
-    where = "$PSS_RESULT_BACKEND";
-  }
-  if (results.empty()) {
-    if (!std::holds_alternative<celery::RedisUrl>(*b)) {
-      throw Fatal("an amqp:// broker needs a Redis result backend: give --result-backend "
-                  "redis://host:port/db (or set PSS_RESULT_BACKEND)");
-    }
-    return {*b, std::get<celery::RedisUrl>(*b)};
-  }
-  auto r = celery::parse_redis_url(results);
-  if (!r) {
-    throw Fatal(where + ": " + r.error().message + " (the result backend is Redis)");
-  }
-  return {*b, *r};
-}
 
 void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
   app.add_option(
@@ -97,7 +58,7 @@ void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
 
 int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   auto log = log::get("worker");
-  auto urls = celery_urls(opts.broker, opts.result_backend);
+  auto urls = backend::celery_urls(opts.broker, opts.result_backend);
   auto max_size = parse_size(opts.max_size);
   if (!max_size) {
     throw Fatal("--max-size: " + max_size.error().message);
@@ -119,8 +80,13 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   if (!tmp) {
     throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
   }
-  backend::LocalOptions lo;
+  backend::BackendOptions bo;
+  bo.engines = global.engines;
+  bo.engines_dir = global.engines_dir;
+  backend::LocalOptions& lo = bo.local;
   lo.concurrency = wo.concurrency;
+  // No bounty is printed here: libmagic runs only if an engine's categories need it.
+  lo.identify_only_if_needed = true;
   lo.fetch.temp_dir = tmp->path();
   lo.fetch.max_size = *max_size;
   // A task comes from the network, as a webhook's bounty does: it names no local file and no
@@ -144,15 +110,11 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
     }
   }
 
-  asio::io_context io;
-  EngineSet engines(global, io.get_executor());
+  CommandLoop loop;
+  auto backend = backend::make_backend(std::move(bo), loop.executor());
   std::unique_ptr<celery::Worker> worker;
   bool stop_requested = false;
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code ec, int sig) {
-    if (ec) {
-      return;
-    }
+  loop.on_signal([&](int sig) {
     log->warn("signal {}: no new tasks; finishing those in flight", sig);
     stop_requested = true;
     if (worker) {
@@ -162,14 +124,10 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   auto main_task = [&]() -> asio::awaitable<void> {
     std::exception_ptr ep;
     try {
-      co_await engines.start_all();
-      // No bounty is printed here: libmagic runs only if an engine's categories need it.
-      lo.fetch.identify = backend::engines_need_mimetype(engines.engines());
-      backend::LocalBackend backend(lo, engines.engines());
-      std::size_t n = engines.engines().size();
+      co_await backend->start();
       worker = std::make_unique<celery::Worker>(
-          io.get_executor(), wo,
-          [&backend, n](const celery::TaskMessage& m) { return celery::run_task(backend, n, m); });
+          loop.executor(), wo,
+          [b = backend.get()](const celery::TaskMessage& m) { return backend::run_task(*b, m); });
       log->info("{} ready: queue '{}' on {}, {} at once", wo.nodename, wo.queue,
                 celery::describe(wo.broker), wo.concurrency);
       log->info("artifacts: local files {}; http(s) from {} addresses", local_files,
@@ -183,20 +141,12 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
     } catch (...) {
       ep = std::current_exception();
     }
-    co_await engines.stop_all();
+    co_await backend->stop();
     if (ep) {
       std::rethrow_exception(ep);
     }
   };
-  std::exception_ptr failure;
-  asio::co_spawn(io, main_task(), [&](std::exception_ptr ep) {
-    failure = ep;
-    signals.cancel();
-  });
-  io.run();
-  if (failure) {
-    std::rethrow_exception(failure);
-  }
+  loop.run(main_task());
   return 0;
 }
 

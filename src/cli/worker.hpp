@@ -28,14 +28,4 @@ struct WorkerCliOptions {
 void setup_worker(CLI::App& app, WorkerCliOptions& opts);
 int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts);
 
-// The broker and result backend from options, then $PSS_BROKER_URL / $PSS_RESULT_BACKEND,
-// then the defaults (redis://127.0.0.1:6379/0; the broker itself as result backend when it
-// is Redis). Throws Fatal naming the option and what is wrong, e.g. an amqp:// broker with
-// no Redis result backend given.
-struct CeleryUrls {
-  celery::BrokerUrl broker;
-  celery::RedisUrl result_backend;
-};
-CeleryUrls celery_urls(const std::string& broker_option, const std::string& backend_option);
-
 } // namespace pss::cli

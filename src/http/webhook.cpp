@@ -2,7 +2,6 @@
 
 #include "artifact/spool.hpp"
 #include "artifact/uri.hpp"
-#include "backend/local.hpp"
 #include "http/delivery.hpp"
 #include "http/metrics.hpp"
 #include "http/slots.hpp"
@@ -68,8 +67,7 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
   asio::any_io_executor ex;
   WebhookOptions opts;
   RequestRules rules{opts.secret, opts.engines, opts.body_limit, opts.header_limit};
-  Dispatch dispatch;
-  EngineGauges gauges;
+  backend::Backend* backend;
   std::shared_ptr<spdlog::logger> log = log::get("webhook");
   tcp::acceptor acceptor;
   Metrics metrics;
@@ -136,9 +134,8 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
   std::map<IdKey, std::chrono::system_clock::time_point> seen;
   std::multimap<std::chrono::system_clock::time_point, IdKey> seen_by_expiry;
 
-  Impl(asio::any_io_executor e, WebhookOptions o, Dispatch d, EngineGauges g)
-      : ex(std::move(e)), opts(std::move(o)), dispatch(std::move(d)), gauges(std::move(g)),
-        acceptor(ex) {}
+  Impl(asio::any_io_executor e, WebhookOptions o, backend::Backend& b)
+      : ex(std::move(e)), opts(std::move(o)), backend(&b), acceptor(ex) {}
 
   void update_gauges() {
     queue_depth.set({}, static_cast<double>(waiting));
@@ -148,13 +145,11 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
   }
 
   std::string render_metrics() {
-    if (gauges) {
-      for (const auto& g : gauges()) {
-        for (const char* s : {"down", "starting", "ready", "stopping", "failed", "ok"}) {
-          engine_state.set({g.engine, s}, g.state == s ? 1 : 0);
-        }
-        engine_restarts.set({g.engine}, g.restarts);
+    for (const auto& g : backend->states()) {
+      for (const char* s : {"down", "starting", "ready", "stopping", "failed", "ok"}) {
+        engine_state.set({g.engine, s}, g.state == s ? 1 : 0);
       }
+      engine_restarts.set({g.engine}, g.restarts);
     }
     return metrics.render();
   }
@@ -427,7 +422,8 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     s.update_gauges();
     s.wait_latency.observe({engine}, seconds_since(a.received));
     auto started = Clock::now();
-    auto run = s.dispatch(a.engine, std::move(job));
+    job.engines = {engine}; // this route's engine only
+    auto run = s.backend->run_one(std::move(job));
     backend::JobResult r = co_await std::move(run);
     a.spooled.reset(); // scanned: its file is not kept while the answer is delivered
     if (scan_slot) {
@@ -537,10 +533,8 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Webhook::Webhook(asio::any_io_executor ex, WebhookOptions opts, Dispatch dispatch,
-                 EngineGauges gauges)
-    : m_impl(std::make_shared<Impl>(std::move(ex), std::move(opts), std::move(dispatch),
-                                    std::move(gauges))) {}
+Webhook::Webhook(asio::any_io_executor ex, WebhookOptions opts, backend::Backend& backend)
+    : m_impl(std::make_shared<Impl>(std::move(ex), std::move(opts), backend)) {}
 
 Webhook::~Webhook() {
   m_impl->fetch_pool.join();

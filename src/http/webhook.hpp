@@ -8,7 +8,7 @@
 #pragma once
 
 #include "artifact/fetch.hpp"
-#include "backend/job.hpp"
+#include "backend/backend.hpp"
 #include "util/error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -51,23 +51,11 @@ struct WebhookOptions {
   std::chrono::seconds default_expiry{90};                          // a bounty without expiration
 };
 
-// Scans one bounty with one engine (by index in WebhookOptions::engines), through whichever
-// backend the CLI chose. Must not throw; every bounty gets a result.
-using Dispatch =
-    std::function<boost::asio::awaitable<backend::JobResult>(std::size_t engine, backend::Job)>;
-
-// Called for the engines' state in /metrics: {engine, state, restarts}.
-struct EngineGauge {
-  std::string engine;
-  std::string state;
-  int restarts = 0;
-};
-using EngineGauges = std::function<std::vector<EngineGauge>()>;
-
 class Webhook {
 public:
-  Webhook(boost::asio::any_io_executor ex, WebhookOptions opts, Dispatch dispatch,
-          EngineGauges gauges);
+  // Each bounty goes to `backend` (started by the caller) for the one engine of its route;
+  // /metrics shows the backend's engine states.
+  Webhook(boost::asio::any_io_executor ex, WebhookOptions opts, backend::Backend& backend);
   ~Webhook();
   // Binds and listens (Error: the address is taken, ...); returns the port bound (for 0).
   Result<std::uint16_t> listen();

@@ -1,25 +1,35 @@
-#include "cli/engine_set.hpp"
+#include "engine/engine_set.hpp"
 
 #include "util/log.hpp"
 
-namespace pss::cli {
+namespace pss::engine {
 
-EngineSet::EngineSet(const GlobalOptions& opts, boost::asio::any_io_executor ex) {
-  auto search = engine::engine_search_path(opts.engines_dir);
-  for (const auto& name : opts.engines) {
-    auto dir = engine::find_engine(name, search);
-    if (!dir) {
-      throw Fatal(dir.error().message);
+Result<LoadedEngine> load_engine(const std::string& name,
+                                 const std::vector<std::filesystem::path>& search) {
+  auto dir = find_engine(name, search);
+  if (!dir) {
+    return dir.error();
+  }
+  auto manifest = load_manifest(*dir);
+  if (!manifest) {
+    return manifest.error();
+  }
+  auto env = env::resolve_engine_env(manifest->name, *dir, manifest->env);
+  if (!env) {
+    return env.error();
+  }
+  return LoadedEngine{std::move(*manifest), std::move(*env)};
+}
+
+EngineSet::EngineSet(const std::vector<std::string>& names,
+                     const std::filesystem::path& engines_dir, boost::asio::any_io_executor ex) {
+  auto search = engine_search_path(engines_dir);
+  for (const auto& name : names) {
+    auto loaded = load_engine(name, search);
+    if (!loaded) {
+      throw Fatal(loaded.error().message);
     }
-    auto manifest = engine::load_manifest(*dir);
-    if (!manifest) {
-      throw Fatal(manifest.error().message);
-    }
-    auto env = env::resolve_engine_env(manifest->name, *dir, manifest->env);
-    if (!env) {
-      throw Fatal(env.error().message);
-    }
-    auto engine = engine::make_engine(std::move(*manifest), std::move(*env), ex);
+    auto engine = make_engine(std::move(loaded->manifest), std::move(loaded->env), ex);
     if (!engine) {
       throw Fatal(engine.error().message);
     }
@@ -27,8 +37,8 @@ EngineSet::EngineSet(const GlobalOptions& opts, boost::asio::any_io_executor ex)
   }
 }
 
-std::vector<engine::Engine*> EngineSet::engines() const {
-  std::vector<engine::Engine*> out;
+std::vector<Engine*> EngineSet::engines() const {
+  std::vector<Engine*> out;
   for (const auto& e : m_engines) {
     out.push_back(e.get());
   }
@@ -39,21 +49,21 @@ namespace {
 
 // Stands in for an engine that could not start: every scan answers `unknown` with the reason,
 // so the other engines' answers are unaffected.
-class FailedEngine final : public engine::Engine {
+class FailedEngine final : public Engine {
 public:
-  FailedEngine(std::unique_ptr<engine::Engine> inner, std::string reason)
+  FailedEngine(std::unique_ptr<Engine> inner, std::string reason)
       : m_inner(std::move(inner)), m_reason(std::move(reason)) {}
-  const engine::Manifest& manifest() const override { return m_inner->manifest(); }
+  const Manifest& manifest() const override { return m_inner->manifest(); }
   boost::asio::awaitable<void> start() override { co_return; }
   boost::asio::awaitable<model::Analysis> scan(const artifact::Artifact&,
-                                               engine::Clock::time_point) override {
+                                               Clock::time_point) override {
     co_return model::Analysis::unknown_because(m_reason);
   }
   boost::asio::awaitable<void> stop() override { co_await m_inner->stop(); }
-  engine::EngineVersions versions() const override { return {}; }
+  EngineVersions versions() const override { return {}; }
 
 private:
-  std::unique_ptr<engine::Engine> m_inner;
+  std::unique_ptr<Engine> m_inner;
   std::string m_reason;
 };
 
@@ -94,4 +104,4 @@ boost::asio::awaitable<void> EngineSet::stop_all() {
   }
 }
 
-} // namespace pss::cli
+} // namespace pss::engine

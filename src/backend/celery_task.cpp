@@ -1,4 +1,4 @@
-#include "celery/analyze_task.hpp"
+#include "backend/celery_task.hpp"
 
 #include "util/log.hpp"
 
@@ -7,22 +7,21 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace pss::celery {
+namespace pss::backend {
 
 namespace asio = boost::asio;
 
-asio::awaitable<TaskOutcome> run_task(backend::LocalBackend& backend, std::size_t engine_count,
-                                      const TaskMessage& m) {
+asio::awaitable<celery::TaskOutcome> run_task(Backend& backend, const celery::TaskMessage& m) {
   auto log = log::get("worker");
   auto now = std::chrono::system_clock::now();
   if (m.task != k_analyze_task) {
     log->error("task {}: unknown task name '{}' (this worker runs {})", m.id, m.task,
                k_analyze_task);
-    co_return not_registered_meta(m.id, m.task);
+    co_return celery::not_registered_meta(m.id, m.task);
   }
   if (m.expires && *m.expires <= now) {
-    log->warn("task {} expired at {}: revoked", m.id, to_isoformat(*m.expires));
-    co_return revoked_meta(m.id, "expired");
+    log->warn("task {} expired at {}: revoked", m.id, celery::to_isoformat(*m.expires));
+    co_return celery::revoked_meta(m.id, "expired");
   }
   if (m.eta && *m.eta > now) { // held in its slot until then, as Python holds it
     asio::steady_timer t(
@@ -30,9 +29,9 @@ asio::awaitable<TaskOutcome> run_task(backend::LocalBackend& backend, std::size_
         std::chrono::duration_cast<std::chrono::steady_clock::duration>(*m.eta - now));
     co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  auto invalid = [&](const std::string& why) -> TaskOutcome {
+  auto invalid = [&](const std::string& why) -> celery::TaskOutcome {
     log->error("task {}: {}", m.id, why);
-    return failure_meta(m.id, "ValueError", "builtins", Json::array({why}), "");
+    return celery::failure_meta(m.id, "ValueError", "builtins", celery::Json::array({why}), "");
   };
   if (!m.args.is_array() || m.args.size() != 1) {
     co_return invalid("pssupervise.analyze takes one argument, the bounty; got " +
@@ -42,17 +41,17 @@ asio::awaitable<TaskOutcome> run_task(backend::LocalBackend& backend, std::size_
   if (!bounty) {
     co_return invalid("invalid bounty: " + bounty.error().message);
   }
-  backend::Job job;
+  Job job;
   job.input = bounty->artifact_uri;
   job.artifact_type = bounty->artifact_type;
   job.bounty = std::move(*bounty);
   auto run = backend.run_one(std::move(job));
-  backend::JobResult r = co_await std::move(run);
-  Json result;
-  if (engine_count == 1 && r.analyses.size() == 1) {
+  JobResult r = co_await std::move(run);
+  celery::Json result;
+  if (backend.engines().size() == 1 && r.analyses.size() == 1) {
     result = model::to_json(r.analyses.front().analysis);
   } else {
-    result = Json::object();
+    result = celery::Json::object();
     for (const auto& ea : r.analyses) {
       result[ea.engine] = model::to_json(ea.analysis);
     }
@@ -64,7 +63,7 @@ asio::awaitable<TaskOutcome> run_task(backend::LocalBackend& backend, std::size_
   if (m.ignore_result) {
     co_return std::nullopt;
   }
-  co_return success_meta(m.id, result);
+  co_return celery::success_meta(m.id, result);
 }
 
-} // namespace pss::celery
+} // namespace pss::backend

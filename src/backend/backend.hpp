@@ -1,0 +1,52 @@
+// The dispatch interface every front end uses (analyze, worker, webhook, and any later one):
+// jobs in, one JobResult per job out, whatever runs the scans (backend/factory.hpp makes one by
+// name: `local`, `process`, `celery`). A decorator (a result cache) wraps a Backend and is a
+// Backend; no front end knows which one it has.
+#pragma once
+
+#include "backend/job.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace pss::backend {
+
+using ResultSink = std::function<void(JobResult)>;
+
+// An engine as a backend answers for it, and as /metrics shows it.
+struct EngineState {
+  std::string engine;
+  std::string state = "ok"; // a supervised server's state ("ready", "restarting", ...)
+  int restarts = 0;
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+
+  // The engines it answers for, in order; a Job's `engines` picks among them by name.
+  virtual const std::vector<EngineInfo>& engines() const = 0;
+  // Gets ready to scan (starts the engines, the worker processes, ...). Throws pss::Fatal
+  // with the reason ("while starting engine clamav: ...") when it cannot. run() starts by
+  // itself what it needs; run_one() needs start().
+  virtual boost::asio::awaitable<void> start() = 0;
+  // Runs every job; `sink` gets each result as soon as it is ready (any order), exactly once
+  // per job (none after cancel()). A job's failure is an `unknown` answer, never an exception.
+  virtual boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink) = 0;
+  // One job now (a Celery task, a webhook bounty), concurrently with others.
+  virtual boost::asio::awaitable<JobResult> run_one(Job job) = 0;
+  // An interrupt: no further job is started; those in flight end as stop() hastens them.
+  virtual void cancel() = 0;
+  // Stops what start() or run() started; waits for it; never throws, idempotent.
+  virtual boost::asio::awaitable<void> stop() = 0;
+  // Whether the scans run on this host, so that a job may carry its artifact as a local file
+  // (Job::fetched) that the front end downloaded or spooled; false: the bytes must travel
+  // with the bounty (a Celery worker elsewhere fetches for itself).
+  virtual bool scans_here() const { return true; }
+  // The engines' state for /metrics (supervised servers); empty when it cannot know.
+  virtual std::vector<EngineState> states() const { return {}; }
+};
+
+} // namespace pss::backend
