@@ -22,7 +22,8 @@ void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts) {
   app.add_flag("--restrict-files", opts.restrict_files,
                "Refuse local files but under --allow-file-prefix");
   app.add_option("--allow-file-prefix", opts.allowed_file_prefixes, "A folder files may be in");
-  app.add_flag("--no-identify", opts.no_identify, "No libmagic mimetype");
+  app.add_flag("--no-identify", opts.no_identify,
+               "libmagic only when an engine's categories need the mimetype");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
       ->capture_default_str();
 }
@@ -39,7 +40,7 @@ int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& 
     w.error = "--max-size: " + max_size.error().message;
   }
   lo.fetch.allow_private_networks = !opts.deny_private_networks;
-  lo.fetch.identify = !opts.no_identify;
+  lo.identify_only_if_needed = opts.no_identify;
   if (opts.restrict_files) {
     lo.fetch.allowed_file_prefixes.emplace(opts.allowed_file_prefixes.begin(),
                                            opts.allowed_file_prefixes.end());

@@ -20,7 +20,7 @@ struct BackendWorkerOptions {
   bool deny_private_networks = false;
   bool restrict_files = false; // then only under these folders:
   std::vector<std::string> allowed_file_prefixes;
-  bool no_identify = false; // skip libmagic (engines that scan every type)
+  bool no_identify = false; // libmagic only when an engine's categories need it
 };
 
 void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts);

@@ -4,6 +4,7 @@
 #include "backend/celery_task.hpp"
 #include "backend/factory.hpp"
 #include "celery/worker.hpp"
+#include "cli/backend_worker.hpp"
 #include "cli/size.hpp"
 #include "util/command_loop.hpp"
 #include "util/log.hpp"
@@ -37,6 +38,12 @@ void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
       "--result-backend", opts.result_backend,
       "Result backend URL, Redis (default: $PSS_RESULT_BACKEND, else the broker if it is Redis)");
   app.add_option("--queue", opts.queue, "Queue to consume (default: the engine's name)");
+  app.add_option("--backend", opts.backend,
+                 "Where tasks are scanned: in this process, or in --concurrency worker "
+                 "processes started once (a scanner that crashes or leaks takes one down, "
+                 "not the worker)")
+      ->check(CLI::IsMember({"local", "process"}))
+      ->capture_default_str();
   app.add_option("--concurrency", opts.concurrency,
                  "Tasks run at once, one message prefetched per slot (default: the number of "
                  "cores)");
@@ -81,6 +88,7 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
     throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
   }
   backend::BackendOptions bo;
+  bo.name = opts.backend;
   bo.engines = global.engines;
   bo.engines_dir = global.engines_dir;
   backend::LocalOptions& lo = bo.local;
@@ -97,6 +105,14 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
     lo.fetch.allowed_file_prefixes->push_back(p);
   }
   lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
+  BackendWorkerOptions bw; // --backend process: the same policy in each worker process
+  bw.timeout = opts.timeout;
+  bw.max_size = opts.max_size;
+  bw.deny_private_networks = !opts.allow_private_networks;
+  bw.restrict_files = true;
+  bw.allowed_file_prefixes = opts.allow_file_prefixes;
+  bw.no_identify = true;
+  bo.process = process_backend_options(global, wo.concurrency, bw, lo.fetch);
   std::string local_files = "refused (no --allow-file-prefix)";
   if (!opts.allow_file_prefixes.empty()) {
     local_files = "only under";

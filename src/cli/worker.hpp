@@ -2,7 +2,6 @@
 // "pssupervise.analyze" tasks with this host's engines, started once.
 #pragma once
 
-#include "celery/broker.hpp"
 #include "cli/options.hpp"
 
 #include <CLI/App.hpp>
@@ -12,10 +11,11 @@
 namespace pss::cli {
 
 struct WorkerCliOptions {
-  std::string broker;          // --broker, else $PSS_BROKER_URL, else redis://127.0.0.1:6379/0
-  std::string result_backend;  // --result-backend, else $PSS_RESULT_BACKEND, else a Redis broker
-  std::string queue;           // --queue, else the engine's name
-  std::size_t concurrency = 0; // 0: the number of cores
+  std::string broker;            // --broker, else $PSS_BROKER_URL, else redis://127.0.0.1:6379/0
+  std::string result_backend;    // --result-backend, else $PSS_RESULT_BACKEND, else a Redis broker
+  std::string queue;             // --queue, else the engine's name
+  std::string backend = "local"; // or "process": each task scanned in a worker process
+  std::size_t concurrency = 0;   // 0: the number of cores
   double visibility_timeout = 3600;
   double timeout = 0; // seconds per scan; 0: the engine's own
   std::string max_size = "512M";

@@ -267,6 +267,22 @@ class InteropTest(CeleryTestCase):
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0",
                         what="the acknowledgements")
 
+    def test_worker_scanning_in_worker_processes(self):
+        w = self.start_worker("--backend", "process", "--concurrency", "2")
+        eicar = self.write("eicar.com", EICAR)
+        r1 = self.send(file_bounty(eicar))
+        r2 = self.send({"id": 2, "artifact_type": "file",
+                        "artifact_uri": "data:,just some clean text"})
+        a1, a2 = r1.get(timeout=PATIENCE), r2.get(timeout=PATIENCE)
+        self.assertEqual((a1["result"], a1["result_name"], a1["product"]),
+                         ("malicious", "Eicar-Test-Signature", "ClamAV"))
+        self.assertEqual(a2["result"], "benign")
+        def parent_of(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[1])
+        workers = [p for p in live_pids("cmdline", b"__worker") if parent_of(p) == w.pid]
+        self.assertEqual(len(workers), 2, "two worker processes scan the tasks")
+
     def test_a_failing_task_raises_in_python(self):
         self.start_worker()
         r = self.send({"bogus": 1})
