@@ -214,3 +214,38 @@ TEST_CASE("backend::job_result JSON") {
           "job result analyses[] field 'engine': missing");
   }
 }
+
+TEST_CASE("a job names the engines it wants; none is every engine") {
+  Job job;
+  job.input = "x";
+  CHECK_FALSE(to_json(job).contains("engines"));
+  CHECK(round_trip(job).engines.empty());
+  job.engines = {"clamav", "yara"};
+  CHECK(round_trip(job).engines == std::vector<std::string>{"clamav", "yara"});
+  CHECK(
+      error_of(job_from_json(json::parse(R"({"index": 0, "input": "x", "engines": "clamav"})"))) ==
+      "job field 'engines': expected an array of engine names");
+  CHECK(error_of(job_from_json(json::parse(R"({"index": 0, "input": "x", "engines": [1]})"))) ==
+        "job field 'engines': expected an array of engine names");
+}
+
+TEST_CASE("a worker's hello: ready with its engines, or why it cannot start") {
+  WorkerHello ready;
+  ready.pid = 42;
+  ready.engines = {{"clamav", "ClamAV", "Cisco"}};
+  auto back = worker_hello_from_json(json::parse(to_json_line(to_json(ready))));
+  REQUIRE_MESSAGE(back.has_value(), error_of(back));
+  CHECK_FALSE(back->error);
+  CHECK(back->pid == 42);
+  REQUIRE(back->engines.size() == 1);
+  CHECK(back->engines[0].product == "ClamAV");
+
+  WorkerHello failed;
+  failed.error = "while starting engine clamav: no database";
+  back = worker_hello_from_json(json::parse(to_json_line(to_json(failed))));
+  REQUIRE(back.has_value());
+  CHECK(back->error == failed.error);
+
+  CHECK_FALSE(worker_hello_from_json(json::parse(R"({"index": 3})")).has_value());
+  CHECK_FALSE(worker_hello_from_json(json::parse(R"("ready")")).has_value());
+}
