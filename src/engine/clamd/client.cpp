@@ -90,30 +90,44 @@ Outcome failure(const Endpoint& ep, const std::string& what, const boost::system
   return o;
 }
 
-asio::awaitable<boost::system::error_code> connect(Socket& sock, const Endpoint& ep) {
+using Addresses = std::vector<asio::generic::stream_protocol::endpoint>;
+
+// Connects to a unix socket, or to the first of `addresses` that accepts (resolving the host
+// into it first when it is empty; emptied again when none accepts).
+asio::awaitable<boost::system::error_code> connect(Socket& sock, const Endpoint& ep,
+                                                   Addresses& addresses) {
   if (ep.is_unix) {
     asio::local::stream_protocol::endpoint local(ep.path);
     auto [ec] =
         co_await sock.async_connect(asio::generic::stream_protocol::endpoint(local), k_tuple);
     co_return ec;
   }
-  asio::ip::tcp::resolver resolver(sock.get_executor());
-  auto [rec, results] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), k_tuple);
-  if (rec) {
-    co_return rec;
+  if (addresses.empty()) {
+    asio::ip::tcp::resolver resolver(sock.get_executor());
+    auto [rec, results] =
+        co_await resolver.async_resolve(ep.host, std::to_string(ep.port), k_tuple);
+    if (rec) {
+      co_return rec;
+    }
+    if (addresses.empty()) { // another command may have resolved it meanwhile
+      for (const auto& entry : results) {
+        addresses.emplace_back(entry.endpoint());
+      }
+    }
   }
   boost::system::error_code last = asio::error::host_not_found;
-  for (const auto& entry : results) {
+  Addresses tried = addresses; // a copy: another command may drop them while this one waits
+  for (const auto& address : tried) {
     if (sock.is_open()) {
       sock.close();
     }
-    auto [ec] = co_await sock.async_connect(
-        asio::generic::stream_protocol::endpoint(entry.endpoint()), k_tuple);
+    auto [ec] = co_await sock.async_connect(address, k_tuple);
     if (!ec) {
       co_return ec;
     }
     last = ec;
   }
+  addresses.clear();
   co_return last;
 }
 
@@ -121,8 +135,9 @@ asio::awaitable<boost::system::error_code> connect(Socket& sock, const Endpoint&
 // shares (connect and send the framed command; read the reply). Lives in the caller's frame.
 class Exchange {
 public:
-  Exchange(asio::any_io_executor ex, const Endpoint& ep, TimePoint deadline)
-      : m_sock(ex), m_dog(ex, deadline, [this] { m_sock.close(); }), m_ep(ep) {}
+  Exchange(asio::any_io_executor ex, const Endpoint& ep, Addresses& addresses, TimePoint deadline)
+      : m_sock(ex), m_dog(ex, deadline, [this] { m_sock.close(); }), m_ep(ep),
+        m_addresses(addresses) {}
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -130,7 +145,7 @@ public:
 
   // Connects and sends "z<command>\0"; a failure Outcome if either fails.
   asio::awaitable<std::optional<Outcome>> open(std::string_view command) {
-    if (auto ec = co_await connect(m_sock, m_ep)) {
+    if (auto ec = co_await connect(m_sock, m_ep, m_addresses)) {
       co_return failure(m_ep, "cannot connect", ec, m_dog);
     }
     std::string framed = frame_command(command);
@@ -168,6 +183,7 @@ private:
   Socket m_sock;
   Watchdog m_dog;
   const Endpoint& m_ep;
+  Addresses& m_addresses;
 };
 
 Outcome local_error(std::string message) {
@@ -182,7 +198,7 @@ Client::Client(asio::any_io_executor ex, Endpoint endpoint)
     : m_ex(std::move(ex)), m_endpoint(std::move(endpoint)) {}
 
 asio::awaitable<Outcome> Client::command(std::string command, TimePoint deadline) {
-  Exchange x(m_ex, m_endpoint, deadline);
+  Exchange x(m_ex, m_endpoint, m_addresses, deadline);
   if (auto failed = co_await x.open(command)) {
     co_return *failed;
   }
@@ -194,7 +210,7 @@ asio::awaitable<Outcome> Client::instream(const std::filesystem::path& file, Tim
   if (!fd) {
     co_return local_error(errno_error("cannot open", file).message);
   }
-  Exchange x(m_ex, m_endpoint, deadline);
+  Exchange x(m_ex, m_endpoint, m_addresses, deadline);
   if (auto failed = co_await x.open("INSTREAM")) {
     co_return *failed;
   }
@@ -235,7 +251,7 @@ asio::awaitable<Outcome> Client::fildes(const std::filesystem::path& file, TimeP
   if (!fd) {
     co_return local_error(errno_error("cannot open", file).message);
   }
-  Exchange x(m_ex, m_endpoint, deadline);
+  Exchange x(m_ex, m_endpoint, m_addresses, deadline);
   if (auto failed = co_await x.open("FILDES")) {
     co_return *failed;
   }

@@ -1,5 +1,6 @@
 // A clamd client over a unix or TCP socket: one command per connection, z-framing,
-// INSTREAM in chunks, every connect/send/receive bounded by a deadline.
+// INSTREAM in chunks, every connect/send/receive bounded by a deadline. Used from one thread
+// (its executor's); several commands may be in flight at once.
 #pragma once
 
 #include "engine/clamd/outcome.hpp"
@@ -8,11 +9,13 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pss::engine::clamd {
 
@@ -48,6 +51,10 @@ public:
 private:
   boost::asio::any_io_executor m_ex;
   Endpoint m_endpoint;
+  // TCP: the addresses the host resolved to, resolved on first use and kept (resolving for
+  // every scan cost a hop to Asio's resolver thread and a getaddrinfo each time); dropped when
+  // none of them takes a connection, so that the next command resolves the name again.
+  std::vector<boost::asio::generic::stream_protocol::endpoint> m_addresses;
 };
 
 } // namespace pss::engine::clamd
