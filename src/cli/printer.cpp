@@ -77,7 +77,11 @@ void Printer::print(const backend::JobResult& r) {
     std::fputs("\r\033[K", m_err); // the result line replaces the progress line
     m_progress_shown = false;
   }
-  nlohmann::ordered_json bounty = model::to_json(r.bounty);
+  // Text lines never show the bounty: its JSON is built only for the formats that print it.
+  nlohmann::ordered_json bounty;
+  if (m_format != Format::text) {
+    bounty = model::to_json(r.bounty);
+  }
   for (const auto& ea : r.analyses) {
     const auto& a = ea.analysis;
     std::string line;
