@@ -58,6 +58,7 @@ struct LocalBackend::Impl {
   void apply_identify() {
     if (opts.identify_only_if_needed) {
       opts.fetch.identify = engines_need_mimetype(engines);
+      own_files.identify = opts.fetch.identify; // a spooled artifact is no exception
     }
   }
 
