@@ -4,10 +4,13 @@
 Prints wall-clock means (hyperfine) and the ratios pssupervise / clamdscan (< 1.0: faster),
 each the median of --rounds rounds (with their range): every round times all the commands
 again, so a ratio compares runs made moments apart on a machine that may be busy.
-Usage: clamd_bench.py PSSUPERVISE_BINARY [--files N] [--runs N] [--rounds N]
+Usage: clamd_bench.py PSSUPERVISE_BINARY [--files N] [--runs N] [--rounds N] [--compare BINARY]...
+(--compare: other pssupervise binaries timed in the same rounds, e.g. the build before a change;
+each is named "pssupervise#1", "#2", ... and must print the same output.)
 """
 import argparse
 import io
+import itertools
 import json
 import os
 import random
@@ -63,7 +66,8 @@ def make_corpus(root, n, seed=1):
 
 
 def hyperfine(commands, runs, out_json):
-    args = ["hyperfine", "--runs", str(runs), "--warmup", "1", "-N", "--ignore-failure",
+    # No warm-up: check_answers() has run every command's files through clamd and the page cache.
+    args = ["hyperfine", "--runs", str(runs), "-N", "--ignore-failure",
             "--style", "basic", "--export-json", out_json]
     for name, cmd in commands:
         args += ["-n", name, cmd]
@@ -72,7 +76,8 @@ def hyperfine(commands, runs, out_json):
         return {r["command"]: r for r in json.load(f)["results"]}
 
 
-# (mode, ours, baseline, target): the targets of issue 15 (item 8) first, then context.
+# (mode, ours, baseline, target): the targets of issue 15 (item 8) first, then context. "ours"
+# names the binary under test; binaries given with --compare get the same rows.
 RATIOS = [
     ("warm", "pssupervise unix", "clamdscan --multiscan", 1.0),
     ("warm", "pssupervise tcp", "clamdscan --stream tcp", 1.0),
@@ -101,8 +106,9 @@ def infected(lines, strip_prefix=""):
 
 
 def check_answers(commands, corpus):
-    """Each pssupervise command once: the same output on either socket, and the same infected
-    files and names as clamdscan. A benchmark of wrong answers would mean nothing."""
+    """Each pssupervise command once: the same output on either socket and from every binary
+    compared, and the same infected files and names as clamdscan. A benchmark of wrong answers
+    would mean nothing."""
     outputs = {}
     for name, cmd in commands:
         if name.startswith("pssupervise") or name == "clamdscan --multiscan":
@@ -113,7 +119,7 @@ def check_answers(commands, corpus):
             outputs[name] = run.stdout
     ours = [v for k, v in outputs.items() if k.startswith("pssupervise")]
     if any(o != ours[0] for o in ours):
-        sys.exit("pssupervise's output differs between the unix socket and TCP")
+        sys.exit("pssupervise's output differs between sockets or binaries")
     want = infected(outputs["clamdscan --multiscan"].splitlines())
     got = infected(ours[0].splitlines())
     if got != want or not got:
@@ -130,9 +136,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--files", type=int, default=400)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=3)
+    # Few runs per round, several rounds: a machine whose load changes (other builds) then
+    # weighs on every command alike, not on whichever hyperfine was timing at that moment.
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--compare", action="append", default=[], metavar="BINARY")
     args = ap.parse_args()
+    binaries = [("pssupervise", args.binary)] + [(f"pssupervise#{i + 1}", b)
+                                                 for i, b in enumerate(args.compare)]
+    for name, b in binaries[1:]:
+        print(f"{name}: {b}")
     if not shutil.which("hyperfine"):
         sys.exit("hyperfine is missing: run env/bootstrap")
     for var in ("CLAMD_SOCKET", "CLAMD_HOST", "CLAMD_PORT", "CLAMAV_TRANSFER"):
@@ -163,8 +176,9 @@ def main():
                     f.write(f"LocalSocket {clamd.socket}\n")
                 pss = f"analyze --engine clamav --concurrency 2 {corpus}"
                 scan = "--no-summary --quiet"
-                commands = [
-                    ("pssupervise unix", f"env CLAMD_SOCKET={clamd.socket} {args.binary} {pss}"),
+                commands = [(f"{name} unix", f"env CLAMD_SOCKET={clamd.socket} {b} {pss}")
+                            for name, b in binaries]
+                commands += [
                     ("clamdscan --multiscan",
                      f"clamdscan -c {unix_conf} --multiscan {scan} {corpus}"),
                     ("clamdscan --stream unix",
@@ -174,9 +188,9 @@ def main():
                     tcp_conf = os.path.join(tmp, f"clamdscan-{mode}-tcp.conf")
                     with open(tcp_conf, "w") as f:
                         f.write(f"TCPSocket {port}\nTCPAddr 127.0.0.1\n")
-                    commands[1:1] = [("pssupervise tcp",
-                                      f"env CLAMD_HOST=127.0.0.1 CLAMD_PORT={port} "
-                                      f"{args.binary} {pss}")]
+                    commands[len(binaries):len(binaries)] = [
+                        (f"{name} tcp", f"env CLAMD_HOST=127.0.0.1 CLAMD_PORT={port} {b} {pss}")
+                        for name, b in binaries]
                     commands.append(("clamdscan --stream tcp",
                                      f"clamdscan -c {tcp_conf} --stream {scan} {corpus}"))
                 clamds[mode] = (clamd, commands)
@@ -191,9 +205,11 @@ def main():
                     for name, v in res.items():
                         times.setdefault((mode, name), []).extend(v["times"])
                     for m, ours, base, _ in RATIOS:
-                        if m == mode and ours in res and base in res:
-                            ratios.setdefault((m, ours, base), []).append(
-                                res[ours]["mean"] / res[base]["mean"])
+                        for name, _ in binaries:
+                            us = ours.replace("pssupervise", name)
+                            if m == mode and us in res and base in res:
+                                ratios.setdefault((m, us, base), []).append(
+                                    res[us]["mean"] / res[base]["mean"])
         finally:
             for clamd in started:
                 clamd.stop()
@@ -203,7 +219,8 @@ def main():
             med, lo, hi = spread(ts)
             print(f"{mode:<5} {name:<24}{med:>9.3f}{lo:>7.3f}{hi:>7.3f}{args.files / med:>9.0f}")
         print(f"\nratios, median of {args.rounds} rounds [min-max] (< 1: pssupervise is faster)")
-        for mode, ours, base, target in RATIOS:
+        for (mode, ours, base, target), (name, _) in itertools.product(RATIOS, binaries):
+            ours = ours.replace("pssupervise", name)
             if (mode, ours, base) not in ratios:
                 continue
             med, lo, hi = spread(ratios[(mode, ours, base)])
