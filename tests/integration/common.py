@@ -27,6 +27,75 @@ CLAMAV_DB = os.path.join(SOURCE_ROOT, "engines", "clamav", "db")
 PATIENCE = 120
 
 
+# The tests' one fake native scanner (engines as data). $1: the file; $2: a log it appends the
+# file's path to at each run ("-": none); $3: a tag that marks the test's processes (leftover
+# checks). What it does is decided by markers in the file and by its environment (the engine
+# passes FAKE_*): FAKE_UNTIL, wait until that file exists (300 s at most, should the test have
+# failed before); FAKE_SECONDS, sleep that long.
+FAKE_SCANNER = r"""#!/bin/sh
+f="$1"
+if [ "$2" != "-" ]; then echo "$f" >> "$2"; fi
+echo "FakeScan 1.0"
+if [ -n "$FAKE_UNTIL" ]; then
+  i=0
+  while [ ! -e "$FAKE_UNTIL" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
+fi
+if [ -n "$FAKE_SECONDS" ]; then sleep "$FAKE_SECONDS"; fi
+if grep -q KILLWORKER "$f"; then kill -9 $PPID; sleep 5; fi
+if grep -q SLOW "$f"; then sleep 0.3; fi
+if grep -q HANG "$f"; then sleep 1000; fi
+if grep -q IGNORETERM "$f"; then trap '' TERM; echo ready >&2; sleep 1000; sleep 1000; fi
+if grep -q CRASH "$f"; then kill -SEGV $$; fi
+if grep -q SPAWN "$f"; then sleep 1000 >/dev/null 2>&1 & echo "$f: clean"; exit 0; fi
+if grep -q HOLDPIPE "$f"; then sleep 1000 & echo "$f: clean"; exit 0; fi
+if grep -q GARBAGE "$f"; then echo "lorem ipsum"; exit 0; fi
+if grep -q BADEXIT "$f"; then echo "$f: clean"; exit 42; fi
+if grep -q NOISE "$f"; then echo "fixme:ntdll:noise" >&2; fi
+if grep -q CP1252 "$f"; then printf '%s: infected: W\374rm\226X\r\n' "$f"; exit 1; fi
+if grep -q EICAR-STANDARD "$f"; then echo "$f: infected: Eicar.Fake"; exit 1; fi
+echo "$f: clean"
+exit 0
+"""
+
+
+def fake_engine(engines_dir, name="fake", runs=None, tag="-", scan=None, **manifest):
+    """Writes the one-shot engine `name` running FAKE_SCANNER into engines_dir; returns its
+    folder. `runs`: a file the scanner appends each scanned path to; `tag`: an argument marking
+    its processes; `scan` and `manifest`: fields that replace the defaults."""
+    d = os.path.join(engines_dir, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "fake.sh"), "w") as f:
+        f.write(FAKE_SCANNER)
+    m = {
+        "product": "Fake Scanner", "vendor": "Test", "categories": ["*"],
+        "driver": "oneshot", "pass_env": ["FAKE_SECONDS", "FAKE_UNTIL"],
+        "scan": {
+            "argv": ["/bin/sh", "${ENGINE_DIR}/fake.sh", "{path}", runs or "-", tag],
+            # Generous: a scan that ends must never time out, however loaded the machine.
+            "timeout": {"base": 120, "grace": 0.5},
+            "exit_codes": {"0": "benign", "1": "malicious", "2": "error"},
+            "rules": [
+                {"pattern": ": infected: (?<name>.+)$", "verdict": "malicious"},
+                {"pattern": ": clean$", "verdict": "benign"},
+            ],
+            "require_match": True,
+        },
+    }
+    m["scan"].update(scan or {})
+    m.update(manifest)
+    with open(os.path.join(d, "engine.json"), "w") as f:
+        json.dump(m, f)
+    return d
+
+
+def runs_of(runs):
+    """The paths a fake scanner logged, one per run."""
+    if not os.path.exists(runs):
+        return []
+    with open(runs) as f:
+        return f.read().splitlines()
+
+
 def wait_until(predicate, timeout=PATIENCE, what="the condition", details=None, interval=0.05):
     """Polls predicate() until it returns something true, and returns that; fails the test,
     naming `what` (and `details()` if given), once `timeout` seconds have passed."""

@@ -21,27 +21,13 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BINARY, EICAR, PATIENCE, SAMPLES, PssTestCase, RedisServer,  # noqa: E402
-                    live_pids, wait_until)
+                    fake_engine, live_pids, wait_until)
 
 import redis  # noqa: E402
 from celery import Celery  # noqa: E402
 from celery.exceptions import NotRegistered, TaskRevokedError  # noqa: E402
 from kombu import Connection  # noqa: E402
 
-# Takes SLOW_SECONDS per file; or, with SLOW_UNTIL set, until that file exists (a scan that
-# ends when the test says so; after 300 s at most, should the test have failed before).
-# With SLOW_COUNT set, appends a line to that file each time it starts.
-SLOW_SCANNER = r"""#!/bin/sh
-if [ -n "$SLOW_COUNT" ]; then echo "$1" >> "$SLOW_COUNT"; fi
-if [ -n "$SLOW_UNTIL" ]; then
-  i=0
-  while [ ! -e "$SLOW_UNTIL" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
-else
-  sleep "${SLOW_SECONDS:-1}"
-fi
-if grep -q EICAR-STANDARD "$1"; then echo "$1: infected: Eicar.Slow"; exit 1; fi
-echo "$1: clean"
-"""
 
 
 # A Python Celery worker answering "pssupervise.analyze" by itself: to show that the tasks our
@@ -122,23 +108,11 @@ class CeleryTestCase(PssTestCase):
         super().tearDown()
 
     def slow_engine(self):
-        """A one-shot engine whose scanner takes SLOW_SECONDS per file (or waits for the file
-        SLOW_UNTIL names)."""
+        """The fake one-shot engine `slow`: its scanner sleeps $FAKE_SECONDS per file, or waits
+        for the file $FAKE_UNTIL names, and logs each run to self.scans."""
         self.engines = os.path.join(self.tmp, "engines")
-        d = os.path.join(self.engines, "slow")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "slow.sh"), "w") as f:
-            f.write(SLOW_SCANNER)
-        manifest = {
-            "product": "Slow Scanner", "vendor": "Test", "categories": ["*"],
-            "driver": "oneshot", "pass_env": ["SLOW_SECONDS", "SLOW_UNTIL", "SLOW_COUNT"],
-            "scan": {"argv": ["/bin/sh", "${ENGINE_DIR}/slow.sh", "{path}"],
-                     "timeout": {"base": 60},
-                     "exit_codes": {"0": "benign", "1": "malicious"},
-                     "rules": [{"pattern": ": infected: (?<name>.+)$", "verdict": "malicious"}]},
-        }
-        with open(os.path.join(d, "engine.json"), "w") as f:
-            json.dump(manifest, f)
+        self.scans = os.path.join(self.tmp, "scans")
+        fake_engine(self.engines, name="slow", runs=self.scans)
 
     def start_worker(self, *args, engine="clamav", env=None, log="info", files=None):
         """A worker that may read local files under `files` (default: the test's temp dir and
@@ -397,7 +371,7 @@ class ReliabilityTest(CeleryTestCase):
     def test_killed_worker_task_is_redelivered_and_answered(self):
         self.slow_engine()
         opts = ("--queue", "slow", "--concurrency", "1", "--visibility-timeout", "3")
-        a = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "30"})
+        a = self.start_worker(*opts, engine="slow", env={"FAKE_SECONDS": "30"})
         eicar = self.write("eicar.com", EICAR)
         r = self.send(file_bounty(eicar), queue="slow")
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "1", what="delivery")
@@ -409,7 +383,7 @@ class ReliabilityTest(CeleryTestCase):
         a.kill()  # ...until SIGKILL mid-task: no ack, no result, no more extensions
         a.wait(30)
         self.assertIsNone(self.stored(r.id))
-        b = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "0.2"})
+        b = self.start_worker(*opts, engine="slow", env={"FAKE_SECONDS": "0.2"})
         self.assertEqual(r.get(timeout=PATIENCE)["result"], "malicious")
         self.wait_for_log(b, "was not acknowledged within 3 s")
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "0",
@@ -421,10 +395,10 @@ class ReliabilityTest(CeleryTestCase):
         vt = 2
         self.slow_engine()
         release = os.path.join(self.tmp, "release")
-        count = os.path.join(self.tmp, "scans")
+        count = self.scans
         w = self.start_worker("--queue", "slow", "--concurrency", "1", "--visibility-timeout",
                               str(vt), engine="slow", log="debug",
-                              env={"SLOW_UNTIL": release, "SLOW_COUNT": count})
+                              env={"FAKE_UNTIL": release})
         results = redis.Redis.from_url(self.redis.url).pubsub()
         kombu = Connection(self.redis.url, transport_options={"visibility_timeout": vt})
         try:
@@ -481,7 +455,7 @@ class ReliabilityTest(CeleryTestCase):
     def test_redis_restart_loses_nothing(self):
         self.slow_engine()
         w = self.start_worker("--queue", "slow", "--concurrency", "2", engine="slow",
-                              env={"SLOW_SECONDS": "0.3"})
+                              env={"FAKE_SECONDS": "0.3"})
         ids = self.queue_mixed_tasks("slow")
         self.wait_for_log(w, ") received")  # the worker is taking tasks
         self.redis.stop()   # queued and in-flight tasks survive in the append-only file
@@ -495,7 +469,7 @@ class ReliabilityTest(CeleryTestCase):
         self.slow_engine()
         release = os.path.join(self.tmp, "release")  # the scan in flight ends once it exists
         w = self.start_worker("--queue", "slow", "--concurrency", "1", engine="slow",
-                              env={"SLOW_UNTIL": release})
+                              env={"FAKE_UNTIL": release})
         paths = [self.write(f"f{i}.txt", b"clean %d" % i) for i in range(3)]
         ids = [self.send(file_bounty(p, i), queue="slow").id for i, p in enumerate(paths)]
         self.wait_until(lambda: self.redis.command("HLEN", "unacked") == "1", what="delivery")
@@ -508,7 +482,7 @@ class ReliabilityTest(CeleryTestCase):
         self.assertEqual(self.stored(done[0])["status"], "SUCCESS")
         self.assertEqual(self.redis.command("LLEN", "slow"), "2")  # not taken: prefetch 1
         self.assertEqual(self.redis.command("HLEN", "unacked"), "0")
-        self.assertFalse(live_pids("cmdline", b"slow.sh"), "a scanner outlived the worker")
+        self.assertFalse(live_pids("cmdline", b"fake.sh"), "a scanner outlived the worker")
 
 
 if __name__ == "__main__":

@@ -168,7 +168,7 @@ class AmqpReliabilityTest(AmqpTestCase):
     def test_killed_worker_task_is_redelivered_and_answered(self):
         self.slow_engine()
         opts = ("--queue", self.queue, "--concurrency", "1")
-        a = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "30"})
+        a = self.start_worker(*opts, engine="slow", env={"FAKE_SECONDS": "30"})
         eicar = self.write("eicar.com", EICAR)
         r = self.send(file_bounty(eicar))
         self.wait_for_counts(0, 1)  # delivered to a, not acknowledged
@@ -176,7 +176,7 @@ class AmqpReliabilityTest(AmqpTestCase):
         a.wait(30)
         self.assertIsNone(self.stored(r.id))
         self.wait_for_counts(1, 0)
-        b = self.start_worker(*opts, engine="slow", env={"SLOW_SECONDS": "0.2"})
+        b = self.start_worker(*opts, engine="slow", env={"FAKE_SECONDS": "0.2"})
         self.assertEqual(r.get(timeout=PATIENCE)["result"], "malicious")
         self.wait_for_log(b, "(redelivered)")
         self.wait_for_counts(0, 0)
@@ -184,7 +184,7 @@ class AmqpReliabilityTest(AmqpTestCase):
     def test_broker_restart_loses_nothing(self):
         self.slow_engine()
         w = self.start_worker("--queue", self.queue, "--concurrency", "2", engine="slow",
-                              env={"SLOW_SECONDS": "0.3"})
+                              env={"FAKE_SECONDS": "0.3"})
         ids = self.queue_mixed_tasks(self.queue)
         self.wait_for_log(w, ") received")  # the worker is taking tasks
         # Queued and in-flight tasks survive: the queue is durable, the messages persistent,
@@ -199,7 +199,7 @@ class AmqpReliabilityTest(AmqpTestCase):
         self.slow_engine()
         release = os.path.join(self.tmp, "release")  # the scan in flight ends once it exists
         w = self.start_worker("--queue", self.queue, "--concurrency", "1", engine="slow",
-                              env={"SLOW_UNTIL": release})
+                              env={"FAKE_UNTIL": release})
         paths = [self.write(f"f{i}.txt", b"clean %d" % i) for i in range(3)]
         ids = [self.send(file_bounty(p, i)).id for i, p in enumerate(paths)]
         self.wait_for_counts(2, 1)  # prefetch 1: one delivered, two ready
@@ -211,7 +211,7 @@ class AmqpReliabilityTest(AmqpTestCase):
         self.assertEqual(len(done), 1, "the task in flight is finished and stored")
         self.assertEqual(self.stored(done[0])["status"], "SUCCESS")
         self.assertEqual(self.counts(), (2, 0))
-        self.assertFalse(live_pids("cmdline", b"slow.sh"), "a scanner outlived the worker")
+        self.assertFalse(live_pids("cmdline", b"fake.sh"), "a scanner outlived the worker")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, SAMPLES, PssTestCase, live_pids, wait_until  # noqa
+from common import (EICAR, SAMPLES, PssTestCase, fake_engine, live_pids, runs_of,  # noqa
+                    wait_until)
 
 
 # For the scans that hang (sleep 1000): a timeout short enough not to make the test slow.
@@ -20,57 +21,22 @@ def processes_with(marker):
     return live_pids("cmdline", marker.encode())
 
 
-FAKE_SCANNER = r"""#!/bin/sh
-# A fake native scanner: behaves according to markers in the file it is given.
-f="$1"
-touch "$f.ran"  # lets tests see whether the scanner ran at all
-echo "FakeScan 1.0"
-if grep -q HANG "$f"; then sleep 1000; fi
-if grep -q IGNORETERM "$f"; then trap '' TERM; echo ready >&2; sleep 1000; sleep 1000; fi
-if grep -q CRASH "$f"; then kill -SEGV $$; fi
-if grep -q SPAWN "$f"; then sleep 1000 >/dev/null 2>&1 & echo "$f: clean"; exit 0; fi
-if grep -q HOLDPIPE "$f"; then sleep 1000 & echo "$f: clean"; exit 0; fi
-if grep -q GARBAGE "$f"; then echo "lorem ipsum"; exit 0; fi
-if grep -q BADEXIT "$f"; then echo "$f: clean"; exit 42; fi
-if grep -q NOISE "$f"; then echo "fixme:ntdll:noise" >&2; fi
-if grep -q CP1252 "$f"; then printf '%s: infected: W\374rm\226X\r\n' "$f"; exit 1; fi
-if grep -q EICAR-STANDARD "$f"; then echo "$f: infected: Eicar.Fake"; exit 1; fi
-echo "$f: clean"
-exit 0
-"""
 
 
 class FakeEngineTest(PssTestCase):
     def setUp(self):
         super().setUp()
         self.engines = os.path.join(self.tmp, "engines")
-        d = os.path.join(self.engines, "fake")
-        os.makedirs(d)
-        with open(os.path.join(d, "fake.sh"), "w") as f:
-            f.write(FAKE_SCANNER)
-        manifest = {
-            "product": "Fake Scanner", "vendor": "Test", "categories": ["*"],
-            "driver": "oneshot",
-            "scan": {
-                # the marker arg tags every process of this test for the leftover check
-                "argv": ["/bin/sh", "${ENGINE_DIR}/fake.sh", "{path}", self.id()],
-                "encoding": "cp1252",
-                # Generous: a scan that ends must never time out, however loaded the machine.
-                # The tests of hanging scans give --timeout (HANG_TIMEOUT).
-                "timeout": {"base": 120, "grace": 0.5},
-                "exit_codes": {"0": "benign", "1": "malicious", "2": "error"},
-                "rules": [
-                    {"pattern": ": infected: (?<name>.+)$", "verdict": "malicious"},
-                    {"pattern": ": clean$", "verdict": "benign"},
-                ],
-                "require_match": True,
-            },
+        self.runs = os.path.join(self.tmp, "runs.log")  # lets tests see whether it ran at all
+        d = fake_engine(
+            # the tag marks every process of this test for the leftover check
+            self.engines, runs=self.runs, tag=self.id(),
+            # Generous: a scan that ends must never time out, however loaded the machine.
+            # The tests of hanging scans give --timeout (HANG_TIMEOUT).
+            scan={"encoding": "cp1252", "timeout": {"base": 120, "grace": 0.5}},
             # The author's callbacks: they record each event where the engine runs.
-            "callbacks": {"on_success": ["/bin/sh", "${ENGINE_DIR}/cb.sh", "success"],
-                          "on_error": ["/bin/sh", "${ENGINE_DIR}/cb.sh", "error"]},
-        }
-        with open(os.path.join(d, "engine.json"), "w") as f:
-            json.dump(manifest, f)
+            callbacks={"on_success": ["/bin/sh", "${ENGINE_DIR}/cb.sh", "success"],
+                       "on_error": ["/bin/sh", "${ENGINE_DIR}/cb.sh", "error"]})
         self.events = os.path.join(self.tmp, "engine-events")
         with open(os.path.join(d, "cb.sh"), "w") as f:
             f.write('{ printf "%%s %%s " "$1" "$PSS_VERDICT"; cat; } >> %s\n' % self.events)
@@ -120,7 +86,7 @@ class FakeEngineTest(PssTestCase):
         cp = self.write("cp.txt", b"CP1252")
         r, a = self.analyze_fake(clean, eicar, cp)
         self.assertEqual(r.code, 1, r)
-        self.assertTrue(os.path.exists(clean + ".ran"))
+        self.assertIn(clean, runs_of(self.runs))
         self.assertEqual(a[clean]["result"], "benign")
         self.assertEqual(a[eicar]["result_name"], "Eicar.Fake")
         # 0xFC is ü and 0x96 is an en dash in CP1252; the CR of CRLF is gone.
@@ -196,7 +162,7 @@ class FakeEngineTest(PssTestCase):
             json.dump(manifest, f)
         text = self.write("text.txt", b"plain text")
         r, a = self.analyze_fake(text)
-        self.assertFalse(os.path.exists(text + ".ran"), "the scanner ran")
+        self.assertNotIn(text, runs_of(self.runs), "the scanner ran")
         self.assertEqual(r.code, 0, r)  # a skip is not an error
         self.assertEqual(a[text]["result"], "unknown")
         self.assertEqual(a[text]["comments"], "SKIPPED:TYPE-UNSUPPORTED")

@@ -10,48 +10,16 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BINARY, EICAR, PATIENCE, SAMPLES, PssTestCase, live_pids,  # noqa: E402
-                    wait_until)
-
-# A fake native scanner: logs each run (to see retries), sleeps on SLOW, and on KILLWORKER
-# kills its parent, which is the worker process (the scanner is the worker's child, in a
-# process group of its own).
-FAKE_SCANNER = r"""#!/bin/sh
-f="$1"
-echo "$f" >> "$2"
-if grep -q KILLWORKER "$f"; then kill -9 $PPID; sleep 5; fi
-if grep -q SLOW "$f"; then sleep 0.3; fi
-if grep -q EICAR-STANDARD "$f"; then echo "$f: infected: Eicar.Fake"; exit 1; fi
-echo "$f: clean"
-exit 0
-"""
-
+from common import (BINARY, EICAR, PATIENCE, SAMPLES, PssTestCase, fake_engine,  # noqa: E402
+                    live_pids, runs_of, wait_until)
 
 class ProcessTestCase(PssTestCase):
     def setUp(self):
         super().setUp()
-        self.runs = os.path.join(self.tmp, "runs.log")
+        self.runs = os.path.join(self.tmp, "runs.log")  # each run, to see retries
         self.engines = os.path.join(self.tmp, "engines")
-        d = os.path.join(self.engines, "fake")
-        os.makedirs(d)
-        with open(os.path.join(d, "fake.sh"), "w") as f:
-            f.write(FAKE_SCANNER)
-        manifest = {
-            "product": "Fake Scanner", "vendor": "Test", "categories": ["*"],
-            "driver": "oneshot",
-            "scan": {
-                "argv": ["/bin/sh", "${ENGINE_DIR}/fake.sh", "{path}", self.runs],
-                "timeout": {"base": 20, "grace": 1},
-                "exit_codes": {"0": "benign", "1": "malicious"},
-                "rules": [
-                    {"pattern": ": infected: (?<name>.+)$", "verdict": "malicious"},
-                    {"pattern": ": clean$", "verdict": "benign"},
-                ],
-                "require_match": True,
-            },
-        }
-        with open(os.path.join(d, "engine.json"), "w") as f:
-            json.dump(manifest, f)
+        # KILLWORKER kills the scanner's parent: the worker process.
+        fake_engine(self.engines, runs=self.runs, scan={"timeout": {"base": 20, "grace": 1}})
 
     def tearDown(self):
         self.assertNothingLeft()
@@ -81,10 +49,7 @@ class ProcessTestCase(PssTestCase):
                    details=lambda: f"runs: {self.runs_of()}")
 
     def runs_of(self):
-        if not os.path.exists(self.runs):
-            return []
-        with open(self.runs) as f:
-            return f.read().splitlines()
+        return runs_of(self.runs)
 
     def by_input(self, stdout):
         return {l["input"]: l for l in

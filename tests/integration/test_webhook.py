@@ -20,16 +20,11 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, MARKER, PATIENCE, PssTestCase, wait_until  # noqa: E402
+from common import (BINARY, EICAR, MARKER, PATIENCE, PssTestCase, fake_engine,  # noqa: E402
+                    runs_of, wait_until)
 
 SECRET = "t0p-s3cret"
 EICAR_URI = "data:;base64," + __import__("base64").b64encode(EICAR).decode()
-# Scans until the file named by $2 exists (after 300 s at most, should the test have failed).
-SLOW_SCANNER = """#!/bin/sh
-i=0
-while [ ! -e "$2" ] && [ $i -lt 6000 ]; do sleep 0.05; i=$((i + 1)); done
-echo "$1: clean"
-"""
 
 
 def sign(body, secret=SECRET):
@@ -344,20 +339,13 @@ class AnsweringTest(WebhookTestCase):
         self.assertIn('pss_bounties_total{outcome="answered"} 500', self.metrics())
 
     def test_a_full_queue_is_503_with_retry_after(self):
-        engines = os.path.join(self.tmp, "engines")
-        os.makedirs(os.path.join(engines, "slow"))
-        with open(os.path.join(engines, "slow", "slow.sh"), "w") as f:
-            f.write(SLOW_SCANNER)
         # Every scan lasts until the test releases it: the queue stays full meanwhile.
+        engines = os.path.join(self.tmp, "engines")
         release = os.path.join(self.tmp, "release")
-        with open(os.path.join(engines, "slow", "engine.json"), "w") as f:
-            json.dump({"product": "Slow", "vendor": "Test", "categories": ["*"],
-                       "driver": "oneshot",
-                       "scan": {"argv": ["/bin/sh", "${ENGINE_DIR}/slow.sh", "{path}", release],
-                                "exit_codes": {"0": "benign"}}}, f)
+        fake_engine(engines, name="slow")
         recv = self.receiver()
         self.start("--concurrency", "1", "--queue-limit", "2", engine="slow",
-                   engines_dir=engines)
+                   engines_dir=engines, env={"FAKE_UNTIL": release})
         try:
             codes = [self.request("/", self.bounty("data:,x", recv.url, bid=i))[0]
                      for i in range(6)]
@@ -409,6 +397,26 @@ class BackendsTest(WebhookTestCase):
             self.assertEqual(EicarHandler.served, 1)
         finally:
             artifacts.shutdown()
+
+    def test_process_backend_scans_each_bounty_with_its_route_engine_only(self):
+        # Two engines in every worker process; a bounty routed to one is scanned by it alone.
+        engines = os.path.join(self.tmp, "engines")
+        runs = {name: os.path.join(self.tmp, f"{name}.runs") for name in ("fakea", "fakeb")}
+        for name, log in runs.items():
+            fake_engine(engines, name=name, runs=log)
+        recv = self.receiver()
+        self.start("--backend", "process", "--concurrency", "2", engine="fakea,fakeb",
+                   engines_dir=engines)
+        for i in range(4):
+            self.assertEqual(
+                self.request("/fakea", self.bounty(f"data:,clean {i}", recv.url, bid=10 + i))[0],
+                202)
+        self.request("/fakeb", self.bounty(EICAR_URI, recv.url, bid=20))
+        answers = [a for _, a in recv.wait(5)]
+        self.assertEqual(len(runs_of(runs["fakea"])), 4, "fakea scanned its four bounties once")
+        self.assertEqual(len(runs_of(runs["fakeb"])), 1, "fakeb scanned its one bounty only")
+        self.assertEqual(sorted(a["verdict"] for a in answers),
+                         ["benign"] * 4 + ["malicious"])
 
     def check_celery_backend(self, broker_url, results_url):
         """A signed EICAR bounty through `--backend celery` and a `pssupervise worker`."""
