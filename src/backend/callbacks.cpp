@@ -2,21 +2,27 @@
 
 #include "env/engine_env.hpp"
 #include "env/expand.hpp"
+#include "process/child.hpp"
 #include "util/log.hpp"
 #include "util/posix.hpp"
 
-#include <csignal>
-#include <fcntl.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 extern char** environ;
 
 namespace pss::backend {
 
 namespace {
+
+namespace asio = boost::asio;
 
 std::string event_json(std::string_view event, const std::string& engine, const JobResult& r,
                        const model::Analysis& a) {
@@ -32,84 +38,95 @@ std::string event_json(std::string_view event, const std::string& engine, const 
   return j.dump() + "\n";
 }
 
-// Runs one callback: argv, the JSON on its stdin, killed after its timeout. Returns what
-// went wrong, or "" when it exited 0.
-std::string run_one(const Callbacks::Event& e) {
-  int in[2];
-  if (::pipe2(in, O_CLOEXEC) != 0) {
-    return "cannot create a pipe";
-  }
-  UniqueFd rd(in[0]);
-  UniqueFd wr(in[1]);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, rd.get(), STDIN_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t def;
-  sigemptyset(&def);
-  sigaddset(&def, SIGPIPE);
-  posix_spawnattr_setsigdefault(&attr, &def);
-  std::vector<std::string> env_strings;
+constexpr std::chrono::seconds k_term_grace{2}; // after its timeout: SIGTERM, then SIGKILL
+
+std::map<std::string, std::string> callback_environment(const Callbacks::Event& e) {
+  std::map<std::string, std::string> env;
   for (char** p = environ; *p != nullptr; ++p) {
     std::string_view kv(*p);
     auto eq = kv.find('=');
-    if (eq != std::string_view::npos && e.env.count(std::string(kv.substr(0, eq))) == 0) {
-      env_strings.emplace_back(kv);
+    if (eq != std::string_view::npos) {
+      env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
     }
   }
   for (const auto& [k, v] : e.env) {
-    env_strings.push_back(k + "=" + v);
+    env[k] = v;
   }
-  std::vector<char*> envp;
-  for (auto& s : env_strings) {
-    envp.push_back(s.data());
-  }
-  envp.push_back(nullptr);
-  std::vector<std::string> args = e.argv;
-  std::vector<char*> argv;
-  for (auto& a : args) {
-    argv.push_back(a.data());
-  }
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  rd.reset();
-  if (rc != 0) {
-    return "cannot start " + quote(e.argv[0]) + ": " + std::strerror(rc);
-  }
-  // Small payloads fit the pipe; a callback that does not read its stdin gets EPIPE, ignored.
-  (void)::write(wr.get(), e.stdin_json.data(), e.stdin_json.size());
-  wr.reset();
-  auto deadline = std::chrono::steady_clock::now() + e.timeout;
-  int status = 0;
+  return env;
+}
+
+using Pipe = std::shared_ptr<asio::posix::stream_descriptor>;
+
+// Its stdout is read and dropped: a callback that prints never blocks on a full pipe, and
+// nothing it prints mixes with our output. (Its stderr goes to the log, as any child's.)
+asio::awaitable<void> discard(Pipe out) {
+  std::array<char, 4096> buf{};
   for (;;) {
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      break;
+    auto [ec, n] =
+        co_await out->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      co_return;
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      ::kill(-pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      return "timed out after " +
-             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(e.timeout).count()) +
-             " s (killed)";
+  }
+}
+
+// A callback that does not read its stdin gets EPIPE: ignored (SIGPIPE is ignored).
+asio::awaitable<void> feed(Pipe in, std::string data) {
+  co_await asio::async_write(*in, asio::buffer(data), asio::as_tuple(asio::use_awaitable));
+  boost::system::error_code ignored;
+  in->close(ignored);
+}
+
+asio::awaitable<std::string> run_child(const Callbacks::Event& e) {
+  auto ex = co_await asio::this_coro::executor;
+  process::SpawnSpec spec;
+  spec.argv = e.argv;
+  spec.env = callback_environment(e);
+  spec.name = "callback";
+  spec.stdio_pipes = true;
+  auto child = process::Child::spawn(ex, std::move(spec));
+  if (!child) {
+    co_return "cannot start " + quote(e.argv[0]) + ": " + child.error().message;
+  }
+  auto in = std::make_shared<asio::posix::stream_descriptor>(ex, (*child)->take_stdin().release());
+  auto out =
+      std::make_shared<asio::posix::stream_descriptor>(ex, (*child)->take_stdout_pipe().release());
+  asio::co_spawn(ex, feed(in, e.stdin_json), asio::detached);
+  asio::co_spawn(ex, discard(out), asio::detached);
+  auto status = co_await (*child)->wait_for(e.timeout);
+  std::string error;
+  if (!status) {
+    co_await (*child)->stop(k_term_grace);
+    error = "timed out after " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(e.timeout).count()) +
+            " s (stopped)";
+  } else if (!status->success()) {
+    error = status->describe();
+  }
+  // A grandchild may still hold the pipes: they are closed, not waited for.
+  boost::system::error_code ignored;
+  in->close(ignored);
+  out->close(ignored);
+  co_return error;
+}
+
+// Runs one callback: argv, the JSON on its stdin, stopped after its timeout. Returns what
+// went wrong, or "" when it exited 0. On the callbacks' own thread, with a loop of its own.
+std::string run_one(const Callbacks::Event& e) {
+  asio::io_context io;
+  std::string error;
+  asio::co_spawn(io, run_child(e), [&](std::exception_ptr ep, std::string r) {
+    error = std::move(r);
+    if (ep) {
+      try {
+        std::rethrow_exception(ep);
+      } catch (const std::exception& x) {
+        error = x.what();
+      }
     }
-    ::poll(nullptr, 0, 10);
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-    return "";
-  }
-  return WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                           : "killed by signal " + std::to_string(WTERMSIG(status));
+  });
+  io.run();
+  return error;
 }
 
 } // namespace

@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BINARY, EICAR, MARKER, PATIENCE, SAMPLES, Clamd, PssTestCase,  # noqa: E402
-                    free_port)
+                    free_port, live_pids, wait_until)
 
 
 class SamplesTest(PssTestCase):
@@ -520,6 +520,21 @@ class CallbacksTest(PssTestCase):
         kind, e = by_input[missing]
         self.assertEqual(kind, "error")
         self.assertIn("No such file or directory", e["error"])
+
+    def test_a_callback_past_its_timeout_is_stopped_sigterm_first(self):
+        # It records the SIGTERM it gets, then would run on: the answer is unchanged, the
+        # command and what it left are gone, and the log says why.
+        termed = os.path.join(self.tmp, "termed")
+        script = self.write("cb.sh", b"trap 'echo term > " + termed.encode() +
+                            b"; exit 0' TERM\nsleep 1000 & wait\n")
+        r = self.pss("analyze", "--on-success", f"/bin/sh {script} callback-marker",
+                     "--callback-timeout", "1", os.path.join(SAMPLES, "eicar.com"))
+        self.assertEqual(r.code, 1, r)
+        self.assertIn("malicious", r.stdout)
+        self.assertIn("timed out after 1 s", r.stderr)
+        self.assertTrue(os.path.exists(termed), "the callback got no SIGTERM first")
+        wait_until(lambda: not live_pids("cmdline", b"callback-marker"),
+                   what="the callback to be gone")
 
 
 class CliTest(PssTestCase):
