@@ -1,6 +1,7 @@
 #include "artifact/uri.hpp"
 
 #include "util/hex.hpp"
+#include "util/percent.hpp"
 #include "util/posix.hpp"
 #include "util/size.hpp"
 
@@ -34,16 +35,6 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
-// A character for a message: printable ASCII as is, anything else as \xNN.
-std::string show_char(char c) {
-  auto u = static_cast<unsigned char>(c);
-  if (u >= 0x20 && u < 0x7f) {
-    return std::string(1, c);
-  }
-  static constexpr char k_hex[] = "0123456789abcdef";
-  return std::string("\\x") + k_hex[u >> 4] + k_hex[u & 0xf];
 }
 
 // What a character is to base64: a digit's value (standard or URL-safe alphabet), or one of
@@ -164,7 +155,7 @@ private:
       return true;
     }
     m_error = make_error("invalid base64 at offset " + std::to_string(offset) + ": '" +
-                         show_char(c) + "'");
+                         shown_char(c) + "'");
     return false;
   }
 
@@ -176,23 +167,14 @@ private:
   Error m_error;
 };
 
-Error truncated_escape(std::size_t offset) {
-  return make_error("truncated percent-escape at offset " + std::to_string(offset));
-}
-
-Error invalid_escape(char hi, char lo, std::size_t offset) {
-  return make_error("invalid percent-escape '%" + show_char(hi) + show_char(lo) + "' at offset " +
-                    std::to_string(offset));
-}
-
 // The first malformed percent-escape in `s`, as percent_decode reports it, or nullopt.
 std::optional<Error> first_escape_error(std::string_view s) {
   for (std::size_t i = s.find('%'); i != std::string_view::npos; i = s.find('%', i)) {
     if (s.size() - i < 3) {
-      return truncated_escape(i);
+      return truncated_percent_escape(i);
     }
     if (hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) {
-      return invalid_escape(s[i + 1], s[i + 2], i);
+      return invalid_percent_escape(s[i + 1], s[i + 2], i);
     }
     i += 3;
   }
@@ -265,7 +247,7 @@ public:
         int hi = hex_value(m_escape_hi);
         int lo = hex_value(c);
         if (hi < 0 || lo < 0) {
-          return fail(Fault::escape, invalid_escape(m_escape_hi, c, m_escape_offset));
+          return fail(Fault::escape, invalid_percent_escape(m_escape_hi, c, m_escape_offset));
         }
         char decoded = static_cast<char>((hi << 4) | lo);
         if (!put(std::string_view(&decoded, 1))) {
@@ -279,7 +261,7 @@ public:
   // After the last piece: the end's checks, and the last bytes to the sink.
   bool finish() {
     if (m_escape_len != 0) {
-      return fail(Fault::escape, truncated_escape(m_escape_offset));
+      return fail(Fault::escape, truncated_percent_escape(m_escape_offset));
     }
     if (m_base64 && !m_reader.finish()) {
       return fail(Fault::base64, m_reader.error());
@@ -373,28 +355,6 @@ InputKind classify_input(std::string_view input) {
     return InputKind::http_uri;
   }
   return InputKind::path;
-}
-
-Result<std::string> percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (s.size() - i < 3) { // fewer than two characters follow the '%'
-      return truncated_escape(i);
-    }
-    int hi = hex_value(s[i + 1]);
-    int lo = hex_value(s[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return invalid_escape(s[i + 1], s[i + 2], i);
-    }
-    out.push_back(static_cast<char>((hi << 4) | lo));
-    i += 2;
-  }
-  return out;
 }
 
 Result<std::string> file_uri_path(std::string_view uri) {

@@ -18,9 +18,6 @@ enum class InputKind { path, stdin_, file_uri, data_uri, http_uri };
 // anything else (including "./x:y" and names with spaces) → path.
 InputKind classify_input(std::string_view input);
 
-// RFC 3986 percent-decoding; Error on a truncated or non-hex escape.
-Result<std::string> percent_decode(std::string_view s);
-
 // file:///abs/path or file://localhost/abs/path → "/abs/path" (percent-decoded).
 // Error for other hosts, relative forms and NUL bytes.
 Result<std::string> file_uri_path(std::string_view uri);

@@ -1,6 +1,6 @@
 #include "celery/amqp.hpp"
 
-#include "artifact/uri.hpp"
+#include "util/percent.hpp"
 
 #include <amqp.h>
 #include <amqp_framing.h>
@@ -258,8 +258,8 @@ Result<AmqpUrl> parse_amqp_url(std::string_view url) {
       password = creds.substr(colon + 1);
       has_password = true;
     }
-    auto decoded_user = artifact::percent_decode(user);
-    auto decoded_password = artifact::percent_decode(password);
+    auto decoded_user = percent_decode(user);
+    auto decoded_password = percent_decode(password);
     if (!decoded_user || !decoded_password) {
       return bad("bad percent-escape in the user or password");
     }
@@ -296,7 +296,7 @@ Result<AmqpUrl> parse_amqp_url(std::string_view url) {
     }
   }
   if (!path.empty()) {
-    auto vhost = artifact::percent_decode(path);
+    auto vhost = percent_decode(path);
     if (!vhost) {
       return bad("bad percent-escape in the virtual host");
     }

@@ -4,7 +4,7 @@
 // reconnected by its owner. librabbitmq's types stay in amqp.cpp.
 #pragma once
 
-#include "celery/protocol.hpp"
+#include "celery/envelope.hpp"
 #include "util/error.hpp"
 
 #include <chrono>
@@ -48,9 +48,9 @@ public:
   Amqp& operator=(Amqp&&) noexcept;
   ~Amqp();
 
-  // Celery's default topology for `queue` (WIRE.md §7), declared exactly as kombu declares it
-  // (any difference closes the channel with 406 PRECONDITION_FAILED): exchange `queue`,
-  // direct, durable; queue `queue`, durable; binding with routing key `queue`.
+  // Celery's default topology for `queue` (docs/celery.md §5), declared exactly as kombu declares
+  // it (any difference closes the channel with 406 PRECONDITION_FAILED): exchange `queue`, direct,
+  // durable; queue `queue`, durable; binding with routing key `queue`.
   Result<void> declare_queue(const std::string& queue);
   // Publisher confirms on the channel: from now on publish() returns only once the broker
   // has taken the message (persisted it, for a durable queue and delivery_mode 2).

@@ -5,8 +5,9 @@
 #pragma once
 
 #include "celery/amqp.hpp"
-#include "celery/protocol.hpp"
+#include "celery/kombu_redis.hpp"
 #include "celery/redis.hpp"
+#include "celery/result_meta.hpp"
 
 #include <chrono>
 #include <functional>

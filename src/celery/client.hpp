@@ -5,7 +5,7 @@
 #pragma once
 
 #include "celery/broker.hpp"
-#include "celery/protocol.hpp"
+#include "celery/result_meta.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -1,6 +1,6 @@
 // A Celery worker on a Redis or AMQP broker (broker.hpp), interoperable with Python Celery 5.2
-// (WIRE.md): it takes messages only when a slot is free (prefetch one per slot), runs each on
-// the I/O executor, stores the result in Redis (SETEX + PUBLISH in one transaction, never
+// (docs/celery.md §4, §8): it takes messages only when a slot is free (prefetch one per slot), runs
+// each on the I/O executor, stores the result in Redis (SETEX + PUBLISH in one transaction, never
 // over a SUCCESS) and only then acknowledges it (late ack). A crashed worker's deliveries come
 // back: AMQP requeues them when its connection closes; on Redis, a live worker keeps moving
 // its deliveries' time forward while they run, and those left behind for longer than the
@@ -11,7 +11,8 @@
 #pragma once
 
 #include "celery/broker.hpp"
-#include "celery/protocol.hpp"
+#include "celery/kombu_redis.hpp"
+#include "celery/result_meta.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

@@ -1,7 +1,9 @@
 // Fuzzes the Celery protocol parsers: parse_envelope (and the unacked value of what it accepts
 // through redelivery_from_unacked), redelivery_from_unacked, parse_result_meta and
 // parse_isoformat (whose output must survive to_isoformat → parse_isoformat).
-#include "celery/protocol.hpp"
+#include "celery/envelope.hpp"
+#include "celery/kombu_redis.hpp"
+#include "celery/result_meta.hpp"
 #include "check.hpp"
 
 using namespace pss::celery;

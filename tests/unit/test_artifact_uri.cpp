@@ -38,23 +38,6 @@ TEST_CASE("artifact::uri") {
     CHECK(classify_input("httpx://h/") == InputKind::path);
   }
 
-  SUBCASE("percent_decode") {
-    CHECK(percent_decode("a%20b").value() == "a b");
-    CHECK(percent_decode("%41%62%7e%7E").value() == "Ab~~");
-    CHECK(percent_decode("plain+text").value() == "plain+text"); // '+' is not a space here
-    CHECK(percent_decode("").value().empty());
-    CHECK(percent_decode("%00").value() == std::string(1, '\0'));
-
-    auto truncated = percent_decode("abc%4");
-    REQUIRE(!truncated);
-    CHECK(truncated.error().message == "truncated percent-escape at offset 3");
-    CHECK(!percent_decode("%"));
-
-    auto bad = percent_decode("x%zz");
-    REQUIRE(!bad);
-    CHECK(bad.error().message == "invalid percent-escape '%zz' at offset 1");
-  }
-
   SUBCASE("file_uri_path") {
     CHECK(file_uri_path("file:///tmp/a").value() == "/tmp/a");
     CHECK(file_uri_path("file://localhost/tmp/a").value() == "/tmp/a");

@@ -1,6 +1,8 @@
 #include "celery/amqp.hpp"
 #include "celery/broker.hpp"
-#include "celery/protocol.hpp"
+#include "celery/envelope.hpp"
+#include "celery/kombu_redis.hpp"
+#include "celery/result_meta.hpp"
 #include "unit/support.hpp"
 
 #include <doctest/doctest.h>
@@ -80,7 +82,7 @@ TEST_CASE("celery::make_amqp_message is what parse_amqp_message reads") {
   EnvelopeStamp stamp{"tag", "reply-uuid", parse_isoformat("2026-11-24T12:00:00Z").value()};
   Json args = Json::array({Json::object({{"id", 1}})});
   AmqpMessage m = make_amqp_message("task-1", "pssupervise.analyze", args, nullptr, so, stamp);
-  // WIRE.md §7: the body is the raw JSON, not base64; the headers are the envelope's.
+  // docs/celery.md §5: the body is the raw JSON, not base64; the headers are the envelope's.
   CHECK(
       m.body ==
       R"([[{"id": 1}], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}])");

@@ -1,4 +1,6 @@
-#include "celery/protocol.hpp"
+#include "celery/envelope.hpp"
+#include "celery/kombu_redis.hpp"
+#include "celery/result_meta.hpp"
 #include "unit/support.hpp"
 
 #include <chrono>
@@ -103,7 +105,7 @@ constexpr std::string_view k_failure_meta =
 constexpr std::string_view k_failure_custom_meta =
     R"json({"status": "FAILURE", "result": {"exc_type": "EngineError", "exc_message": ["custom failure"], "exc_module": "wapp"}, "traceback": "Traceback (most recent call last):\n  File \"/usr/lib/python3/dist-packages/celery/app/trace.py\", line 451, in trace_task\n    R = retval = fun(*args, **kwargs)\n                 ^^^^^^^^^^^^^^^^^^^^\n  File \"/usr/lib/python3/dist-packages/celery/app/trace.py\", line 734, in __protected_call__\n    return self.run(*args, **kwargs)\n           ^^^^^^^^^^^^^^^^^^^^^^^^^\n  File \"/srv/lab/wapp.py\", line 17, in scan\n    raise EngineError('custom failure')\nwapp.EngineError: custom failure\n", "children": [], "date_done": "2026-11-24T14:43:20.087631", "task_id": "33333333-2222-3333-4444-555555555555"})json";
 
-// WIRE.md §2.5 and §2.6 (VERIFIED shapes), with a task id and a date filled in.
+// docs/celery.md §8 (shapes checked against Python), with a task id and a date filled in.
 constexpr std::string_view k_revoked_expired =
     R"json({"status": "REVOKED", "result": {"exc_type": "TaskRevokedError", "exc_message": ["expired"], "exc_module": "celery.exceptions"}, "traceback": null, "children": [], "date_done": "2026-11-24T14:43:19.754208", "task_id": "99999999-0000-0000-0000-000000000009"})json";
 constexpr std::string_view k_not_registered =
@@ -528,7 +530,7 @@ TEST_CASE("celery::result metas") {
   SUBCASE("STARTED, byte for byte (monitor2)") {
     CHECK(started_meta("11111111-2222-3333-4444-555555555555", 15155, "w1@vm") == k_started_meta);
   }
-  SUBCASE("REVOKED expired and NotRegistered (WIRE.md §2.5, §2.6)") {
+  SUBCASE("REVOKED expired and NotRegistered (docs/celery.md §8)") {
     const TimePoint done = at("2026-11-24T14:43:19.754208");
     CHECK(revoked_meta("99999999-0000-0000-0000-000000000009", "expired", done) ==
           k_revoked_expired);
@@ -582,7 +584,7 @@ TEST_CASE("celery::parse_result_meta") {
     CHECK_FALSE(parse_result_meta(R"({"status": "RETRY", "result": null})").value().ready());
     CHECK_FALSE(parse_result_meta(R"({"status": "PENDING", "result": null})").value().ready());
   }
-  SUBCASE("exception shapes of WIRE.md §3.4") {
+  SUBCASE("exception shapes of docs/celery.md §6") {
     const auto text = [](std::string_view result) {
       return parse_result_meta(fmt::format(R"({{"status": "FAILURE", "result": {}}})", result))
           .value()
