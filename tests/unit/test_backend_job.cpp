@@ -1,6 +1,7 @@
 #include "backend/job.hpp"
 #include "unit/support.hpp"
 
+#include <cstdint>
 #include <doctest/doctest.h>
 #include <string>
 
@@ -212,6 +213,144 @@ TEST_CASE("backend::job_result JSON") {
               R"({"index": 0, "input": "x", "bounty": {"artifact_uri": "x"},
                   "analyses": [{"analysis": {"result": "benign"}}]})"))) ==
           "job result analyses[] field 'engine': missing");
+  }
+}
+
+TEST_CASE("backend::job JSON: a job with every field set comes back whole") {
+  Job job;
+  job.index = 41;
+  job.input = "raw/\xff-input";
+  job.artifact_type = ArtifactType::url;
+  job.bounty = full_bounty();
+  job.error = "cannot fetch '\xfe': refused";
+  // Not hashed yet (the worker hashes it), and past 4 GiB: no narrowing on the way.
+  job.fetched = FetchedArtifact{"/spool/\xff\xfe", (std::uint64_t{1} << 33) + 5, "", "", nullptr};
+  job.engines = {"clamav", "odd-\xff-engine"};
+  auto back = round_trip(job);
+  CHECK(back.index == 41);
+  CHECK(back.input == job.input);
+  CHECK(back.artifact_type == ArtifactType::url);
+  REQUIRE(back.bounty.has_value());
+  CHECK(to_json(*back.bounty) == to_json(*job.bounty));
+  CHECK(back.error == job.error);
+  REQUIRE(back.fetched.has_value());
+  CHECK(back.fetched->path == job.fetched->path);
+  CHECK(back.fetched->size == job.fetched->size);
+  CHECK(back.fetched->sha256.empty());
+  CHECK(back.fetched->mimetype.empty());
+  CHECK_FALSE(back.fetched->owner); // the sender keeps the file
+  CHECK(back.engines == job.engines);
+  // And the line is the same after a second trip: nothing drifts.
+  CHECK(to_json_line(to_json(back)) == to_json_line(to_json(job)));
+}
+
+TEST_CASE("backend::job JSON: more bad lines, each error naming its field") {
+  auto job_error = [](const char* text) { return error_of(job_from_json(json::parse(text))); };
+  CHECK(job_error(R"({"index": 1.5, "input": "x"})") ==
+        "job field 'index': expected a non-negative integer, got number");
+  CHECK(job_error(R"({"index": "1", "input": "x"})") ==
+        "job field 'index': expected a non-negative integer, got string");
+  CHECK(job_error(R"({"index": 1, "input": "x", "error": 3})") ==
+        "job field 'error': expected a string, got number");
+  CHECK(job_error(R"({"index": 1, "input": "x", "artifact_type": 1})") ==
+        "job field 'artifact_type': expected \"file\" or \"url\", got 1");
+  CHECK(job_error(R"({"index": 1, "input": "x", "fetched": {"size": 1, "sha256": "",
+                      "mimetype": ""}})") == "job fetched field 'path': missing");
+  CHECK(job_error(R"({"index": 1, "input": "x", "fetched": {"path": 7, "size": 1,
+                      "sha256": "", "mimetype": ""}})") ==
+        "job fetched field 'path': expected a string, got number");
+  CHECK(job_error(R"({"index": 1, "input": "x", "fetched": {"path": "/f", "size": 1,
+                      "mimetype": ""}})") == "job fetched field 'sha256': missing");
+  CHECK(job_error(R"({"index": 1, "input": "x", "fetched": {"path": "/f", "size": 1,
+                      "sha256": ""}})") == "job fetched field 'mimetype': missing");
+  CHECK(job_error(R"({"index": 1, "input": "x", "fetched": {"path": "/f", "sha256": "",
+                      "mimetype": ""}})") ==
+        "job fetched field 'size': expected a non-negative integer");
+  CHECK(job_error(R"({"index": 1, "input": {"__pss_bytes_hex__": "zz"}})")
+            .starts_with("job: __pss_bytes_hex__: "));
+  // null is the same as absent: a sender may write every key.
+  auto nulls = job_from_json(json::parse(
+      R"({"index": 1, "input": "x", "bounty": null, "error": null, "fetched": null,
+          "engines": null})"));
+  REQUIRE_MESSAGE(nulls.has_value(), error_of(nulls));
+  CHECK_FALSE(nulls->bounty);
+  CHECK_FALSE(nulls->error);
+  CHECK_FALSE(nulls->fetched);
+  CHECK(nulls->engines.empty());
+}
+
+TEST_CASE("backend::job_result JSON: every analysis field, and more bad lines") {
+  SUBCASE("an analysis with every field set comes back as it was printed") {
+    JobResult r;
+    r.index = 9;
+    r.input = "x";
+    r.bounty = full_bounty();
+    r.bounty.phase = Phase::assertion; // a bid is kept outside arbitration
+    Analysis a;
+    a.result = Verdict::suspicious;
+    a.confidence = 0.25;
+    a.result_name = "Heur.\xff";
+    a.product = "P";
+    a.vendor = "V";
+    a.analysis_engine_version = "1.2.3";
+    a.analysis_definition_version = "27000";
+    a.comments = "a comment";
+    a.error = "partly failed";
+    a.metadata = {{"nested", {{"list", {1, 2.5, nullptr, true}}}}, {"bytes", "\xfe"}};
+    finalize(a, r.bounty);
+    REQUIRE(a.bid.has_value());
+    r.analyses = {{"e1", a}, {"e2", Analysis::unknown_because("gone")}};
+    auto back = round_trip(r);
+    CHECK(to_json(back.bounty) == to_json(r.bounty));
+    REQUIRE(back.analyses.size() == 2);
+    const auto& b = back.analyses[0].analysis;
+    CHECK(to_json(b) == to_json(a)); // ordered: key order included (no dump: not UTF-8)
+    CHECK(b.result == Verdict::suspicious);
+    CHECK(b.confidence == 0.25);
+    CHECK(b.bid == a.bid);
+    CHECK(b.result_name == a.result_name);
+    CHECK(b.analysis_definition_version == "27000");
+    CHECK(b.comments == "a comment");
+    CHECK(b.error == "partly failed");
+    CHECK(b.metadata == a.metadata);
+    CHECK(back.analyses[1].engine == "e2");
+    CHECK(back.analyses[1].analysis.error == "gone");
+  }
+  SUBCASE("a metadata key that is not UTF-8 still makes one line, never an exception") {
+    JobResult r;
+    r.input = "x";
+    auto a = Analysis::unknown_because("why");
+    a.metadata = {{"key-\xff", 1}};
+    r.analyses = {{"e", a}};
+    std::string line;
+    CHECK_NOTHROW(line = to_json_line(to_json(r)));
+    CHECK(line.find('\n') == std::string::npos);
+    auto back = job_result_from_json(json::parse(line));
+    REQUIRE_MESSAGE(back.has_value(), error_of(back));
+    CHECK(back->analyses[0].analysis.error == "why");
+  }
+  SUBCASE("errors name the field") {
+    auto result_error = [](const char* text) {
+      return error_of(job_result_from_json(json::parse(text)));
+    };
+    CHECK(result_error("[1]") == "job result: expected a JSON object, got array");
+    CHECK(result_error(R"({"input": "x"})") == "job result field 'index': missing");
+    CHECK(result_error(R"({"index": 0})") == "job result field 'input': missing");
+    CHECK(result_error(R"({"index": 0, "input": "x", "bounty": {"artifact_uri": "x"},
+                           "analyses": [3]})") == "job result field 'analyses': expected objects");
+    CHECK(result_error(R"({"index": 0, "input": "x", "bounty": {"artifact_uri": "x"},
+                           "analyses": [{"engine": "e"}]})") ==
+          "job result analyses[] field 'analysis': missing");
+    CHECK(result_error(R"({"index": 0, "input": "x", "bounty": {"artifact_uri": "x"},
+                           "analyses": [{"engine": 5, "analysis": {}}]})") ==
+          "job result analyses[] field 'engine': expected a string, got number");
+    CHECK(result_error(R"({"index": 0, "input": "x",
+                           "bounty": {"artifact_uri": "x", "sha256": "short"},
+                           "analyses": []})")
+              .starts_with("job result: bounty field 'sha256': "));
+    CHECK(result_error(R"({"index": 0, "input": {"__pss_bytes_hex__": "f"}, "bounty": {},
+                           "analyses": []})") ==
+          "job result: __pss_bytes_hex__: odd number of hex digits");
   }
 }
 
