@@ -57,8 +57,8 @@ struct LocalBackend::Impl {
 
   void apply_identify() {
     if (opts.identify_only_if_needed) {
-      opts.fetch.identify = engines_need_mimetype(engines);
-      own_files.identify = opts.fetch.identify; // a spooled artifact is no exception
+      // An engine's own callbacks get the bounty, mimetype included.
+      opts.fetch.identify = engines_need_mimetype(engines) || !callbacks.empty();
     }
   }
 

@@ -152,6 +152,13 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   BackendWorkerOptions worker; // --backend process: one scan at a time in each worker process
   worker.timeout = opts.timeout;
   worker.max_size = opts.max_size;
+  // libmagic costs ~1 ms per text file, and only JSON and verbose output and the callbacks
+  // show the bounty's mimetype: for text output without callbacks, only the engines' need for
+  // it (their categories, their own callbacks) decides.
+  bool shows_bounty = opts.verbose || global.verbose || opts.format == "json" ||
+                      !opts.on_success.empty() || !opts.on_error.empty();
+  lo.identify_only_if_needed = !shows_bounty;
+  worker.no_identify = !shows_bounty;
   bo.process = process_backend_options(global, concurrency, worker, lo.fetch);
   bo.celery.broker_url = opts.broker;
   bo.celery.result_backend_url = opts.result_backend;
