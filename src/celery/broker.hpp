@@ -1,6 +1,7 @@
 // The Celery broker behind the worker and the client: one interface, two transports (Redis
-// lists with kombu's ack emulation; AMQP 0-9-1 with native acks). The Celery protocol
-// (protocol.hpp) is shared; what differs is how a message travels and is acknowledged.
+// lists with kombu's ack emulation; AMQP 0-9-1 with native acks). The task messages
+// (envelope.hpp) and results (result_meta.hpp) are shared; what differs is how a message
+// travels and is acknowledged.
 // Each object is used by one thread; calls block, each bounded by a timeout.
 #pragma once
 
