@@ -59,6 +59,7 @@ struct LocalBackend::Impl {
     if (opts.identify_only_if_needed) {
       // An engine's own callbacks get the bounty, mimetype included.
       opts.fetch.identify = engines_need_mimetype(engines) || !callbacks.empty();
+      own_files.identify = opts.fetch.identify; // a spooled artifact is no exception
     }
   }
 
