@@ -5,6 +5,7 @@
 #pragma once
 
 #include "backend/job.hpp"
+#include "engine/update.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
@@ -20,6 +21,8 @@ struct EngineState {
   std::string engine;
   std::string state = "ok"; // a supervised server's state ("ready", "restarting", ...)
   int restarts = 0;
+  int updates_ok = 0; // definitions reloads (and updates) that took, and that failed
+  int updates_failed = 0;
 };
 
 class Backend {
@@ -45,6 +48,14 @@ public:
   // (Job::fetched) that the front end downloaded or spooled; false: the bytes must travel
   // with the bounty (a Celery worker elsewhere fetches for itself).
   virtual bool scans_here() const { return true; }
+  // New definitions (SIGHUP, --update-interval): each engine's updater first when
+  // `run_updaters` (an engine without one is only reloaded), then a reload that drops no job;
+  // a failure leaves the old definitions serving. The outcomes of the engines reloaded here;
+  // none when they run elsewhere (the Celery workers reload their own).
+  virtual boost::asio::awaitable<std::vector<engine::UpdateOutcome>> reload(bool run_updaters) {
+    (void)run_updaters;
+    co_return std::vector<engine::UpdateOutcome>{};
+  }
   // The engines' state for /metrics (supervised servers); empty when it cannot know.
   virtual std::vector<EngineState> states() const { return {}; }
 };

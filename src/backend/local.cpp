@@ -38,6 +38,7 @@ struct LocalBackend::Impl {
   std::shared_ptr<spdlog::logger> log = log::get("local");
   bool cancelled = false;
   Callbacks callbacks; // the engines' own (their manifests'), run where they scan
+  std::map<std::string, std::pair<int, int>> updates; // by engine: reloads ok, failed
 
   artifact::FetchOptions own_files; // for FetchedArtifact files: the caller's, not the bounty's
 
@@ -296,9 +297,25 @@ std::vector<EngineState> LocalBackend::states() const {
       st.state = std::string(supervisor::to_string(s->state));
       st.restarts = s->restarts;
     }
+    if (auto u = m_impl->updates.find(st.engine); u != m_impl->updates.end()) {
+      st.updates_ok = u->second.first;
+      st.updates_failed = u->second.second;
+    }
     out.push_back(std::move(st));
   }
   return out;
+}
+
+asio::awaitable<std::vector<engine::UpdateOutcome>> LocalBackend::reload(bool run_updaters) {
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<engine::UpdateOutcome> out;
+  for (auto* e : m_impl->engines) { // one at a time: a pool of instances is replaced in turn
+    auto o = co_await engine::update_engine(ex, *e, run_updaters && engine::has_updater(*e));
+    auto& [ok, failed] = m_impl->updates[o.engine];
+    ++(o.ok ? ok : failed);
+    out.push_back(std::move(o));
+  }
+  co_return out;
 }
 
 asio::awaitable<JobResult> LocalBackend::run_one(Job job) {

@@ -42,6 +42,7 @@ public:
   void cancel() override;
   boost::asio::awaitable<void> stop() override;
   std::vector<EngineState> states() const override;
+  boost::asio::awaitable<std::vector<engine::UpdateOutcome>> reload(bool run_updaters) override;
 
 private:
   struct Impl;

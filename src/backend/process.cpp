@@ -134,6 +134,7 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   std::size_t remaining = 0;                  // jobs not answered yet
   std::vector<Slot> slots;
   std::vector<EngineInfo> engines; // from the manifests
+  std::vector<engine::LoadedEngine> loaded; // for their updaters, run here once
   bool starting = true;            // first start of every slot: a failure fails the run
   std::optional<std::string> start_error;
   std::string last_death;
@@ -206,6 +207,7 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
         v.base = fs::path(*base);
       }
       runtime_vars.push_back(std::move(v));
+      this->loaded.push_back(std::move(*loaded));
     }
   }
 
@@ -794,6 +796,43 @@ boost::asio::awaitable<JobResult> ProcessBackend::run_one(Job job) {
 
 void ProcessBackend::cancel() {
   m_impl->cancel();
+}
+
+// The updaters run here, once for all workers; then each worker reloads its own engines on
+// SIGHUP (a new setup generation, its own clamd's RELOAD, ...) and logs the outcome.
+boost::asio::awaitable<std::vector<engine::UpdateOutcome>>
+ProcessBackend::reload(bool run_updaters) {
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<engine::UpdateOutcome> out;
+  for (const auto& l : m_impl->loaded) {
+    engine::UpdateOutcome o;
+    o.engine = l.manifest.name;
+    o.ok = true;
+    o.stage = "reload";
+    if (run_updaters && engine::has_updater(l.manifest, l.env)) {
+      // A Windows updater runs under the workers' Wine only: here it would run natively.
+      auto r = co_await engine::run_updater(ex, l.manifest, l.env, nullptr);
+      if (!r) {
+        o.ok = false;
+        o.stage = "updater";
+        o.message = r.error().message;
+        m_impl->log->error("{}: update failed; the old definitions go on serving: {}", o.engine,
+                           o.message);
+      }
+    }
+    out.push_back(std::move(o));
+  }
+  int told = 0;
+  for (auto& slot : m_impl->slots) {
+    // Only ready ones: a worker still starting has no SIGHUP handler yet, and will read the
+    // definitions now on disk anyway.
+    if (slot.worker && slot.worker->ready && !slot.worker->gone && slot.worker->pid > 0) {
+      ::kill(slot.worker->pid, SIGHUP);
+      ++told;
+    }
+  }
+  m_impl->log->info("asked {} worker(s) to reload their engines", told);
+  co_return out;
 }
 
 boost::asio::awaitable<void> ProcessBackend::stop() {

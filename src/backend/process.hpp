@@ -57,6 +57,7 @@ public:
   // An interrupt: sends no further job and stops the workers (SIGTERM: each stops its
   // engines); run() returns once they are gone. Jobs not answered by then get no result.
   void cancel() override;
+  boost::asio::awaitable<std::vector<engine::UpdateOutcome>> reload(bool run_updaters) override;
   // After start(): the jobs submitted are answered, then the workers go (EOF on their stdin).
   boost::asio::awaitable<void> stop() override;
 

@@ -278,6 +278,13 @@ int run_process_worker(ProcessWorkerOptions opts) {
     }
   };
 
+  // SIGHUP (the parent's reload, after it ran the updaters): the engines take the definitions
+  // now on disk.
+  loop.on_reload([&](bool) -> asio::awaitable<void> {
+    if (!stopping) {
+      co_await backend->reload(false);
+    }
+  });
   // SIGTERM (the parent stopping us, or its death signal): stop the engines at once, so that
   // the scans in flight end quickly, and leave. Should they not, we leave anyway.
   loop.on_signal([&](int sig) {

@@ -1,6 +1,7 @@
 #include "cli/engines.hpp"
 
 #include "engine/engine_set.hpp"
+#include "engine/update.hpp"
 
 #include <algorithm>
 #include <array>
@@ -27,6 +28,7 @@ struct Row {
   std::string pid = "-";
   std::string uptime = "-";
   std::string restarts = "-";
+  std::string last_update = "-";
   std::unique_ptr<engine::Engine> engine;
 };
 
@@ -84,6 +86,7 @@ int run_engines(const GlobalOptions& global) {
     row.driver = m.driver;
     row.runtime = m.runtime;
     row.product = m.product + " (" + m.vendor + ")";
+    row.last_update = engine::last_update_summary(loaded->env).value_or("-");
     auto e =
         engine::make_engine(std::move(loaded->manifest), std::move(loaded->env), io.get_executor());
     if (!e) {
@@ -96,17 +99,17 @@ int run_engines(const GlobalOptions& global) {
   io.run();
   int status = 0;
   // Columns as wide as their widest cell.
-  std::vector<std::array<std::string, 10>> table{{"ENGINE", "DRIVER", "RUNTIME", "PRODUCT",
+  std::vector<std::array<std::string, 11>> table{{"ENGINE", "DRIVER", "RUNTIME", "PRODUCT",
                                                   "VERSION", "DEFINITIONS", "STATE", "PID",
-                                                  "UPTIME", "RESTARTS"}};
+                                                  "UPTIME", "RESTARTS", "LAST UPDATE"}};
   for (const auto& r : rows) {
     table.push_back({r.name, r.driver, r.runtime, r.product, r.version, r.definitions, r.state,
-                     r.pid, r.uptime, r.restarts});
+                     r.pid, r.uptime, r.restarts, r.last_update});
     if (r.state != "ok" && r.state != "ready") {
       status = 2;
     }
   }
-  std::array<std::size_t, 10> width{};
+  std::array<std::size_t, 11> width{};
   for (const auto& row : table) {
     for (std::size_t c = 0; c < row.size(); ++c) {
       width[c] = std::max(width[c], row[c].size());

@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "cli/engines.hpp"
 #include "cli/options.hpp"
+#include "cli/update.hpp"
 #include "cli/webhook.hpp"
 #include "cli/worker.hpp"
 #include "pss_config.h"
@@ -64,6 +65,9 @@ int main(int argc, char** argv) {
       "webhook", "PolySwarm's signed bounty webhook: scans off the request path, answers at "
                  "each bounty's response_url, /metrics");
   setup_webhook(*webhook, webhook_opts);
+  auto* update = app.add_subcommand(
+      "update", "Run each engine's updater, then check that its new definitions load "
+                "(running services take them on SIGHUP)");
   CommandsOptions commands_opts;
   auto* commands =
       app.add_subcommand("commands", "An engine's commands: info, scan_file, update, ...");
@@ -117,6 +121,9 @@ int main(int argc, char** argv) {
     }
     if (engines->parsed()) {
       return run_engines(global);
+    }
+    if (update->parsed()) {
+      return run_update(global);
     }
     if (commands->parsed()) {
       commands_opts.words = commands->remaining();

@@ -48,6 +48,11 @@ void setup_webhook(CLI::App& app, WebhookCliOptions& opts) {
   app.add_option("--delivery-concurrency", opts.delivery_concurrency,
                  "Answers POSTed to response_urls at once")
       ->capture_default_str();
+  app.add_option("--update-interval", opts.update_interval,
+                 "Every N seconds, run the engines' updaters and reload their definitions "
+                 "without dropping a scan (0: never; SIGHUP reloads them at any time)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--drain-timeout", opts.drain_timeout,
                  "On SIGTERM: seconds for the bounties accepted to be scanned and answered; "
                  "then what is left is given up and logged (a service manager's stop timeout "
@@ -150,6 +155,12 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
     stop_requested = true;
     hook.stop();
   });
+  loop.on_reload(
+      [&](bool scheduled) -> asio::awaitable<void> {
+        log->info("{}: reloading the engines' definitions", scheduled ? "scheduled update" : "SIGHUP");
+        co_await backend->reload(scheduled);
+      },
+      std::chrono::seconds(static_cast<long long>(opts.update_interval)));
   auto main_task = [&]() -> asio::awaitable<void> {
     std::exception_ptr ep;
     try {

@@ -20,6 +20,7 @@ struct WebhookCliOptions {
   std::string body_limit = "1M";
   std::vector<std::string> allow_file_prefixes;
   bool allow_private_networks = false;
+  double update_interval = 0; // seconds between scheduled updates; 0: SIGHUP only
   double timeout = 0;
   std::string max_size = "512M";
   std::size_t fetch_concurrency = 16;

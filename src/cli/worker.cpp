@@ -52,6 +52,11 @@ void setup_worker(CLI::App& app, WorkerCliOptions& opts) {
                  "to a worker again; a live worker extends its own every quarter of it, however "
                  "long they run (RabbitMQ requeues at once, by itself)")
       ->capture_default_str();
+  app.add_option("--update-interval", opts.update_interval,
+                 "Every N seconds, run the engines' updaters and reload their definitions "
+                 "without dropping a scan (0: never; SIGHUP reloads them at any time)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--timeout", opts.timeout, "Seconds allowed per scan (default: the engine's)");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
       ->capture_default_str();
@@ -137,6 +142,12 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
       worker->stop();
     }
   });
+  loop.on_reload(
+      [&](bool scheduled) -> asio::awaitable<void> {
+        log->info("{}: reloading the engines' definitions", scheduled ? "scheduled update" : "SIGHUP");
+        co_await backend->reload(scheduled);
+      },
+      std::chrono::seconds(static_cast<long long>(opts.update_interval)));
   auto main_task = [&]() -> asio::awaitable<void> {
     std::exception_ptr ep;
     try {

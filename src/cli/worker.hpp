@@ -23,6 +23,7 @@ struct WorkerCliOptions {
   // internal address unless allowed.
   std::vector<std::string> allow_file_prefixes; // --allow-file-prefix; none: no local files
   bool allow_private_networks = false;
+  double update_interval = 0; // seconds between scheduled updates; 0: SIGHUP only
 };
 
 void setup_worker(CLI::App& app, WorkerCliOptions& opts);

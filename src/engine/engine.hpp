@@ -42,6 +42,10 @@ public:
   virtual ~Engine() = default;
 
   virtual const Manifest& manifest() const = 0;
+  // Its resolved ${NAME_*} variables (the updater and the definitions digest need them).
+  virtual const env::EngineEnv& env() const = 0;
+  // The Wine its programs run under; nullptr for a native engine.
+  virtual const wine::Runtime* wine_runtime() const { return nullptr; }
   // Makes the engine ready (starts its daemon, reads its versions). Throws pss::Fatal with
   // the reason (e.g. the daemon's last output lines) if it cannot.
   virtual boost::asio::awaitable<void> start() = 0;
@@ -50,6 +54,11 @@ public:
   // (result, name, versions, metadata); analyze() adds the rest.
   virtual boost::asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
                                                        Clock::time_point deadline) = 0;
+  // Takes the definitions now on disk without dropping a scan (clamd's RELOAD, a new server
+  // instance, a new setup generation) and reads its versions again; scans in flight finish
+  // on the old ones. Error if the new definitions cannot be used: the old ones go on serving.
+  // After start(); one at a time.
+  virtual boost::asio::awaitable<Result<void>> reload();
   // Stops what start() started; idempotent, never throws.
   virtual boost::asio::awaitable<void> stop() = 0;
   virtual EngineVersions versions() const = 0;
@@ -69,6 +78,15 @@ run_manifest_command(boost::asio::any_io_executor ex, const Manifest& manifest,
 // The {placeholders} of an artifact for argv and params templates: {path}, {nt_path} (its
 // Windows path under Wine), {sha256}, {mimetype}, {size}.
 std::map<std::string, std::string> artifact_placeholders(const artifact::Artifact& artifact);
+
+// Runs `cmd` (a command, the setup, the updater) to completion or its timeout; `what` names
+// it in messages ("setup"). `cwd` empty: ours.
+boost::asio::awaitable<CommandOutput>
+run_command_spec(boost::asio::any_io_executor ex, const Manifest& manifest,
+                 const env::EngineEnv& env, const CommandSpec& cmd, const std::string& what,
+                 const std::vector<std::string>& args, const wine::Runtime* wine,
+                 const std::map<std::string, std::string>& placeholders = {},
+                 const std::filesystem::path& cwd = {});
 
 // Builds the engine of a manifest with the driver it names ("clamd", ...).
 // Error for an unknown driver (listing the known ones).

@@ -54,7 +54,9 @@ public:
   FailedEngine(std::unique_ptr<Engine> inner, std::string reason)
       : m_inner(std::move(inner)), m_reason(std::move(reason)) {}
   const Manifest& manifest() const override { return m_inner->manifest(); }
+  const env::EngineEnv& env() const override { return m_inner->env(); }
   boost::asio::awaitable<void> start() override { co_return; }
+  boost::asio::awaitable<Result<void>> reload() override { co_return make_error(m_reason); }
   boost::asio::awaitable<model::Analysis> scan(const artifact::Artifact&,
                                                Clock::time_point) override {
     co_return model::Analysis::unknown_because(m_reason);

@@ -5,8 +5,10 @@
 #include "util/size.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <set>
 
 namespace pss::engine {
@@ -86,6 +88,41 @@ struct Reader {
     return std::chrono::milliseconds(static_cast<long long>(it->get<double>() * 1000));
   }
 };
+
+// {"help", "argv", "timeout", "encoding"}: a command, the setup or the updater.
+Result<CommandSpec> command(const Reader& r, const json& c, const std::string& field) {
+  if (!c.is_object()) {
+    return r.bad(field, "must be {\"argv\": [...], \"timeout\": seconds}");
+  }
+  CommandSpec spec;
+  // Field names in errors carry the command's path ("setup.encoding").
+  auto text = [&](const char* key, std::string fallback) -> Result<std::string> {
+    auto v = c.find(key);
+    if (v == c.end() || v->is_null()) {
+      return fallback;
+    }
+    if (!v->is_string()) {
+      return r.bad(field + "." + key, "must be a string");
+    }
+    return v->get<std::string>();
+  };
+  spec.help = PSS_TRY(text("help", ""));
+  auto argv = c.find("argv");
+  if (argv == c.end() || !argv->is_array() || argv->empty() ||
+      !std::all_of(argv->begin(), argv->end(), [](const json& a) { return a.is_string(); })) {
+    return r.bad(field + ".argv", "must be a non-empty array of strings");
+  }
+  spec.argv = argv->get<std::vector<std::string>>();
+  auto timeout = c.find("timeout");
+  if (timeout != c.end() && !timeout->is_null()) {
+    if (!timeout->is_number() || timeout->get<double>() <= 0 || timeout->get<double>() > 1e9) {
+      return r.bad(field + ".timeout", "must be a positive number of seconds (at most 1e9)");
+    }
+    spec.timeout = std::chrono::milliseconds(static_cast<long long>(timeout->get<double>() * 1000));
+  }
+  spec.encoding = PSS_TRY(text("encoding", "utf-8"));
+  return spec;
+}
 
 bool valid_env_name(const std::string& name) {
   if (name.empty() || (name[0] >= '0' && name[0] <= '9')) {
@@ -289,6 +326,40 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
       }
     }
     spec.concurrency = PSS_TRY(r.count(d, "concurrency", spec.concurrency, 0));
+    if (auto n = d.find("instances"); n != d.end() && !n->is_null()) {
+      // A number now; a ${VAR} is checked once expanded (engine/pool.hpp).
+      if (n->is_number_integer() && n->get<long long>() >= 1 && n->get<long long>() <= 256) {
+        spec.instances = std::to_string(n->get<long long>());
+      } else if (n->is_string() && !n->get<std::string>().empty()) {
+        spec.instances = n->get<std::string>();
+        if (auto checked = parse_instances(spec.instances, 1);
+            !checked && spec.instances.find("${") == std::string::npos) {
+          return r.bad("daemon.instances", checked.error().message);
+        }
+      } else {
+        return r.bad("daemon.instances",
+                     "must be a number from 1 to 256, a ${VAR} holding one, or \"cores\"");
+      }
+    }
+    if (auto rl = d.find("reload"); rl != d.end() && !rl->is_null()) {
+      if (!rl->is_object()) {
+        return r.bad("daemon.reload", "must be an object {command, log, done, failed, timeout}");
+      }
+      DaemonSpec::Reload reload;
+      reload.command = PSS_TRY(r.string(*rl, "command", true));
+      reload.log = PSS_TRY(r.string(*rl, "log", true));
+      reload.done = PSS_TRY(r.string(*rl, "done", true));
+      reload.failed = PSS_TRY(r.string(*rl, "failed", true));
+      reload.timeout = PSS_TRY(r.seconds(*rl, "timeout", reload.timeout));
+      for (const auto* re : {&reload.done, &reload.failed}) {
+        try {
+          std::regex check(*re, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          return r.bad("daemon.reload", "has a bad regex " + *re + ": " + e.what());
+        }
+      }
+      spec.reload = std::move(reload);
+    }
     m.daemon = std::move(spec);
   }
   if (auto it = j.find("callbacks"); it != j.end()) {
@@ -311,15 +382,22 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
       if (!c.is_object()) {
         return r.bad(field, "must be {\"help\": ..., \"argv\": [...]}");
       }
-      CommandSpec spec;
-      spec.help = PSS_TRY(r.string(c, "help", false));
-      spec.argv = PSS_TRY(r.strings(c, "argv", true));
-      if (spec.argv.empty()) {
-        return r.bad(field + ".argv", "must not be empty");
-      }
-      spec.timeout = PSS_TRY(r.seconds(c, "timeout", spec.timeout));
-      spec.encoding = PSS_TRY(r.string(c, "encoding", false, "utf-8"));
+      auto spec = PSS_TRY(command(r, c, field));
       m.commands.emplace(name, std::move(spec));
+    }
+  }
+  for (auto [key, dest] : {std::pair{"setup", &m.setup}, std::pair{"update", &m.update}}) {
+    if (auto it = j.find(key); it != j.end() && !it->is_null()) {
+      *dest = PSS_TRY(command(r, *it, key));
+    }
+  }
+  if (auto it = j.find("definitions"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return r.bad("definitions", "must be an object {\"files\": [...]}");
+    }
+    m.definitions = PSS_TRY(r.strings(*it, "files", true));
+    if (m.definitions.empty()) {
+      return r.bad("definitions.files", "must name at least one file or folder");
     }
   }
   if (auto it = j.find("external"); it != j.end()) {
@@ -334,6 +412,18 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
     m.external = std::move(e);
   }
   return m;
+}
+
+Result<int> parse_instances(const std::string& text, int cores) {
+  if (text == "cores") {
+    return std::max(1, cores);
+  }
+  int n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || p != text.data() + text.size() || n < 1 || n > 256) {
+    return make_error("must be a number from 1 to 256 or \"cores\", not " + quote(text));
+  }
+  return n;
 }
 
 Result<Manifest> load_manifest(const fs::path& engine_dir) {

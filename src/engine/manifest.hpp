@@ -35,6 +35,19 @@ struct DaemonSpec {
   std::chrono::milliseconds stop_timeout{std::chrono::seconds(10)};
   supervisor::RestartPolicy restart;
   int concurrency = 0; // scans at once against it; 0: no limit of ours
+  // Instances of the server (a pool): a number, a ${VAR} holding one, or "cores".
+  std::string instances = "1";
+  // A reload in place (clamd's RELOAD): what the daemon's log says when the new definitions
+  // are in use or were refused. Without it, a reload starts a new instance and retires the
+  // old one.
+  struct Reload {
+    std::string command;              // sent on the driver's control channel, e.g. "RELOAD"
+    std::string log;                  // the daemon's log file (a template)
+    std::string done;                 // ECMAScript regex of the line saying it is in use
+    std::string failed;               // ...and of the line saying it was refused
+    std::chrono::milliseconds timeout{std::chrono::seconds(300)};
+  };
+  std::optional<Reload> reload;
 };
 
 // Where to find a daemon somebody else runs: the environment variables to read.
@@ -80,6 +93,14 @@ struct Manifest {
   std::optional<ExternalSpec> external;
   std::chrono::milliseconds scan_timeout{std::chrono::seconds(300)};
   std::map<std::string, CommandSpec> commands;
+  // Run once per engine start (and per reload) into a new prepared-data folder, which scans
+  // name as {prepared}: compiled rules, an unpacked database (engine/prepared.hpp).
+  std::optional<CommandSpec> setup;
+  // Fetches new definitions (`pssupervise update`); ${NAME_UPDATER} replaces its argv.
+  std::optional<CommandSpec> update;
+  // Files and folders (templates) whose digest is the definitions version when the engine
+  // reports none: "custom:<12 hex>" (engine/definitions.hpp).
+  std::vector<std::string> definitions;
   // The author's callbacks (argv templates; the event as JSON on stdin): once per bounty.
   std::vector<std::string> on_success;
   std::vector<std::string> on_error;
@@ -92,6 +113,10 @@ struct Manifest {
 // Parses and validates engines/<name>/engine.json. Errors name the file and the field.
 Result<Manifest> load_manifest(const std::filesystem::path& engine_dir);
 Result<Manifest> parse_manifest(const nlohmann::json& j, const std::filesystem::path& engine_dir);
+
+// daemon.instances once expanded: 1 to 256, or "cores" (`cores`, at least 1). The error
+// says what is allowed.
+Result<int> parse_instances(const std::string& text, int cores);
 
 // Folders searched for engines, in order: `explicit_dir` (--engines-dir) if given, else
 // $PSS_ENGINES_DIR, <prefix>/share/pssupervise/engines, and the source tree's engines/.

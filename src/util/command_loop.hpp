@@ -23,6 +23,11 @@ public:
   // `handler(signal)` runs on the loop at the first SIGINT or SIGTERM (later ones are
   // ignored: the command is already stopping).
   void on_signal(std::function<void(int)> handler);
+  // `handler(false)` runs on the loop at every SIGHUP (a reload) and, when `every` is not
+  // zero, `handler(true)` at that interval (a scheduled update); one at a time: one that comes
+  // while another runs is remembered once and runs next.
+  void on_reload(std::function<boost::asio::awaitable<void>(bool scheduled)> handler,
+                 std::chrono::seconds every = std::chrono::seconds(0));
   // After a signal: runs `stopping` (what hastens the end: stopping the engines), then,
   // should the main coroutine not end within `limit`, logs `why` and exits at once with
   // `status`.

@@ -62,6 +62,7 @@ public:
   };
 
   explicit FakeEngine(engine::Manifest m) : m_manifest(std::move(m)) {}
+  const env::EngineEnv& env() const override { return m_env; }
   explicit FakeEngine(const std::string& name, std::vector<std::string> categories = {"*"})
       : FakeEngine(fake_manifest(name, std::move(categories))) {}
 
@@ -149,6 +150,7 @@ private:
   }
 
   engine::Manifest m_manifest;
+  env::EngineEnv m_env;
   std::map<std::string, Script> m_by_content;
   std::map<std::string, Script> m_by_name;
   std::vector<Waiter*> m_waiting;

@@ -2,6 +2,7 @@
 
 #include "engine/clamd/client.hpp"
 #include "engine/daemon.hpp"
+#include "engine/definitions.hpp"
 #include "env/expand.hpp"
 #include "process/child.hpp"
 #include "util/log.hpp"
@@ -12,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fcntl.h>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -24,6 +26,7 @@ namespace {
 
 constexpr auto k_external_check = 10s; // PING of a clamd somebody else runs
 constexpr auto k_death_notice = 100ms; // a lost connection to the time its cause is known
+constexpr auto k_log_poll = 100ms;     // how often a reload's outcome is looked for in the log
 
 using process::sleep_for;
 
@@ -36,6 +39,7 @@ public:
   ~ClamdEngine() override = default; // a daemon still running is killed by ~Service
 
   const Manifest& manifest() const override { return m_manifest; }
+  const env::EngineEnv& env() const override { return m_env; }
   EngineVersions versions() const override { return m_versions; }
 
   asio::awaitable<void> start() override {
@@ -90,6 +94,79 @@ public:
   asio::awaitable<CommandOutput> run_command(const std::string& name,
                                              const std::vector<std::string>& args) override {
     co_return co_await run_manifest_command(m_ex, m_manifest, m_env, name, args, nullptr);
+  }
+
+  // Our own clamd: the manifest's reload command (RELOAD), then its log until the new database
+  // is active or refused; clamd scans on with the old one meanwhile (ConcurrentDatabaseReload)
+  // and keeps it when the new one does not load. Somebody else's clamd is its owner's to
+  // reload: its versions are read again.
+  asio::awaitable<Result<void>> reload() override {
+    if (!m_service) {
+      co_await read_versions();
+      co_return Result<void>{};
+    }
+    const auto& rl = m_manifest.daemon->reload;
+    if (!rl) {
+      co_return make_error(m_manifest.name + ": the manifest's daemon has no \"reload\"");
+    }
+    std::string log_path;
+    try {
+      log_path = expand_or_throw(m_manifest, m_env, rl->log, "daemon.reload.log");
+    } catch (const Fatal& f) {
+      co_return make_error(f.what());
+    }
+    std::error_code ec;
+    auto offset = std::filesystem::file_size(log_path, ec);
+    if (ec) {
+      offset = 0;
+    }
+    auto deadline = Clock::now() + rl->timeout;
+    auto gen = co_await m_service->acquire(deadline);
+    if (!gen) {
+      co_return make_error("clamd is not ready for a reload: " + gen.error().message);
+    }
+    auto answer = co_await m_client->command(rl->command, Clock::now() + k_external_check);
+    if (!answer.reply) {
+      co_return make_error("clamd did not answer " + rl->command + ": " + answer.error);
+    }
+    std::regex done(rl->done, std::regex::ECMAScript);
+    std::regex failed(rl->failed, std::regex::ECMAScript);
+    std::string pending;
+    for (;;) {
+      // The lines clamd wrote since the command.
+      std::ifstream in(log_path, std::ios::binary);
+      in.seekg(0, std::ios::end);
+      auto size = static_cast<std::uintmax_t>(in.tellg());
+      if (size < offset) {
+        offset = 0; // the log was truncated
+      }
+      in.seekg(static_cast<std::streamoff>(offset));
+      std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      offset += chunk.size();
+      pending += chunk;
+      for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+        std::string line = pending.substr(0, nl);
+        pending.erase(0, nl + 1);
+        if (std::regex_search(line, failed)) {
+          co_return make_error("clamd refused the new definitions and keeps the old ones: " +
+                               line);
+        }
+        if (std::regex_search(line, done)) {
+          // One PING past the switch, then the versions of the database now in use.
+          co_await m_client->command("PING", Clock::now() + k_external_check);
+          co_await read_versions();
+          co_return Result<void>{};
+        }
+      }
+      if (Clock::now() >= deadline) {
+        co_return make_error("clamd did not finish its reload within " +
+                             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                rl->timeout)
+                                                .count()) +
+                             " s (" + log_path + " shows no outcome)");
+      }
+      co_await sleep_for(m_ex, k_log_poll);
+    }
   }
 
   asio::awaitable<void> stop() override {
@@ -217,11 +294,13 @@ private:
       m_log->warn("unexpected VERSION reply: {}", out.reply->message);
       co_return;
     }
+    m_versions = {};
     m_versions.engine = v->engine;
     m_versions.definitions = v->definitions;
     if (!v->definitions) {
       m_versions.note = "custom signature database: clamd reports no definition version";
     }
+    add_definitions_digest(m_versions, m_manifest, m_env);
   }
 
   Manifest m_manifest;

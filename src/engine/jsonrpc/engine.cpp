@@ -66,6 +66,8 @@ public:
   }
 
   const Manifest& manifest() const override { return m_manifest; }
+  const env::EngineEnv& env() const override { return m_env; }
+  const wine::Runtime* wine_runtime() const override { return m_wine ? &*m_wine : nullptr; }
   EngineVersions versions() const override { return m_versions; }
 
   std::optional<supervisor::ServiceStatus> service_status() const override {

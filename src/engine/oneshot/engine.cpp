@@ -1,7 +1,9 @@
 #include "engine/oneshot/engine.hpp"
 
+#include "engine/definitions.hpp"
 #include "engine/oneshot/interpret.hpp"
 #include "engine/oneshot/spec.hpp"
+#include "engine/prepared.hpp"
 #include "engine/sandbox.hpp"
 #include "env/expand.hpp"
 #include "util/log.hpp"
@@ -35,6 +37,8 @@ public:
   }
 
   const Manifest& manifest() const override { return m_manifest; }
+  const env::EngineEnv& env() const override { return m_env; }
+  const wine::Runtime* wine_runtime() const override { return m_wine ? &*m_wine : nullptr; }
   EngineVersions versions() const override { return m_versions; }
 
   asio::awaitable<void> start() override {
@@ -42,28 +46,48 @@ public:
     prepare_scratch_area(m_manifest, m_env);
     if (m_wine) {
       co_await m_wine->start(m_ex);
-      if (!m_version) { // a Windows program of Wine's own: Wine's version is its version
-        m_versions.engine = m_wine->version();
-      }
     }
-    if (m_version) {
-      RunResult run = co_await execute(*m_version, {}, Clock::now() + 60s);
-      if (!run.status && !run.timed_out) {
-        throw Fatal(run.output); // could not even start: the scanner is missing
+    if (m_manifest.setup) {
+      auto prepared = co_await run_setup(m_ex, m_manifest, m_env, m_wine ? &*m_wine : nullptr);
+      if (!prepared) {
+        throw Fatal(prepared.error().message);
       }
-      Findings f = apply_rules(m_version->rules, run.output);
-      m_versions.engine = f.engine_version;
-      m_versions.definitions = f.definition_version;
-      if (!f.engine_version) {
-        m_log->warn("no version in the output of the version command: {}",
-                    run.output.substr(0, 200));
-      }
+      m_prepared = std::move(*prepared);
     }
+    auto v = co_await read_versions(m_prepared);
+    if (!v) {
+      throw Fatal(v.error().message); // could not even start: the scanner is missing
+    }
+    m_versions = std::move(*v);
+  }
+
+  // A new setup generation (when the manifest has a setup) and the versions read again; scans
+  // in flight keep the generation they started with.
+  asio::awaitable<Result<void>> reload() override {
+    Prepared next = m_prepared;
+    if (m_manifest.setup) {
+      auto prepared = co_await run_setup(m_ex, m_manifest, m_env, m_wine ? &*m_wine : nullptr);
+      if (!prepared) {
+        co_return prepared.error();
+      }
+      next = std::move(*prepared);
+    }
+    auto v = co_await read_versions(next);
+    if (!v) {
+      co_return v.error();
+    }
+    m_prepared = std::move(next);
+    m_versions = std::move(*v);
+    co_return Result<void>{};
   }
 
   asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
                                         Clock::time_point deadline) override {
     auto ph = artifact_placeholders(artifact);
+    Prepared prepared = m_prepared; // held until this scan ends, whatever reloads meanwhile
+    if (prepared) {
+      ph.merge(prepared->placeholders());
+    }
     auto own = Clock::now() + m_scan.timeout.for_size(artifact.size);
     RunResult run = co_await execute(m_scan, ph, std::min(deadline, own));
     co_return interpret(m_scan, run, program_name());
@@ -97,6 +121,31 @@ private:
     auto a0 = std::filesystem::path(m_scan.argv[0]).filename().string();
     return a0.find('$') == std::string::npos && a0.find('{') == std::string::npos ? a0
                                                                                   : m_manifest.name;
+  }
+
+  // The version command's findings (Wine's version for a program of Wine's own), and the
+  // definitions digest when it gives none. Error when the command cannot even start.
+  asio::awaitable<Result<EngineVersions>> read_versions(const Prepared& prepared) {
+    EngineVersions v;
+    if (m_wine && !m_version) { // a Windows program of Wine's own: Wine's version is its version
+      v.engine = m_wine->version();
+    }
+    if (m_version) {
+      auto ph = prepared ? prepared->placeholders() : std::map<std::string, std::string>{};
+      RunResult run = co_await execute(*m_version, ph, Clock::now() + 60s);
+      if (!run.status && !run.timed_out) {
+        co_return make_error(run.output);
+      }
+      Findings f = apply_rules(m_version->rules, run.output);
+      v.engine = f.engine_version;
+      v.definitions = f.definition_version;
+      if (!f.engine_version) {
+        m_log->warn("no version in the output of the version command: {}",
+                    run.output.substr(0, 200));
+      }
+    }
+    add_definitions_digest(v, m_manifest, m_env);
+    co_return v;
   }
 
   // Runs one invocation to completion or deadline. A spawn failure comes back as a RunResult
@@ -162,6 +211,7 @@ private:
   std::optional<Invocation> m_version;
   std::optional<wine::Runtime> m_wine;
   EngineVersions m_versions;
+  Prepared m_prepared; // the setup's current generation; null without a setup
 };
 
 } // namespace
