@@ -17,6 +17,13 @@ namespace asio = boost::asio;
 
 namespace {
 
+struct Instance {
+  std::string state = "-";
+  std::string pid = "-";
+  std::string uptime = "-";
+  std::string restarts = "-";
+};
+
 struct Row {
   std::string name;
   std::string driver = "-";
@@ -29,6 +36,7 @@ struct Row {
   std::string uptime = "-";
   std::string restarts = "-";
   std::string last_update = "-";
+  std::vector<Instance> instances; // a pool's, when it has more than one
   std::unique_ptr<engine::Engine> engine;
 };
 
@@ -40,17 +48,30 @@ asio::awaitable<void> probe(Row& row) {
     auto v = row.engine->versions();
     row.version = v.engine.value_or("-");
     row.definitions = v.definitions.value_or("-");
-    if (auto st = row.engine->service_status()) { // a supervised server: how it runs
-      row.state = std::string(supervisor::to_string(st->state));
-      row.pid = st->pid > 0 ? std::to_string(st->pid) : "-";
-      if (st->ready_since) {
+    // A supervised server: how it runs; a pool: each instance on a line of its own.
+    auto all = row.engine->instance_statuses();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const auto& st = all[i];
+      Instance inst;
+      inst.state = std::string(supervisor::to_string(st.state));
+      inst.pid = st.pid > 0 ? std::to_string(st.pid) : "-";
+      if (st.ready_since) {
         auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::steady_clock::now() - *st->ready_since);
+            std::chrono::steady_clock::now() - *st.ready_since);
         char buf[32];
         std::snprintf(buf, sizeof buf, "%.1fs", ms.count() / 1000.0);
-        row.uptime = buf;
+        inst.uptime = buf;
       }
-      row.restarts = std::to_string(st->restarts);
+      inst.restarts = std::to_string(st.restarts);
+      if (i == 0) {
+        row.state = inst.state;
+        row.pid = inst.pid;
+        row.uptime = inst.uptime;
+        row.restarts = inst.restarts;
+      }
+      if (all.size() > 1) {
+        row.instances.push_back(std::move(inst));
+      }
     }
   } catch (const std::exception& e) {
     failure = e.what();
@@ -105,6 +126,11 @@ int run_engines(const GlobalOptions& global) {
   for (const auto& r : rows) {
     table.push_back({r.name, r.driver, r.runtime, r.product, r.version, r.definitions, r.state,
                      r.pid, r.uptime, r.restarts, r.last_update});
+    for (std::size_t i = 0; i < r.instances.size(); ++i) {
+      const auto& in = r.instances[i];
+      table.push_back({r.name + "#" + std::to_string(i + 1), "", "", "", "", "", in.state, in.pid,
+                       in.uptime, in.restarts, ""});
+    }
     if (r.state != "ok" && r.state != "ready") {
       status = 2;
     }

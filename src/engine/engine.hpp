@@ -64,6 +64,13 @@ public:
   virtual EngineVersions versions() const = 0;
   // The supervised server's state, pid, uptime and restarts; nullopt for engines without one.
   virtual std::optional<supervisor::ServiceStatus> service_status() const { return std::nullopt; }
+  // Every instance of a pool of servers (daemon.instances), in order; one for a single server.
+  virtual std::vector<supervisor::ServiceStatus> instance_statuses() const {
+    if (auto s = service_status()) {
+      return {*s};
+    }
+    return {};
+  }
   // Runs one of the manifest's commands with extra arguments (after start()).
   virtual boost::asio::awaitable<CommandOutput> run_command(const std::string& name,
                                                             const std::vector<std::string>& args);
