@@ -170,7 +170,8 @@ class PssTestCase(unittest.TestCase):
     def tearDown(self):
         pidfile = os.path.join(self.runtime, "clamd.pid")
         if os.path.exists(pidfile):
-            pid = int(open(pidfile).read().strip() or 0)
+            with open(pidfile) as f:
+                pid = int(f.read().strip() or 0)
             if pid and pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.tmp, ignore_errors=True)

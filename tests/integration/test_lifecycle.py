@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Engine lifecycle on real components: a manifest's `setup` runs once into a read-only
+prepared folder (yara's rules compiled once by yarac, each scan `yara -C`), a failing setup is
+a clear start error, the definitions version of an engine that reports none is a digest of its
+files, `pssupervise update` runs the updater and proves the new definitions load, a failing
+updater or a database clamd refuses leaves the old definitions serving and is reported."""
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import CLAMAV_DB, EICAR, SOURCE_ROOT, PssTestCase, fake_engine  # noqa: E402
+
+YARA_RULES = os.path.join(SOURCE_ROOT, "engines", "yara", "rules")
+# A signature the project's database does not have: clamd finds it only once it is added.
+NEW_SIGNATURE = "PssUpdateTest:0:*:5053532d5550444154452d54455354"
+NEW_SAMPLE = b"PSS-UPDATE-TEST"
+
+# Logs each run of a program (its argv) to $1, then runs the real one.
+WRAPPER = """#!/bin/sh
+echo "$0 $*" >> {log}
+exec {real} "$@"
+"""
+
+
+class YaraSetupTest(PssTestCase):
+    def setUp(self):
+        super().setUp()
+        self.rules = os.path.join(self.tmp, "rules")
+        shutil.copytree(YARA_RULES, self.rules)
+        self.cache = os.path.join(self.tmp, "cache")
+        self.runs = os.path.join(self.tmp, "runs.log")
+        bin_dir = os.path.join(self.tmp, "bin")
+        os.mkdir(bin_dir)
+        for prog in ("yara", "yarac"):
+            path = os.path.join(bin_dir, prog)
+            with open(path, "w") as f:
+                f.write(WRAPPER.format(log=self.runs, real="/usr/bin/" + prog))
+            os.chmod(path, 0o755)
+        self.env.update(YARA_PATH=bin_dir, YARA_DATA_HOME=self.rules, YARA_CACHE_HOME=self.cache)
+
+    def runs_of(self, prog):
+        with open(self.runs) as f:
+            return [l for l in f.read().splitlines() if os.path.basename(l.split()[0]) == prog]
+
+    def test_rules_compiled_once_and_every_scan_uses_the_compiled_file(self):
+        files = [self.write(f"in/clean{i}.txt", b"nothing here %d" % i) for i in range(12)]
+        self.write("in/eicar.com", EICAR)
+        r, got = self.analyze_json("--engine", "yara", os.path.join(self.tmp, "in"))
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(got[os.path.join(self.tmp, "in", "eicar.com")]["analysis"]["result"],
+                         "malicious", r)
+        for f in files:
+            self.assertEqual(got[f]["analysis"]["result"], "benign", r)
+        self.assertEqual(len(self.runs_of("yarac")), 1, self.runs_of("yarac"))
+        scans = [s for s in self.runs_of("yara") if not s.endswith(" --version")]
+        self.assertEqual(len(scans), 13, scans)
+        compiled = self.runs_of("yarac")[0].split()[-1]
+        self.assertTrue(compiled.startswith(os.path.join(self.cache, "prepared") + "/"), compiled)
+        for s in scans:
+            self.assertIn(" -C " + compiled + " ", s)
+        # The generation goes with the engine.
+        self.assertEqual(os.listdir(os.path.join(self.cache, "prepared")), [])
+
+    def test_failing_setup_is_a_start_error_with_its_last_lines(self):
+        with open(os.path.join(self.rules, "pssupervise.yar"), "a") as f:
+            f.write("\nrule Broken { condition: no_such_thing }\n")
+        r = self.pss("--engine", "yara", "analyze", self.write("a.txt", b"x"))
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("setup failed (exited with status 1)", r.stderr)
+        self.assertIn("no_such_thing", r.stderr)  # yarac's own words
+        self.assertEqual([s for s in self.runs_of("yara") if " -C " in s], [])
+        self.assertEqual(os.listdir(os.path.join(self.cache, "prepared")), [])
+
+    def test_definitions_version_is_a_digest_that_changes_with_the_rules(self):
+        sample = self.write("a.txt", b"PSS-NEW-RULE")
+
+        def version():
+            r, got = self.analyze_json("--engine", "yara", sample)
+            return got[sample]["analysis"], r
+
+        a1, r = version()
+        self.assertRegex(a1["analysis_definition_version"], r"^custom:[0-9a-f]{12}$", r)
+        self.assertEqual(a1["result"], "benign")
+        a2, _ = version()
+        self.assertEqual(a2["analysis_definition_version"], a1["analysis_definition_version"])
+        os.utime(os.path.join(self.rules, "pssupervise.yar"))  # a touch is no change
+        a3, _ = version()
+        self.assertEqual(a3["analysis_definition_version"], a1["analysis_definition_version"])
+        with open(os.path.join(self.rules, "pssupervise.yar"), "a") as f:
+            f.write('\nrule PSS_New_Rule { strings: $a = "PSS-NEW-RULE" condition: $a }\n')
+        a4, r = version()
+        self.assertNotEqual(a4["analysis_definition_version"], a1["analysis_definition_version"])
+        self.assertEqual((a4["result"], a4["result_name"]), ("malicious", "PSS_New_Rule"), r)
+
+
+class PreparedFolderTest(PssTestCase):
+    def test_scans_find_the_prepared_folder_read_only(self):
+        engines = os.path.join(self.tmp, "engines")
+        # The setup writes its data; each scan reports the modes it finds.
+        fake_engine(engines, name="prep", setup={
+            "argv": ["/bin/sh", "-c", "mkdir sub && echo data > sub/data && echo ok > top",
+                     "setup"]},
+            scan={"argv": ["/bin/sh", "-c",
+                           'echo "$2: modes $(stat -c %a "$1" "$1/sub" "$1/sub/data" "$1/top" '
+                           '| tr "\\n" " ")"', "scan", "{prepared}", "{path}"],
+                  "rules": [{"pattern": ": modes 555 555 400 400 $", "verdict": "benign"},
+                            {"pattern": ": modes (?<error>.*)$"}]})
+        sample = self.write("a.txt", b"x")
+        r = self.pss("--engines-dir", engines, "--engine", "prep", "analyze", sample,
+                     env={"PREP_CACHE_HOME": os.path.join(self.tmp, "cache")})
+        self.assertEqual(r.code, 0, r)
+        self.assertIn("a.txt: benign", r.stdout)
+
+
+class ClamdUpdateTest(PssTestCase):
+    def setUp(self):
+        super().setUp()
+        self.db = os.path.join(self.tmp, "db")
+        shutil.copytree(CLAMAV_DB, self.db)
+        self.state = os.path.join(self.tmp, "state")
+        self.updater = os.path.join(self.tmp, "updater.sh")
+        with open(self.updater, "w") as f:
+            f.write(f"#!/bin/sh\necho '{NEW_SIGNATURE}' > '{self.db}/update.ndb'\n"
+                    "echo 'one new signature'\n")
+        os.chmod(self.updater, 0o755)
+        self.env.update(CLAMAV_DATA_HOME=self.db, CLAMAV_STATE_HOME=self.state)
+        self.sample = self.write("new.bin", NEW_SAMPLE)
+
+    def verdict(self):
+        r, got = self.analyze_json(self.sample)
+        return got[self.sample]["analysis"]
+
+    def engines_row(self):
+        r = self.pss("engines")
+        for line in r.stdout.splitlines():
+            if line.startswith("clamav "):
+                return line
+        self.fail(f"no clamav row:\n{r!r}")
+
+    def test_update_runs_the_updater_and_the_new_signature_is_found(self):
+        before = self.verdict()
+        self.assertEqual(before["result"], "benign")
+        r = self.pss("update", env={"CLAMAV_UPDATER": self.updater})
+        self.assertEqual(r.code, 0, r)
+        m = re.search(r"clamav: updated, definitions (custom:\w+) -> (custom:\w+)", r.stdout)
+        self.assertTrue(m, r)
+        self.assertEqual(m.group(1), before["analysis_definition_version"])
+        after = self.verdict()
+        self.assertEqual(after["analysis_definition_version"], m.group(2))
+        self.assertNotEqual(m.group(1), m.group(2))
+        self.assertEqual((after["result"], after["result_name"]), ("malicious", "PssUpdateTest"))
+        self.assertRegex(self.engines_row(), r" ok 20\d\d-")
+
+    def test_a_failing_updater_is_reported_and_changes_nothing(self):
+        failing = self.write("fail.sh", b"#!/bin/sh\necho 'mirror unreachable' >&2\nexit 3\n")
+        os.chmod(failing, 0o755)
+        before = self.verdict()
+        r = self.pss("update", env={"CLAMAV_UPDATER": failing})
+        self.assertEqual(r.code, 1, r)
+        self.assertIn("clamav: update failed (updater), the old definitions stay: the updater "
+                      "failed (exited with status 3)", r.stdout)
+        self.assertIn("mirror unreachable", r.stdout)
+        self.assertEqual(self.verdict(), before)
+        self.assertIn("failed (updater)", self.engines_row())
+
+    def test_a_database_clamd_refuses_leaves_the_old_one_serving(self):
+        broken = self.write("broken.sh", f"#!/bin/sh\necho 'Broken:::x' > '{self.db}/broken.ndb'\n"
+                            .encode())
+        os.chmod(broken, 0o755)
+        r = self.pss("update", env={"CLAMAV_UPDATER": broken})
+        self.assertEqual(r.code, 1, r)
+        self.assertIn("update failed (reload)", r.stdout)
+        self.assertIn("clamd refused the new definitions and keeps the old ones", r.stdout)
+        self.assertIn("failed (reload)", self.engines_row())
+
+    def test_an_engine_without_an_updater_is_refused(self):
+        r = self.pss("--engine", "yara", "update")
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("yara has no updater (set YARA_UPDATER", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
