@@ -3,17 +3,21 @@
 prepared folder (yara's rules compiled once by yarac, each scan `yara -C`), a failing setup is
 a clear start error, the definitions version of an engine that reports none is a digest of its
 files, `pssupervise update` runs the updater and proves the new definitions load, a failing
-updater or a database clamd refuses leaves the old definitions serving and is reported."""
-import json
+updater or a database clamd refuses leaves the old definitions serving and is reported; a
+worker and a webhook under a steady stream of 500 bounties take a new signature on SIGHUP
+without losing or failing one."""
 import os
 import re
 import shutil
-import stat
+import signal
 import sys
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import CLAMAV_DB, EICAR, SOURCE_ROOT, PssTestCase, fake_engine  # noqa: E402
+from test_celery import CeleryTestCase, file_bounty  # noqa: E402
+from test_webhook import WebhookTestCase  # noqa: E402
 
 YARA_RULES = os.path.join(SOURCE_ROOT, "engines", "yara", "rules")
 # A signature the project's database does not have: clamd finds it only once it is added.
@@ -182,6 +186,150 @@ class ClamdUpdateTest(PssTestCase):
         r = self.pss("--engine", "yara", "update")
         self.assertEqual(r.code, 2, r)
         self.assertIn("yara has no updater (set YARA_UPDATER", r.stderr)
+
+
+class StreamCheck:
+    """500 bounties in three phases around a SIGHUP that makes clamd take a new signature:
+    150 answered before it, 200 sent while it happens (the signal after the 50th), 150 sent
+    once the service logged the new definitions in use. Each kind of artifact is checked
+    against the definitions version its own answer names."""
+
+    KINDS = ("new", "clean", "eicar")
+
+    def stream_setup(self):
+        self.db = os.path.join(self.tmp, "db")
+        shutil.copytree(CLAMAV_DB, self.db)
+        self.env["CLAMAV_DATA_HOME"] = self.db
+
+    def add_signature(self, broken=False):
+        with open(os.path.join(self.db, "update.ndb"), "w") as f:
+            f.write(NEW_SIGNATURE + "\n")
+        if broken:
+            with open(os.path.join(self.db, "broken.ndb"), "w") as f:
+                f.write("Broken:::x\n")
+
+    def run_stream(self, send, answers, log, service, broken=False):
+        """send(kind, n) queues bounty n; answers() → {n: (verdict, name, version)};
+        log() → the service's log so far."""
+        sent = {}
+
+        def send_some(count, phase):
+            for _ in range(count):
+                n = len(sent)
+                kind = self.KINDS[n % 3]
+                sent[n] = (kind, phase)
+                send(kind, n)
+
+        def answered(ns):
+            got = answers()
+            return all(n in got for n in ns)
+
+        send_some(150, "before")
+        self.wait_until(lambda: answered(range(150)), what="the first 150 answers")
+        send_some(50, "during")
+        self.add_signature(broken)
+        service.send_signal(signal.SIGHUP)
+        send_some(150, "during")
+        outcome = "update failed" if broken else "new definitions in use"
+        self.wait_until(lambda: outcome in log(), what=f"{outcome!r} in the log", details=log)
+        send_some(150, "after")
+        self.wait_until(lambda: answered(range(500)), timeout=600, what="500 answers")
+        got = answers()
+        versions = {}
+        for n, (kind, phase) in sent.items():
+            versions.setdefault(got[n][2], set()).add(phase)
+        old = {got[n][2] for n, (_, phase) in sent.items() if phase == "before"}
+        self.assertEqual(len(old), 1, versions)
+        for n, (kind, phase) in sent.items():
+            verdict, name, version = got[n]
+            self.assertRegex(version or "", r"^custom:[0-9a-f]{12}$", (n, got[n]))
+            want = {"clean": ("benign", None), "eicar": ("malicious", "Eicar-Test-Signature"),
+                    "new": ("benign", None) if version in old else ("malicious", "PssUpdateTest")}
+            self.assertEqual((verdict, name), want[kind], (n, kind, phase, version))
+        # One switch: the old version answered nothing sent after the new one was in use.
+        if broken:
+            self.assertEqual(len(versions), 1, versions)
+        else:
+            self.assertEqual(len(versions), 2, versions)
+            self.assertNotIn("after", versions[next(iter(old))], versions)
+        self.assertEqual(log().count(outcome), 1, log())
+
+
+class WorkerReloadTest(CeleryTestCase, StreamCheck):
+    def setUp(self):
+        super().setUp()
+        self.stream_setup()
+        self.samples = {"new": self.write("new.bin", NEW_SAMPLE),
+                        "clean": self.write("clean.txt", b"clean"),
+                        "eicar": self.write("eicar.com", EICAR)}
+        self.tasks = {}
+
+    def send_one(self, kind, n):
+        self.tasks[n] = self.send(file_bounty(self.samples[kind], n + 1)).id
+
+    def answers(self):
+        out = {}
+        for n, task_id in list(self.tasks.items()):
+            meta = self.stored(task_id)
+            if meta:
+                self.assertEqual(meta["status"], "SUCCESS", meta)
+                r = meta["result"]
+                out[n] = (r["result"], r.get("result_name"), r.get("analysis_definition_version"))
+        return out
+
+    def check(self, broken):
+        worker = self.start_worker("--concurrency", "2")
+        self.run_stream(self.send_one, self.answers, lambda: self.read_log(worker), worker,
+                        broken=broken)
+
+    def test_a_new_signature_under_a_steady_stream(self):
+        self.check(broken=False)
+
+    def test_a_refused_database_keeps_the_old_definitions_answering(self):
+        self.check(broken=True)
+        self.assertIn("clamd refused the new definitions", self.read_log(self.workers[0]))
+
+
+class WebhookReloadTest(WebhookTestCase, StreamCheck):
+    def setUp(self):
+        super().setUp()
+        self.stream_setup()
+        self.recv = self.receiver()
+        self.uris = {"new": "data:," + urllib.parse.quote(NEW_SAMPLE),
+                     "clean": "data:,clean",
+                     "eicar": "data:;base64," + __import__("base64").b64encode(EICAR).decode()}
+
+    def wait_until(self, predicate, timeout=300, what="condition", details=None):
+        from common import wait_until
+        wait_until(predicate, timeout=timeout, what=what, details=details)
+
+    def send_one(self, kind, n):
+        status = self.request("/", self.bounty(self.uris[kind], self.recv.url, bid=n + 1))[0]
+        self.assertEqual(status, 202)
+
+    def answers(self):
+        with self.recv.lock:
+            got = list(self.recv.answers)
+        out = {}
+        for headers, a in got:
+            n = int(headers["X-POLYSWARM-BOUNTY"]) - 1
+            md = a.get("metadata", {})
+            out[n] = (a["verdict"], md.get("malware_family") or None,
+                      md.get("scanner", {}).get("signatures_version"))
+        return out
+
+    def check(self, broken):
+        self.start("--concurrency", "2")
+        self.run_stream(self.send_one, self.answers, self.read_log, self.proc, broken=broken)
+        self.assertEqual(self.recv.bad_signatures, 0)
+        result = "failed" if broken else "ok"
+        self.wait_metric(f'pss_engine_updates_total{{engine="clamav",result="{result}"}} 1')
+
+    def test_a_new_signature_under_a_steady_stream(self):
+        self.check(broken=False)
+
+    def test_a_refused_database_keeps_the_old_definitions_answering(self):
+        self.check(broken=True)
 
 
 if __name__ == "__main__":

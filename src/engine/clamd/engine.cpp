@@ -72,23 +72,20 @@ public:
       }
       co_return to_analysis(out);
     }
-    // Our own clamd: a scan that lost its connection (clamd died) is retried once on the
-    // restarted clamd; scans that come during the restart wait for it, up to their deadline.
-    Outcome out;
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      auto gen = co_await m_service->acquire(deadline);
-      if (!gen) {
-        co_return model::Analysis::unknown_because(gen.error().message);
+    // Our own clamd. During a reload, the answer must name the database that gave it: a scan
+    // that may have met clamd's switch to the new one is scanned again (which_definitions).
+    for (int pass = 0;; ++pass) {
+      auto started = Clock::now();
+      Outcome out = co_await scan_own(artifact, deadline);
+      auto which = co_await which_definitions(started, Clock::now(), deadline);
+      if (which || pass == 1) {
+        auto a = to_analysis(out);
+        if (a.result != model::Verdict::unknown && which && *which) {
+          a.analysis_definition_version = **which;
+        }
+        co_return a;
       }
-      out = co_await transfer(artifact, deadline);
-      if (out.reply || !out.connection_lost || Clock::now() >= deadline) {
-        break;
-      }
-      m_log->warn("{}; retrying once", out.error);
-      // Its death, if it died, is seen within moments: then acquire() waits for the restart.
-      co_await sleep_for(m_ex, k_death_notice);
     }
-    co_return to_analysis(out);
   }
 
   asio::awaitable<CommandOutput> run_command(const std::string& name,
@@ -125,6 +122,25 @@ public:
     if (!gen) {
       co_return make_error("clamd is not ready for a reload: " + gen.error().message);
     }
+    // What the new version will be, known before clamd reads the files (a digest), or read
+    // from clamd once it switched (a numbered database).
+    auto sw = std::make_shared<Switch>();
+    sw->before = m_versions.definitions;
+    {
+      EngineVersions next;
+      add_definitions_digest(next, m_manifest, m_env);
+      sw->after = next.definitions;
+    }
+    sw->clean_until = Clock::now();
+    m_switch = sw;
+    struct Over {
+      ClamdEngine* e;
+      std::shared_ptr<Switch> sw;
+      ~Over() {
+        sw->over = true;
+        e->wake_poll_waiters();
+      }
+    } over{this, sw};
     auto answer = co_await m_client->command(rl->command, Clock::now() + k_external_check);
     if (!answer.reply) {
       co_return make_error("clamd did not answer " + rl->command + ": " + answer.error);
@@ -134,6 +150,7 @@ public:
     std::string pending;
     for (;;) {
       // The lines clamd wrote since the command.
+      auto looked = Clock::now();
       std::ifstream in(log_path, std::ios::binary);
       in.seekg(0, std::ios::end);
       auto size = static_cast<std::uintmax_t>(in.tellg());
@@ -152,12 +169,21 @@ public:
                                line);
         }
         if (std::regex_search(line, done)) {
+          sw->seen_at = Clock::now();
+          if (!sw->after) { // a numbered database: clamd says which
+            co_await read_versions();
+            sw->after = m_versions.definitions;
+          }
+          m_versions.definitions = sw->after;
+          wake_poll_waiters();
           // One PING past the switch, then the versions of the database now in use.
           co_await m_client->command("PING", Clock::now() + k_external_check);
           co_await read_versions();
           co_return Result<void>{};
         }
       }
+      sw->clean_until = looked;
+      wake_poll_waiters();
       if (Clock::now() >= deadline) {
         co_return make_error("clamd did not finish its reload within " +
                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
@@ -183,6 +209,77 @@ public:
   }
 
 private:
+  // What a reload of our clamd knows about clamd's switch to the new database. clamd logs its
+  // "done" line and switches at once, in the thread that also accepts connections: a scan
+  // that ended before a look at the log that did not show the line used the old database; one
+  // that started after the line was seen uses the new one; any other is ambiguous.
+  struct Switch {
+    Clock::time_point clean_until; // the log did not show the line yet at this time
+    std::optional<Clock::time_point> seen_at;
+    bool over = false; // the reload ended (switched, refused or timed out)
+    std::optional<std::string> before, after;
+  };
+
+  // A scan that lost its connection (clamd died) is retried once on the restarted clamd;
+  // scans that come during the restart wait for it, up to their deadline.
+  asio::awaitable<Outcome> scan_own(const artifact::Artifact& artifact,
+                                    Clock::time_point deadline) {
+    Outcome out;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto gen = co_await m_service->acquire(deadline);
+      if (!gen) {
+        out = {};
+        out.error = gen.error().message;
+        co_return out;
+      }
+      out = co_await transfer(artifact, deadline);
+      if (out.reply || !out.connection_lost || Clock::now() >= deadline) {
+        break;
+      }
+      m_log->warn("{}; retrying once", out.error);
+      // Its death, if it died, is seen within moments: then acquire() waits for the restart.
+      co_await sleep_for(m_ex, k_death_notice);
+    }
+    co_return out;
+  }
+
+  // The definitions version of a scan that ran from `started` to `ended`: an outer nullopt
+  // when it may have met the switch (it is scanned again), else the version (itself nullopt
+  // when clamd's database has none). Waits for the reload's next look at the log when that
+  // decides it (at most k_log_poll).
+  asio::awaitable<std::optional<std::optional<std::string>>>
+  which_definitions(Clock::time_point started, Clock::time_point ended,
+                    Clock::time_point deadline) {
+    while (m_switch) {
+      const Switch& w = *m_switch;
+      if (ended <= w.clean_until) {
+        co_return std::optional<std::optional<std::string>>(w.before);
+      }
+      if (w.seen_at) {
+        if (started > *w.seen_at) {
+          co_return std::optional<std::optional<std::string>>(w.after);
+        }
+        co_return std::nullopt;
+      }
+      if (w.over || Clock::now() >= deadline) {
+        break; // no switch: the old database answered
+      }
+      auto t = std::make_shared<asio::steady_timer>(m_ex, deadline);
+      m_poll_waiters.push_back(t);
+      co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return std::optional<std::optional<std::string>>(m_versions.definitions);
+  }
+
+  void wake_poll_waiters() {
+    for (auto& w : m_poll_waiters) {
+      if (auto t = w.lock()) {
+        t->cancel();
+      }
+    }
+    m_poll_waiters.clear();
+  }
+
   // FILDES when clamd is on a unix socket (no copy), INSTREAM otherwise; ${ENGINE}_TRANSFER
   // (auto | instream | fildes) overrides.
   asio::awaitable<Outcome> transfer(const artifact::Artifact& artifact,
@@ -311,6 +408,8 @@ private:
   std::optional<supervisor::Service> m_service; // our own clamd, if we run it
   EngineVersions m_versions;
   bool m_use_fildes = false;
+  std::shared_ptr<Switch> m_switch; // the last reload's, null before any
+  std::vector<std::weak_ptr<asio::steady_timer>> m_poll_waiters;
 };
 
 } // namespace

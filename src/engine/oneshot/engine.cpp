@@ -85,12 +85,17 @@ public:
                                         Clock::time_point deadline) override {
     auto ph = artifact_placeholders(artifact);
     Prepared prepared = m_prepared; // held until this scan ends, whatever reloads meanwhile
+    auto definitions = m_versions.definitions; // ...and the version it was prepared from
     if (prepared) {
       ph.merge(prepared->placeholders());
     }
     auto own = Clock::now() + m_scan.timeout.for_size(artifact.size);
     RunResult run = co_await execute(m_scan, ph, std::min(deadline, own));
-    co_return interpret(m_scan, run, program_name());
+    auto a = interpret(m_scan, run, program_name());
+    if (prepared && a.result != model::Verdict::unknown && definitions) {
+      a.analysis_definition_version = definitions;
+    }
+    co_return a;
   }
 
   asio::awaitable<CommandOutput> run_command(const std::string& name,
