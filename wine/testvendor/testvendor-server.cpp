@@ -33,6 +33,7 @@ namespace {
 constexpr int kOk = 0;
 constexpr int kRefused = 3;
 constexpr int kListenFailed = 4;
+constexpr int kBadSignatures = 6;
 constexpr int kUsage = 10;
 
 // JSON-RPC error codes.
@@ -57,6 +58,8 @@ struct Options {
     long crashAfter = -1;  // -1: never
     std::string hangMarker;
     bool refuseStart = false;
+    DWORD workMs = 0;          // CPU-bound work per scan; > 0 also serialises the scans
+    std::wstring signatures;  // --signatures FILE (empty: the built-in signatures only)
     bool help = false;
     std::wstring error;  // non-empty: bad usage
 };
@@ -71,9 +74,12 @@ constexpr const wchar_t* kUsageText =
     L"  --crash-after N                 answer N scans, crash on the next one\n"
     L"  --hang-marker S                 a scan of a file containing S never returns\n"
     L"  --refuse-start                  fail the license check at start-up (exit 3)\n"
+    L"  --signatures FILE               definitions file, read once at start (exit 6 if unusable)\n"
+    L"  --work-ms N                     N ms of CPU work per scan, one scan at a time (default 0)\n"
     L"  --help                          this text\n"
     L"methods: ping, version, scan {\"path\": \"C:\\\\file\"}, shutdown\n"
-    L"exit codes: 0 finished, 3 license check failed, 4 cannot listen, 10 usage\n";
+    L"exit codes: 0 finished, 3 license check failed, 4 cannot listen, 6 bad signatures file,\n"
+    L"            10 usage\n";
 
 // ---------------------------------------------------------------------------------------
 // Log lines: CP1252 + CRLF, written with WriteFile (so each line is "flushed"), serialised.
@@ -115,7 +121,9 @@ private:
 
 Log g_log;
 Options g_opt;
+tv::Definitions g_defs;     // built-in version and no extra signature, or --signatures's
 volatile LONG g_scans = 0;  // scan requests received so far (all connections)
+CRITICAL_SECTION g_scanLock;  // --work-ms: held by the one scan being served
 
 // Text for stdout/stderr outside the log (usage): CP1252, "\n" -> "\r\n".
 void writeText(DWORD stdHandle, std::wstring_view s) {
@@ -208,6 +216,17 @@ Options parseArgs(int argc, wchar_t** argv) {
             if (!parseUnsigned(v, 1000000000ul, n))
                 o.error = std::wstring(L"bad --crash-after value '") + v + L"'";
             o.crashAfter = static_cast<long>(n);
+        } else if (a == L"--work-ms") {
+            const wchar_t* v = value(i);
+            if (!v) break;
+            unsigned long n = 0;
+            if (!parseUnsigned(v, 600000ul, n)) o.error = std::wstring(L"bad --work-ms value '") + v + L"'";
+            o.workMs = n;
+        } else if (a == L"--signatures") {
+            const wchar_t* v = value(i);
+            if (!v) break;
+            o.signatures = v;
+            if (o.signatures.empty()) o.error = L"--signatures is empty";
         } else if (a == L"--hang-marker") {
             const wchar_t* v = value(i);
             if (!v) break;
@@ -230,6 +249,63 @@ Options parseArgs(int argc, wchar_t** argv) {
     }
     return o;
 }
+
+// ---------------------------------------------------------------------------------------
+// --work-ms: CPU-bound work measured in the thread's own CPU time, so that it occupies a core
+// for that long however many other threads the machine runs.
+
+// User + kernel time of the calling thread in 100 ns units; false if unavailable.
+bool threadCpuTime(ULONGLONG& t) {
+    FILETIME created, exited, kernel, user;
+    if (!GetThreadTimes(GetCurrentThread(), &created, &exited, &kernel, &user)) return false;
+    auto ticks = [](const FILETIME& f) { return (static_cast<ULONGLONG>(f.dwHighDateTime) << 32) | f.dwLowDateTime; };
+    t = ticks(kernel) + ticks(user);
+    return true;
+}
+
+volatile ULONGLONG g_workSink = 0;  // the hash's result, so the compiler keeps the loop
+
+// Hashes (FNV-1a over a counter) until the thread's CPU time has grown by `ms`. Wine reads a
+// thread's times from /proc in clock ticks (10 ms): the work is rounded up to whole ticks.
+// Should the CPU clock not move at all in 2 s of spinning, wall time is used instead.
+void busyWork(DWORD ms) {
+    const ULONGLONG want = static_cast<ULONGLONG>(ms) * 10000;
+    ULONGLONG start = 0, now = 0;
+    bool cpuClock = threadCpuTime(start);
+    const ULONGLONG wallStart = GetTickCount64();
+    ULONGLONG h = 14695981039346656037ull ^ g_workSink;
+    for (;;) {
+        for (ULONGLONG i = 0; i < 100000; ++i) {
+            h ^= i & 0xFF;
+            h *= 1099511628211ull;
+        }
+        g_workSink = h;
+        const ULONGLONG wall = (GetTickCount64() - wallStart) * 10000;
+        if (cpuClock && threadCpuTime(now)) {
+            if (now - start >= want) return;
+            if (now == start && wall >= 20000000) cpuClock = false;
+        } else {
+            cpuClock = false;
+            if (wall >= want) return;
+        }
+    }
+}
+
+// With --work-ms, one scan at a time: the others wait here (their connections queue).
+class ScanTurn {
+public:
+    ScanTurn() : held_(g_opt.workMs > 0) {
+        if (held_) EnterCriticalSection(&g_scanLock);
+    }
+    ~ScanTurn() { release(); }
+    void release() {
+        if (held_) LeaveCriticalSection(&g_scanLock);
+        held_ = false;
+    }
+
+private:
+    bool held_;
+};
 
 // ---------------------------------------------------------------------------------------
 // Minimal JSON: just enough for JSON-RPC requests. Strings are decoded to UTF-16 (\uXXXX
@@ -559,12 +635,15 @@ std::wstring scan(const Request& r) {
     LONG n = InterlockedIncrement(&g_scans);
     if (g_opt.crashAfter >= 0 && n > g_opt.crashAfter) crash();
 
-    tv::ScanResult s = tv::scanFile(path, g_opt.hangMarker);
+    ScanTurn turn;
+    if (g_opt.workMs > 0) busyWork(g_opt.workMs);
+    tv::ScanResult s = tv::scanFile(path, g_defs, g_opt.hangMarker);
+    turn.release();
     if (!s.ok)
         return errorResponse(r.id, kCannotOpen,
                              L"cannot open " + path + L" (Windows error " + std::to_wstring(s.winError) + L")");
-    if (s.extra) hangForever();
-    tv::Verdict v = tv::verdictOf(s);
+    if (s.extra) hangForever();  // only this connection: the turn is given up first
+    tv::Verdict v = tv::verdictOf(s, g_defs);
     std::wstring result = L"{\"verdict\":" + jsonString(v.verdict);
     if (v.name) {
         result += L",\"name\":" + jsonString(v.name);
@@ -590,7 +669,7 @@ std::wstring handle(std::string_view text, bool& shutdown) {
     } else if (r.method == L"version") {
         response = resultResponse(r.id, std::wstring(L"{\"product\":") + jsonString(tv::kProduct) +
                                             L",\"engine_version\":" + jsonString(tv::kEngineVersion) +
-                                            L",\"signature_version\":" + jsonString(tv::kSignatureVersion) +
+                                            L",\"signature_version\":" + jsonString(g_defs.version) +
                                             L"}");
     } else if (r.method == L"scan") {
         response = scan(r);
@@ -812,6 +891,16 @@ int main() {
     g_log.line(L"Executable path: " + self);
     g_log.line(L"JSON RPC server initialization started (PID: " + std::to_wstring(GetCurrentProcessId()) + L")...");
     if (g_opt.refuseStart) g_log.lastLineAndExit(L"License check failed: license expired", kRefused);
+    // The definitions are read once: new ones need a new server. The error goes to stderr
+    // (the log's stream with --stdio), and the server never gets ready.
+    std::wstring defsError;
+    if (!g_opt.signatures.empty() && !tv::loadDefinitions(g_opt.signatures, g_defs, defsError)) {
+        writeText(STD_ERROR_HANDLE, L"testvendor-server: error: " + defsError + L"\n");
+        return kBadSignatures;
+    }
+    InitializeCriticalSection(&g_scanLock);
+    if (g_opt.workMs > 0)
+        g_log.line(L"Scan work: " + std::to_wstring(g_opt.workMs) + L" ms of CPU time per scan, one scan at a time");
     if (g_opt.initMs > 0) g_log.line(L"Loading signatures (" + std::to_wstring(g_opt.initMs) + L" ms)...");
     Sleep(g_opt.initMs);
 

@@ -8,8 +8,8 @@
 // Build (C++17, mingw-w64, no -municode: Unicode arguments come from GetCommandLineW):
 //   x86_64-w64-mingw32-g++ -O2 -std=c++17 -static -static-libgcc -static-libstdc++
 //       -Wall -Wextra testvendor.cpp -o testvendor.exe
-// Signatures, names, the file scan and CP1252 encoding are shared with
-// testvendor-server.exe through common.hpp.
+// Signatures, names, definitions files (--signatures), the file scan and CP1252 encoding
+// are shared with testvendor-server.exe through common.hpp.
 
 #include <windows.h>
 #include <shellapi.h>
@@ -101,7 +101,8 @@ struct Options {
     std::wstring modeName = L"scan";
     std::wstring encodingName = L"cp1252";
     std::wstring file;
-    std::wstring error;  // non-empty: bad usage
+    std::wstring signatures;  // --signatures FILE: a definitions file (empty: built-in only)
+    std::wstring error;       // non-empty: bad usage
 };
 
 constexpr const wchar_t* kUsageText =
@@ -113,6 +114,7 @@ constexpr const wchar_t* kUsageText =
     L"  --mib N                       bigout: MiB of filler lines before the scan (default 50)\n"
     L"  --no-banner                   do not print the banner\n"
     L"  --child-stdio inherit|null    spawn: the child's stdio (default inherit)\n"
+    L"  --signatures FILE             a definitions file: \"version: V\", then NAME=STRING lines\n"
     L"  --help                        this text\n"
     L"exit codes: 0 clean, 1 infected, 2 suspicious, 3 error, 10 usage\n";
 
@@ -170,6 +172,11 @@ Options parseArgs(int argc, wchar_t** argv) {
             if (*v == L'\0' || *end != L'\0' || *v == L'-' || n > 65536)
                 o.error = std::wstring(L"bad --mib value '") + v + L"'";
             o.mib = n;
+        } else if (a == L"--signatures") {
+            const wchar_t* v = value(i);
+            if (!v) break;
+            o.signatures = v;
+            if (o.signatures.empty()) o.error = L"--signatures is empty";
         } else if (a == L"--child-stdio") {
             const wchar_t* v = value(i);
             if (!v) break;
@@ -209,24 +216,17 @@ using tv::ScanResult;
 using tv::scanFile;  // reads the whole file in 1 MiB chunks and looks for the signatures
 
 // Prints the verdict line and "Scan finished.", returns the exit code.
-int scanAndReport(Output& out, const std::wstring& file) {
-    ScanResult r = scanFile(file);
+int scanAndReport(Output& out, const std::wstring& file, const tv::Definitions& defs) {
+    ScanResult r = scanFile(file, defs);
     int code;
     if (!r.ok) {
         out.line(file + L": error: cannot open (Windows error " + std::to_wstring(r.winError) + L")");
         code = kError;
-    } else if (r.eicar) {
-        out.line(file + L": infected: " + kNameEicar);
-        code = kInfected;
-    } else if (r.marker) {
-        out.line(file + L": infected: " + kNameMarker);
-        code = kInfected;
-    } else if (r.suspicious) {
-        out.line(file + L": suspicious: " + kNameSuspicious);
-        code = kSuspicious;
     } else {
-        out.line(file + L": clean");
-        code = kClean;
+        tv::Verdict v = tv::verdictOf(r, defs);
+        if (v.name) out.line(file + L": " + v.verdict + L": " + v.name);
+        else out.line(file + L": clean");
+        code = !v.name ? kClean : std::wstring_view(v.verdict) == L"infected" ? kInfected : kSuspicious;
     }
     out.line(L"Scan finished.");
     out.flush();
@@ -333,10 +333,30 @@ int main() {
         out.flush();
         return 0;
     }
+
+    // The definitions file is read at every run: an update is seen by the next one. An
+    // unusable file is an error of the run (exit 3) whatever the mode.
+    tv::Definitions defs;
+    std::wstring defsError;
+    if (!o.signatures.empty() && !tv::loadDefinitions(o.signatures, defs, defsError)) {
+        if (o.version) {
+            out.line(L"error: " + defsError);
+        } else {
+            if (o.banner) {
+                out.line(kBanner);
+                out.line(L"");
+            }
+            out.line(o.file + L": error: " + defsError);
+            out.line(L"Scan finished.");
+        }
+        out.flush();
+        return kError;
+    }
+
     if (o.version) {
-        out.line(L"TestVendor Antivirus 2.1.0");
-        out.line(L"Engine version: 2.1.0");
-        out.line(L"Signature version: 2026.11.24.1");
+        out.line(std::wstring(L"TestVendor Antivirus ") + tv::kEngineVersion);
+        out.line(std::wstring(L"Engine version: ") + tv::kEngineVersion);
+        out.line(L"Signature version: " + defs.version);
         out.flush();
         return 0;
     }
@@ -378,5 +398,5 @@ int main() {
         printBigOutput(out, o.mib, o.encoding);
         break;
     }
-    return scanAndReport(out, o.file);
+    return scanAndReport(out, o.file, defs);
 }
