@@ -40,9 +40,11 @@ class ServerTestCase(PssTestCase):
         self.engines_dir = None
 
     def variant(self, extra_argv=(), **fields):
-        """A copy of the shipped manifest with server switches and daemon fields changed."""
+        """A copy of the shipped manifest with server switches and daemon fields changed; its
+        definitions stay the shipped ones (${ENGINE_DIR}/defs would be the copy's folder)."""
         with open(MANIFEST) as f:
             m = json.load(f)
+        m["env"]["DATA_HOME"] = os.path.join(os.path.dirname(MANIFEST), "defs")
         m["daemon"]["argv"] += list(extra_argv)
         for key, value in fields.items():
             section, _, name = key.partition("__")
