@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Windows engines under real Wine: Wine's own find.exe, and the testvendor scanner built
-with mingw-w64. The prefix is shared by the tests of a run (PSS_WINE_STATE), created once."""
+"""Windows engines under real Wine: Wine's own find.exe, and the testvendor scanner and
+JSON-RPC server built with mingw-w64, with their definitions files (--signatures) and the
+server's --work-ms. The prefix is shared by the tests of a run (PSS_WINE_STATE), created once."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +16,15 @@ from common import (BINARY, EICAR, MARKER, PATIENCE, SAMPLES, PssTestCase,  # no
 
 WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
+TESTVENDOR_SERVER = os.environ.get("PSS_TESTVENDOR_SERVER", "")
+
+# A definitions file with a detection beyond the built-in ones (a name in CP1252's range, so
+# that both exes print it in every encoding), and a file holding its string.
+NEW_VERSION = "2027.02.03.4-test"
+NEW_NAME = "Neu.Gef\u00e4hrlich.T\u00e4st"
+NEW_STRING = b"PSS-NEW-DEFINITION-5e21"
+SIGNATURES = (f"version: {NEW_VERSION}\n# a comment, then a blank line\n\n"
+              f"{NEW_NAME}={NEW_STRING.decode()}\n").encode()
 
 
 def wine_processes(prefix):
@@ -28,13 +39,42 @@ class WineTestCase(PssTestCase):
         super().setUp()
         self.state = os.path.join(WINE_STATE, self.engine)
         os.makedirs(self.state, exist_ok=True)
-        self.env[f"{self.engine.upper()}_STATE_HOME"] = self.state
+        self.var = self.engine.upper().replace("-", "_")  # the engine's variables' prefix
+        self.env[f"{self.var}_STATE_HOME"] = self.state
         self.prefix = os.path.join(self.state, "wineprefix")
 
     def assertNoWineLeft(self):
         wait_until(lambda: not wine_processes(self.prefix),
                    what=f"no Wine process left for {self.prefix}",
                    details=lambda: f"left: {wine_processes(self.prefix)}", interval=0.1)
+
+    def definitions(self, data, folder="defs"):
+        """A folder holding signatures.txt with `data`, made the engine's DATA_HOME; returns
+        the file's path."""
+        path = self.write(f"{folder}/signatures.txt", data)
+        self.env[f"{self.var}_DATA_HOME"] = os.path.dirname(path)
+        return path
+
+    def detection_samples(self):
+        """Files for each verdict and precedence: {name: (path, result, result_name)}."""
+        cases = {
+            "new.bin": (b"xx" + NEW_STRING + b"xx", "malicious", NEW_NAME),
+            # The built-in EICAR and marker come first, the suspicious string after.
+            "eicar-new.bin": (EICAR + NEW_STRING, "malicious", "Trojan.\u00c9icar\u2013Test (\u00fc)"),
+            "marker-new.bin": (NEW_STRING + MARKER, "malicious", "W\u00f6rm.T\u00ebst.Marker"),
+            "new-sus.bin": (b"TESTVENDOR-SUSPICIOUS " + NEW_STRING, "malicious", NEW_NAME),
+            "sus.bin": (b"TESTVENDOR-SUSPICIOUS", "suspicious", "Heur.Verd\u00e4chtig"),
+            "clean.bin": (NEW_STRING[:-1], "benign", None),
+        }
+        return {name: (self.write(f"in/{name}", data), result, result_name)
+                for name, (data, result, result_name) in cases.items()}
+
+    def assertDetections(self, samples, got, r):
+        for name, (path, result, result_name) in samples.items():
+            a = got[path]
+            self.assertEqual(a["result"], result, (name, r))
+            self.assertEqual(a.get("result_name"), result_name, (name, a))
+            self.assertEqual(a["analysis_definition_version"], NEW_VERSION, (name, a))
 
 
 class WinfindTest(WineTestCase):
@@ -189,11 +229,141 @@ class TestvendorTest(WineTestCase):
         self.assertEqual(a[f]["result"], "unknown", r)
         self.assertIn("unparseable output", a[f]["error"])
 
+    def test_signatures_file_adds_a_detection_and_gives_the_version(self):
+        self.definitions(SIGNATURES)
+        samples = self.detection_samples()
+        for enc in ("cp1252", "utf16le"):
+            with self.subTest(encoding=enc):
+                r, got = self.analyze(*(p for p, _, _ in samples.values()),
+                                      env={"TESTVENDOR_ENCODING": enc})
+                self.assertEqual(r.code, 1, r)
+                self.assertDetections(samples, got, r)
+        self.assertNoWineLeft()
+
+    def test_shipped_signatures_file_keeps_the_built_in_version(self):
+        f = self.write("new.bin", NEW_STRING)
+        r, a = self.analyze(f)  # DATA_HOME: the manifest's, engines/testvendor/defs
+        self.assertEqual(a[f]["result"], "benign", r)
+        self.assertEqual(a[f]["analysis_definition_version"], "2026.11.24.1")
+
+    def test_malformed_signatures_file_is_an_error_naming_the_line(self):
+        sig = self.definitions(b"version: 1\nNo equals sign here\n")
+        f = self.write("new.bin", NEW_STRING)
+        r, a = self.analyze(f)
+        self.assertNotEqual(r.code, 0, r)
+        self.assertEqual(a[f]["result"], "unknown", r)
+        self.assertIn(f"signatures file {sig}: line 2: no '=' (expected NAME=STRING)",
+                      a[f]["error"])
+        self.assertNotIn("analysis_definition_version", a[f])  # --version failed too
+        self.assertNoWineLeft()
+
+    def test_plain_wine_run_finds_the_new_signature(self):
+        """testvendor.exe --signatures FILE under plain `wine`, without pssupervise (which only
+        makes the prefix, should this test come first)."""
+        if not os.path.exists(os.path.join(self.prefix, ".pssupervise-initialized")):
+            self.analyze(self.write("boot.txt", b"hello"))
+        sig = self.write("plain/signatures.txt", SIGNATURES)
+        f = self.write("plain/new.bin", NEW_STRING)
+        env = dict(self.env, WINEPREFIX=self.prefix, WINEDEBUG="-all",
+                   WINEDLLOVERRIDES="mscoree,mshtml=")
+        try:
+            scan = subprocess.run(["wine", TESTVENDOR, "--signatures", sig, f], env=env,
+                                  capture_output=True, timeout=PATIENCE)
+            version = subprocess.run(["wine", TESTVENDOR, "--signatures", sig, "--version"],
+                                     env=env, capture_output=True, timeout=PATIENCE)
+        finally:
+            subprocess.run(["wineserver", "-k"], env=env, timeout=PATIENCE)
+        self.assertEqual(scan.returncode, 1, scan)
+        self.assertIn(f"{f}: infected: {NEW_NAME}\r\n".encode("cp1252"), scan.stdout)
+        self.assertEqual(version.returncode, 0, version)
+        self.assertIn(f"Signature version: {NEW_VERSION}\r\n".encode(), version.stdout)
+        self.assertNoWineLeft()
+
     def test_missing_file_is_unknown_with_the_vendor_reason(self):
         # The artifact vanishes between fetch and scan: the scanner's own error is kept.
         r = self.pss("--engine", "testvendor", "commands", "scan_file",
                      os.path.join(self.tmp, "nope"), timeout=600)
         self.assertNotEqual(r.code, 0, r)
+
+
+@unittest.skipUnless(TESTVENDOR_SERVER, "PSS_TESTVENDOR_SERVER not set")
+class TestvendorServerTest(WineTestCase):
+    """testvendor-server.exe under the supervisor: its definitions file, read once at start,
+    and --work-ms (test_supervisor.py has its lifecycle and failures)."""
+    engine = "testvendor-server"
+
+    def setUp(self):
+        super().setUp()
+        self.env["TESTVENDOR_SERVER_PATH"] = os.path.dirname(TESTVENDOR_SERVER)
+        self.env["TESTVENDOR_SERVER_RUNTIME_DIR"] = self.runtime
+
+    def analyze(self, *inputs, env=None, options=(), args=()):
+        """`options` go before `analyze`, `args` after it."""
+        r = self.pss("--engine", self.engine, *options, "analyze", "--format", "json", *args,
+                     *inputs, env=env, timeout=900)
+        return r, {l["input"]: l["analysis"] for l in r.json_lines()}
+
+    def test_signatures_file_adds_a_detection_and_gives_the_version(self):
+        self.definitions(SIGNATURES)
+        samples = self.detection_samples()
+        r, got = self.analyze(*(p for p, _, _ in samples.values()))
+        self.assertEqual(r.code, 1, r)
+        self.assertDetections(samples, got, r)
+        # The `engines` table shows the definitions' version too.
+        r = self.pss("--engine", self.engine, "engines", timeout=900)
+        row = next((l for l in r.stdout.splitlines() if l.startswith(self.engine + " ")), None)
+        self.assertIsNotNone(row, r)
+        self.assertRegex(row, r"\s2\.1\.0\s+" + re.escape(NEW_VERSION) + r"\s", r)
+        self.assertNoWineLeft()
+
+    def test_malformed_signatures_file_fails_the_start_naming_the_problem(self):
+        cases = {
+            "missing": (None, "cannot open signatures file {sig} (Windows error 2)"),
+            "no-version": (b"2027.1\nName=STRING\n",
+                           'signatures file {sig}: line 1: the first line must be '
+                           '"version: <text>"'),
+            "no-equals": (b"version: 2027.1\n# fine\nName STRING\n",
+                          "signatures file {sig}: line 3: no '=' (expected NAME=STRING)"),
+            "empty-string": (b"version: 2027.1\nName=\n",
+                             "signatures file {sig}: line 2: the string to find is empty"),
+        }
+        f = self.write("in/new.bin", NEW_STRING)
+        for case, (data, message) in cases.items():
+            with self.subTest(case=case):
+                if data is None:
+                    os.makedirs(os.path.join(self.tmp, case), exist_ok=True)
+                    self.env["TESTVENDOR_SERVER_DATA_HOME"] = os.path.join(self.tmp, case)
+                    sig = os.path.join(self.tmp, case, "signatures.txt")
+                else:
+                    sig = self.definitions(data, folder=case)
+                r = self.pss("--engine", self.engine, "analyze", "--format", "json", f,
+                             timeout=900)
+                self.assertNotEqual(r.code, 0, r)
+                self.assertRegex(r.stderr, r"pssupervise: error: while starting engine "
+                                           r"testvendor-server: testvendor-server\.exe died \d+ "
+                                           r"times within \d+ s; last: exited with status 6", r)
+                self.assertIn("testvendor-server: error: " + message.format(sig=sig), r.stderr)
+                self.assertNotIn("initialization completed", r.stderr)
+                self.assertNoWineLeft()
+
+    def test_work_ms_scans_queue_and_give_correct_verdicts(self):
+        """Each scan 50 ms of CPU in the server, one at a time, with 4 connections asking:
+        the verdicts are right (how long it takes is the benchmark's business)."""
+        for i in range(16):
+            data = (EICAR, MARKER, b"TESTVENDOR-SUSPICIOUS", b"clean %d" % i)[i % 4]
+            self.write(f"in/{i:02d}.bin", data)
+        want = ("malicious", "malicious", "suspicious", "benign")
+        r, got = self.analyze(os.path.join(self.tmp, "in"),
+                              env={"TESTVENDOR_SERVER_WORK_MS": "50"},
+                              options=("--log-level", "info"), args=("--concurrency", "4"))
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(len(got), 16, r)
+        for i in range(16):
+            a = got[os.path.join(self.tmp, "in", f"{i:02d}.bin")]
+            self.assertEqual(a["result"], want[i % 4], (i, a))
+        # The setting reached the server.
+        self.assertIn("Scan work: 50 ms of CPU time per scan, one scan at a time", r.stderr)
+        self.assertNoWineLeft()
 
 
 if __name__ == "__main__":
