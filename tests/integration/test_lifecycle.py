@@ -195,6 +195,13 @@ class StreamCheck:
     against the definitions version its own answer names."""
 
     KINDS = ("new", "clean", "eicar")
+    VERSION_RE = r"^custom:[0-9a-f]{12}$"
+
+    def expected(self, kind, new_definitions):
+        """(verdict, name) of an artifact of this kind under the old or new definitions."""
+        return {"clean": ("benign", None), "eicar": ("malicious", "Eicar-Test-Signature"),
+                "new": ("malicious", "PssUpdateTest") if new_definitions
+                else ("benign", None)}[kind]
 
     def stream_setup(self):
         self.db = os.path.join(self.tmp, "db")
@@ -242,10 +249,9 @@ class StreamCheck:
         self.assertEqual(len(old), 1, versions)
         for n, (kind, phase) in sent.items():
             verdict, name, version = got[n]
-            self.assertRegex(version or "", r"^custom:[0-9a-f]{12}$", (n, got[n]))
-            want = {"clean": ("benign", None), "eicar": ("malicious", "Eicar-Test-Signature"),
-                    "new": ("benign", None) if version in old else ("malicious", "PssUpdateTest")}
-            self.assertEqual((verdict, name), want[kind], (n, kind, phase, version))
+            self.assertRegex(version or "", self.VERSION_RE, (n, got[n]))
+            self.assertEqual((verdict, name), self.expected(kind, version not in old),
+                             (n, kind, phase, version))
         # One switch: the old version answered nothing sent after the new one was in use.
         if broken:
             self.assertEqual(len(versions), 1, versions)

@@ -191,7 +191,7 @@ class WebhookTestCase(PssTestCase):
                                          cwd=self.tmp)
         deadline = time.monotonic() + PATIENCE
         while time.monotonic() < deadline:
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", self.read_log())
+            m = re.search(r"pssupervise webhook: listening on 127\.0\.0\.1:(\d+)", self.read_log())
             if m:
                 self.base = f"http://127.0.0.1:{m.group(1)}"
                 return

@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""Pools of vendor servers (daemon.instances) under real Wine: testvendor-server.exe run as 2-3
+instances, one killed again and again during 1,000 scans loses nothing; `engines` lists every
+instance; a rolling update of a pool through the webhook under a steady stream of bounties
+switches every answer to the new definitions once, none lost or unknown; definitions a new
+instance refuses leave the old instances serving."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import BINARY, EICAR, live_pids, wait_until  # noqa: E402
+from test_lifecycle import StreamCheck  # noqa: E402
+from test_supervisor import ENGINE, ServerTestCase  # noqa: E402
+from test_webhook import WebhookTestCase  # noqa: E402
+
+NEW_STRING = b"PSS-POOL-UPDATE-TEST"
+
+
+def signatures(version, extra=""):
+    return f"version: {version}\n{extra}"
+
+
+class PoolTest(ServerTestCase):
+    def servers(self):
+        """The pids of this test's testvendor-server.exe processes (their scratch folders are
+        in this test's runtime dir; the Wine prefix is shared with other tests)."""
+        mine = set(live_pids("environ", self.runtime.encode()))
+        return sorted(mine & set(live_pids("cmdline", b"testvendor-server.exe")))
+
+    def test_an_instance_killed_again_and_again_during_1000_scans_loses_nothing(self):
+        folder = self.samples(1000)
+        env = dict(self.env, TESTVENDOR_SERVER_INSTANCES="3")
+        proc = subprocess.Popen([BINARY, *self.engine_args(), "analyze", "--format", "json",
+                                 "--concurrency", "6", folder],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                cwd=self.tmp)
+        errors = []
+        threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True).start()
+        # Kills driven by progress, not by time: at these answer counts, one server dies.
+        kill_at = {100, 300, 500, 700}
+        kills, lines = [], []
+        for line in proc.stdout:
+            lines.append(line)
+            if len(lines) in kill_at:
+                pids = self.servers()  # two or three: one may be restarting
+                self.assertTrue(pids, "no server running")
+                os.kill(pids[len(kills) % len(pids)], signal.SIGKILL)
+                kills.append(pids)
+        code = proc.wait(timeout=600)
+        self.assertEqual(code, 1, errors[0].decode(errors="replace")[-3000:] if errors else "")
+        self.assertEqual(len(kills), 4)
+        stderr = errors[0].decode(errors="replace") if errors else ""
+        self.assertEqual(stderr.count("restarting in"), 4, stderr)
+        got = {os.path.basename(a["input"]): a["analysis"] for a in map(json.loads, lines)}
+        self.assertEqual(len(got), 1000, errors)
+        for i in range(1000):
+            want = "malicious" if i % 10 == 0 else "benign"
+            self.assertEqual(got[f"{i:03d}.bin"]["result"], want, (i, got[f"{i:03d}.bin"]))
+        self.assertNoWineLeft()
+
+    def test_engines_lists_every_instance(self):
+        r = self.pss(*self.engine_args(), "engines",
+                     env={"TESTVENDOR_SERVER_INSTANCES": "2"})
+        rows = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip()}
+        for name in (ENGINE, ENGINE + "#1", ENGINE + "#2"):
+            self.assertIn(name, rows, r)
+        pids = {rows[ENGINE + "#1"].split()[2], rows[ENGINE + "#2"].split()[2]}
+        self.assertEqual(len(pids), 2, r)  # two processes
+        self.assertIn("ready", rows[ENGINE + "#2"])
+
+    def test_instances_that_are_not_a_number_are_a_manifest_error(self):
+        for value in ("0", "many", "-2"):
+            r = self.pss(*self.engine_args(), "analyze", self.write("a.txt", b"x"),
+                         env={"TESTVENDOR_SERVER_INSTANCES": value})
+            self.assertEqual(r.code, 2, r)
+            self.assertIn("field 'daemon.instances' must be a number from 1 to 256 or \"cores\"",
+                          r.stderr)
+        r = self.pss(*self.engine_args(), "engines", env={"TESTVENDOR_SERVER_INSTANCES": "cores"})
+        self.assertIn(ENGINE + "#2", r.stdout)  # this machine has two cores (or more)
+
+
+class PoolUpdateTest(WebhookTestCase, StreamCheck):
+    """The webhook's stream (test_lifecycle.StreamCheck) on a pool of two servers whose
+    definitions file gains a signature."""
+
+    VERSION_RE = r"^2026\.12\.0[12]$"
+
+    def setUp(self):
+        super().setUp()
+        state = os.path.join(os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state"), ENGINE)
+        os.makedirs(state, exist_ok=True)
+        self.prefix = os.path.join(state, "wineprefix")
+        self.defs = os.path.join(self.tmp, "defs")
+        os.mkdir(self.defs)
+        with open(os.path.join(self.defs, "signatures.txt"), "w") as f:
+            f.write(signatures("2026.12.01"))
+        self.env.update(TESTVENDOR_SERVER_STATE_HOME=state,
+                        TESTVENDOR_SERVER_PATH=os.path.dirname(os.environ["PSS_TESTVENDOR_SERVER"]),
+                        TESTVENDOR_SERVER_RUNTIME_DIR=self.runtime,
+                        TESTVENDOR_SERVER_DATA_HOME=self.defs,
+                        TESTVENDOR_SERVER_INSTANCES="2")
+        self.recv = self.receiver()
+        self.uris = {"new": "data:," + urllib.parse.quote(NEW_STRING),
+                     "clean": "data:,clean",
+                     "eicar": "data:;base64," + __import__("base64").b64encode(EICAR).decode()}
+
+    def wait_until(self, predicate, timeout=300, what="condition", details=None):
+        wait_until(predicate, timeout=timeout, what=what, details=details)
+
+    def add_signature(self, broken=False):
+        text = "Pool.Update.Test=" + NEW_STRING.decode() + "\n"
+        with open(os.path.join(self.defs, "signatures.txt"), "w") as f:
+            f.write("a line without an equals sign\n" if broken else signatures("2026.12.02", text))
+
+    def expected(self, kind, new_definitions):
+        return {"clean": ("benign", None),
+                "eicar": ("malicious", "Trojan.\u00c9icar\u2013Test (\u00fc)"),
+                "new": ("malicious", "Pool.Update.Test") if new_definitions
+                else ("benign", None)}[kind]
+
+    def send_one(self, kind, n):
+        status = self.request("/", self.bounty(self.uris[kind], self.recv.url, bid=n + 1))[0]
+        self.assertEqual(status, 202)
+
+    def answers(self):
+        with self.recv.lock:
+            got = list(self.recv.answers)
+        out = {}
+        for headers, a in got:
+            n = int(headers["X-POLYSWARM-BOUNTY"]) - 1
+            md = a.get("metadata", {})
+            out[n] = (a["verdict"], md.get("malware_family") or None,
+                      md.get("scanner", {}).get("signatures_version"))
+        return out
+
+    def check(self, broken):
+        self.start("--concurrency", "4", engine=ENGINE)
+        self.run_stream(self.send_one, self.answers, self.read_log, self.proc, broken=broken)
+        self.assertEqual(self.recv.bad_signatures, 0)
+        result = "failed" if broken else "ok"
+        self.wait_metric(f'pss_engine_updates_total{{engine="{ENGINE}",result="{result}"}} 1')
+
+    def test_a_rolling_update_of_a_pool_under_a_steady_stream(self):
+        self.check(broken=False)
+        log = self.read_log()
+        # Each instance replaced in turn: two new servers started after the SIGHUP.
+        after = log[log.index("reloading the engines' definitions"):]
+        self.assertEqual(len(re.findall(r"testvendor-server\.exe #\d \(pid \d+\) ready in",
+                                        after)), 2, after)
+
+    def test_definitions_a_new_instance_refuses_keep_the_old_pool_serving(self):
+        self.check(broken=True)
+        self.assertIn("did not become ready; the old definitions go on serving", self.read_log())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
