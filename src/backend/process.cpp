@@ -804,23 +804,28 @@ boost::asio::awaitable<std::vector<engine::UpdateOutcome>>
 ProcessBackend::reload(bool run_updaters) {
   auto ex = co_await asio::this_coro::executor;
   std::vector<engine::UpdateOutcome> out;
+  bool failed = false;
   for (const auto& l : m_impl->loaded) {
+    // Only the updaters' outcomes are known here; each worker logs its own reloads.
+    if (!run_updaters || !engine::has_updater(l.manifest, l.env)) {
+      continue;
+    }
     engine::UpdateOutcome o;
     o.engine = l.manifest.name;
-    o.ok = true;
-    o.stage = "reload";
-    if (run_updaters && engine::has_updater(l.manifest, l.env)) {
-      // A Windows updater runs under the workers' Wine only: here it would run natively.
-      auto r = co_await engine::run_updater(ex, l.manifest, l.env, nullptr);
-      if (!r) {
-        o.ok = false;
-        o.stage = "updater";
-        o.message = r.error().message;
-        m_impl->log->error("{}: update failed; the old definitions go on serving: {}", o.engine,
-                           o.message);
-      }
+    o.stage = "updater";
+    // A Windows updater runs under the workers' Wine only: here it would run natively.
+    auto r = co_await engine::run_updater(ex, l.manifest, l.env, nullptr);
+    o.ok = r.has_value();
+    if (!r) {
+      failed = true;
+      o.message = r.error().message;
+      m_impl->log->error("{}: update failed; the old definitions go on serving: {}", o.engine,
+                         o.message);
     }
     out.push_back(std::move(o));
+  }
+  if (failed) { // as with one process: no reload of what a failed updater may have half written
+    co_return out;
   }
   int told = 0;
   for (auto& slot : m_impl->slots) {

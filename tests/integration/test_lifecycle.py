@@ -215,9 +215,10 @@ class StreamCheck:
             with open(os.path.join(self.db, "broken.ndb"), "w") as f:
                 f.write("Broken:::x\n")
 
-    def run_stream(self, send, answers, log, service, broken=False):
+    def run_stream(self, send, answers, log, service, broken=False, reloads=1):
         """send(kind, n) queues bounty n; answers() → {n: (verdict, name, version)};
-        log() → the service's log so far."""
+        log() → the service's log so far; `reloads`: the engines that reload (one per worker
+        process with --backend process)."""
         sent = {}
 
         def send_some(count, phase):
@@ -238,7 +239,8 @@ class StreamCheck:
         service.send_signal(signal.SIGHUP)
         send_some(150, "during")
         outcome = "update failed" if broken else "new definitions in use"
-        self.wait_until(lambda: outcome in log(), what=f"{outcome!r} in the log", details=log)
+        self.wait_until(lambda: log().count(outcome) >= reloads,
+                        what=f"{outcome!r} {reloads} time(s) in the log", details=log)
         send_some(150, "after")
         self.wait_until(lambda: answered(range(500)), timeout=600, what="500 answers")
         got = answers()
@@ -258,7 +260,7 @@ class StreamCheck:
         else:
             self.assertEqual(len(versions), 2, versions)
             self.assertNotIn("after", versions[next(iter(old))], versions)
-        self.assertEqual(log().count(outcome), 1, log())
+        self.assertEqual(log().count(outcome), reloads, log())
 
 
 class WorkerReloadTest(CeleryTestCase, StreamCheck):
@@ -330,6 +332,11 @@ class WebhookReloadTest(WebhookTestCase, StreamCheck):
         self.assertEqual(self.recv.bad_signatures, 0)
         result = "failed" if broken else "ok"
         self.wait_metric(f'pss_engine_updates_total{{engine="clamav",result="{result}"}} 1')
+
+    def test_worker_processes_each_reload_their_own_clamd(self):
+        self.start("--backend", "process", "--concurrency", "2")
+        self.run_stream(self.send_one, self.answers, self.read_log, self.proc, reloads=2)
+        self.assertIn("asked 2 worker(s) to reload their engines", self.read_log())
 
     def test_a_new_signature_under_a_steady_stream(self):
         self.check(broken=False)
