@@ -143,7 +143,7 @@ public:
     for (int i = 1; i <= m_count; ++i) {
       auto inst = make_instance(i, m_prepared);
       m_instances.push_back(inst);
-      auto started = co_await start_instance(*inst);
+      auto started = co_await start_instance(inst);
       if (!started) {
         throw Fatal(started.error().message);
       }
@@ -170,7 +170,7 @@ public:
     for (std::size_t i = 0; i < m_instances.size(); ++i) {
       auto old = m_instances[i];
       auto fresh = make_instance(old->index, next);
-      auto started = co_await start_instance(*fresh);
+      auto started = co_await start_instance(fresh);
       if (!started) {
         co_await fresh->service->stop();
         if (i == 0) {
@@ -305,9 +305,13 @@ private:
     auto inst = std::make_shared<Instance>();
     inst->index = index;
     inst->prepared = std::move(prepared);
-    Instance* raw = inst.get(); // the instance owns its service, which owns these callbacks
-    auto spec = daemon_service_spec(m_manifest, m_env, m_wine ? &*m_wine : nullptr,
-                                    [this, raw] { return placeholders(*raw); });
+    // The instance owns its service, which owns these callbacks: they hold it weakly, and a
+    // probe holds it while it runs.
+    std::weak_ptr<Instance> weak = inst;
+    auto spec = daemon_service_spec(m_manifest, m_env, m_wine ? &*m_wine : nullptr, [this, weak] {
+      auto i = weak.lock();
+      return i ? placeholders(*i) : std::map<std::string, std::string>{};
+    });
     const auto& d = *m_manifest.daemon;
     if (m_count > 1) {
       spec.program += " #" + std::to_string(index);
@@ -321,25 +325,32 @@ private:
         }
         return r;
       };
-      spec.on_spawn = [this, raw](process::Child& child, int gen) {
-        raw->idle.clear();
-        raw->idle_gen = gen;
-        raw->idle.push_back(
+      spec.on_spawn = [this, weak](process::Child& child, int gen) {
+        auto i = weak.lock();
+        if (!i) {
+          return;
+        }
+        i->idle.clear();
+        i->idle_gen = gen;
+        i->idle.push_back(
             Channel::over_pipes(m_ex, child.take_stdin(), child.take_stdout_pipe(), m_spec.wire));
       };
     }
-    if (d.ready_probe && (m_spec.ping || !m_stdio)) {
-      spec.ready_probe = [this, raw](Clock::time_point deadline) {
-        return probe(*raw, deadline, false);
+    auto probing = [this, weak](bool health) {
+      return [this, weak, health](Clock::time_point deadline) {
+        return probe(weak.lock(), deadline, health);
       };
+    };
+    if (d.ready_probe && (m_spec.ping || !m_stdio)) {
+      spec.ready_probe = probing(false);
     }
     if (d.health_interval.count() > 0 && m_spec.ping) {
-      spec.health_probe = [this, raw](Clock::time_point deadline) {
-        return probe(*raw, deadline, true);
-      };
+      spec.health_probe = probing(true);
     }
     if (m_spec.shutdown) {
-      spec.shutdown = [this, raw](Clock::time_point deadline) { return shutdown(*raw, deadline); };
+      spec.shutdown = [this, weak](Clock::time_point deadline) {
+        return shutdown(weak.lock(), deadline);
+      };
     }
     m_program = std::filesystem::path(d.argv.front()).filename().string();
     if (m_program.find_first_of("${") != std::string::npos) {
@@ -350,12 +361,12 @@ private:
   }
 
   // Started, ready, and its versions read.
-  asio::awaitable<Result<void>> start_instance(Instance& inst) {
-    auto started = co_await inst.service->start();
+  asio::awaitable<Result<void>> start_instance(std::shared_ptr<Instance> inst) {
+    auto started = co_await inst->service->start();
     if (!started) {
       co_return started.error();
     }
-    inst.versions = co_await read_versions(inst);
+    inst->versions = co_await read_versions(inst);
     co_return Result<void>{};
   }
 
@@ -512,7 +523,12 @@ private:
 
   // Readiness: a ping (or, without one, a TCP connection accepted). Health: the same, but a
   // server whose every slot is busy scanning is left alone: those scans' deadlines watch it.
-  asio::awaitable<Result<void>> probe(Instance& inst, Clock::time_point deadline, bool health) {
+  asio::awaitable<Result<void>> probe(std::shared_ptr<Instance> held, Clock::time_point deadline,
+                                      bool health) {
+    if (!held) {
+      co_return make_error("the instance is gone");
+    }
+    Instance& inst = *held;
     int gen = inst.service->status().generation;
     if (health && m_limit > 0 && inst.in_use >= m_limit) {
       co_return Result<void>{};
@@ -529,7 +545,7 @@ private:
       co_return Result<void>{};
     }
     ++inst.in_use; // not through take_slot: a probe must not queue behind scans
-    SlotGuard guard{this, shared_of(inst)};
+    SlotGuard guard{this, held};
     auto r = co_await call(inst, gen, m_spec.ping->name, m_spec.ping->params, deadline);
     if (r.status != CallResult::Status::ok) {
       co_return make_error(m_spec.ping->name + ": " + r.error);
@@ -537,20 +553,12 @@ private:
     co_return Result<void>{};
   }
 
-  // The owning pointer of an instance (for a guard that must not outlive it).
-  std::shared_ptr<Instance> shared_of(Instance& inst) {
-    for (auto* list : {&m_instances, &m_retired}) {
-      for (const auto& i : *list) {
-        if (i.get() == &inst) {
-          return i;
-        }
-      }
+  asio::awaitable<Result<void>> shutdown(std::shared_ptr<Instance> held,
+                                         Clock::time_point deadline) {
+    if (!held) {
+      co_return make_error("the instance is gone");
     }
-    // Not listed yet (being started): a non-owning alias, the caller holds it.
-    return std::shared_ptr<Instance>(std::shared_ptr<Instance>(), &inst);
-  }
-
-  asio::awaitable<Result<void>> shutdown(Instance& inst, Clock::time_point deadline) {
+    Instance& inst = *held;
     int gen = inst.service->status().generation;
     auto r = co_await call(inst, gen, m_spec.shutdown->name, m_spec.shutdown->params, deadline);
     if (r.status != CallResult::Status::ok) {
@@ -559,7 +567,8 @@ private:
     co_return Result<void>{};
   }
 
-  asio::awaitable<EngineVersions> read_versions(Instance& inst) {
+  asio::awaitable<EngineVersions> read_versions(std::shared_ptr<Instance> held) {
+    Instance& inst = *held;
     EngineVersions v;
     if (!m_spec.version) {
       if (m_wine) {
@@ -570,7 +579,7 @@ private:
     }
     int gen = inst.service->status().generation;
     ++inst.in_use;
-    SlotGuard guard{this, shared_of(inst)};
+    SlotGuard guard{this, held};
     auto r = co_await call(inst, gen, m_spec.version->name, m_spec.version->params,
                            Clock::now() + k_start_call);
     if (r.status != CallResult::Status::ok) {
