@@ -133,9 +133,9 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   std::deque<std::shared_ptr<Entry>> retry;   // their worker died: once more, alone
   std::size_t remaining = 0;                  // jobs not answered yet
   std::vector<Slot> slots;
-  std::vector<EngineInfo> engines; // from the manifests
+  std::vector<EngineInfo> engines;          // from the manifests
   std::vector<engine::LoadedEngine> loaded; // for their updaters, run here once
-  bool starting = true;            // first start of every slot: a failure fails the run
+  bool starting = true;                     // first start of every slot: a failure fails the run
   std::optional<std::string> start_error;
   std::string last_death;
   bool running = false;

@@ -22,8 +22,8 @@ asio::awaitable<void> update_all(asio::any_io_executor ex, engine::EngineSet& se
         std::printf("%s: updated, definitions %s -> %s\n", out.engine.c_str(),
                     out.before.value_or("-").c_str(), out.after.value_or("-").c_str());
       } else {
-        std::printf("%s: update failed (%s), the old definitions stay: %s\n",
-                    out.engine.c_str(), out.stage.c_str(), out.message.c_str());
+        std::printf("%s: update failed (%s), the old definitions stay: %s\n", out.engine.c_str(),
+                    out.stage.c_str(), out.message.c_str());
         status = 1;
       }
       std::fflush(stdout);

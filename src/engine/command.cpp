@@ -41,7 +41,7 @@ run_command_spec(asio::any_io_executor ex, const Manifest& manifest, const env::
                  const CommandSpec& cmd, const std::string& what,
                  const std::vector<std::string>& args, const wine::Runtime* wine,
                  const std::map<std::string, std::string>& placeholders,
-                 const std::filesystem::path& cwd) {
+                 const std::filesystem::path& cwd, bool confine_writes) {
   CommandOutput out;
   process::SpawnSpec spec;
   spec.name = manifest.name;
@@ -68,6 +68,8 @@ run_command_spec(asio::any_io_executor ex, const Manifest& manifest, const env::
   }
   if (wine != nullptr) {
     wine->wrap(spec);
+  } else if (confine_writes) { // Wine writes in its prefix and its server's folder too
+    spec.write_only_beneath = {spec.cwd, scratch->path(), "/dev/null"};
   }
   auto child = process::Child::spawn(ex, spec);
   if (!child) {
@@ -78,9 +80,10 @@ run_command_spec(asio::any_io_executor ex, const Manifest& manifest, const env::
   if (!out.status) {
     co_await (*child)->stop(std::chrono::seconds(5));
     out.errors = (*child)->output_tail();
-    out.output = what + " did not finish within " +
-                 std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cmd.timeout).count()) +
-                 " s";
+    out.output =
+        what + " did not finish within " +
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cmd.timeout).count()) +
+        " s";
     co_return out;
   }
   auto captured = co_await (*child)->take_stdout();

@@ -87,13 +87,14 @@ run_manifest_command(boost::asio::any_io_executor ex, const Manifest& manifest,
 std::map<std::string, std::string> artifact_placeholders(const artifact::Artifact& artifact);
 
 // Runs `cmd` (a command, the setup, the updater) to completion or its timeout; `what` names
-// it in messages ("setup"). `cwd` empty: ours.
+// it in messages ("setup"). `cwd` empty: ours. `confine_writes` (a native setup): it may
+// write only beneath `cwd`, its scratch folder and /dev/null.
 boost::asio::awaitable<CommandOutput>
 run_command_spec(boost::asio::any_io_executor ex, const Manifest& manifest,
                  const env::EngineEnv& env, const CommandSpec& cmd, const std::string& what,
                  const std::vector<std::string>& args, const wine::Runtime* wine,
                  const std::map<std::string, std::string>& placeholders = {},
-                 const std::filesystem::path& cwd = {});
+                 const std::filesystem::path& cwd = {}, bool confine_writes = false);
 
 // Builds the engine of a manifest with the driver it names ("clamd", ...).
 // Error for an unknown driver (listing the known ones).

@@ -327,7 +327,7 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
     }
     spec.concurrency = PSS_TRY(r.count(d, "concurrency", spec.concurrency, 0));
     if (auto n = d.find("instances"); n != d.end() && !n->is_null()) {
-      // A number now; a ${VAR} is checked once expanded (engine/pool.hpp).
+      // A number now; a ${VAR} is checked by the driver once expanded.
       if (n->is_number_integer() && n->get<long long>() >= 1 && n->get<long long>() <= 256) {
         spec.instances = std::to_string(n->get<long long>());
       } else if (n->is_string() && !n->get<std::string>().empty()) {

@@ -62,7 +62,9 @@ void remove_orphans(const fs::path& root) {
 
 PreparedData::PreparedData(fs::path dir) : m_dir(std::move(dir)) {}
 
-PreparedData::~PreparedData() { remove_tree(m_dir); }
+PreparedData::~PreparedData() {
+  remove_tree(m_dir);
+}
 
 std::map<std::string, std::string> PreparedData::placeholders() const {
   return {{"prepared", m_dir.native()}, {"nt_prepared", wine::nt_path(m_dir)}};
@@ -98,8 +100,7 @@ Result<void> make_read_only(const fs::path& dir) {
 }
 
 asio::awaitable<Result<Prepared>> run_setup(asio::any_io_executor ex, const Manifest& manifest,
-                                            const env::EngineEnv& env,
-                                            const wine::Runtime* wine) {
+                                            const env::EngineEnv& env, const wine::Runtime* wine) {
   auto cache = env.get("CACHE_HOME");
   if (!cache || cache->empty()) {
     co_return make_error(manifest.name + ": setup needs " + env.prefix + "_CACHE_HOME");
@@ -119,7 +120,7 @@ asio::awaitable<Result<Prepared>> run_setup(asio::any_io_executor ex, const Mani
   // Removed with everything in it unless the setup succeeds.
   auto data = std::make_shared<PreparedData>(dir);
   auto out = co_await run_command_spec(ex, manifest, env, *manifest.setup, "setup", {}, wine,
-                                       data->placeholders(), dir);
+                                       data->placeholders(), dir, /*confine_writes=*/true);
   if (!out.status || !out.status->success()) {
     std::string why = manifest.name + ": setup failed (" +
                       (out.status ? out.status->describe() : out.output) + ")";

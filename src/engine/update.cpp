@@ -35,8 +35,11 @@ void record(const env::EngineEnv& env, const UpdateOutcome& out) {
   if (!path) {
     return;
   }
-  nlohmann::json j{{"engine", out.engine}, {"ok", out.ok}, {"stage", out.stage},
-                   {"message", out.message}, {"at", out.at}};
+  nlohmann::json j{{"engine", out.engine},
+                   {"ok", out.ok},
+                   {"stage", out.stage},
+                   {"message", out.message},
+                   {"at", out.at}};
   if (out.before) {
     j["before"] = *out.before;
   }
@@ -68,8 +71,7 @@ bool has_updater(const Engine& engine) {
 }
 
 asio::awaitable<Result<void>> run_updater(asio::any_io_executor ex, const Manifest& m,
-                                          const env::EngineEnv& env,
-                                          const wine::Runtime* wine) {
+                                          const env::EngineEnv& env, const wine::Runtime* wine) {
   CommandSpec cmd;
   if (auto u = env_updater(env)) {
     cmd.argv = {*u};
@@ -128,7 +130,9 @@ asio::awaitable<UpdateOutcome> update_engine(asio::any_io_executor ex, Engine& e
   } catch (const std::exception& e) { // the engine's bug: still an outcome, the engine serves on
     out.message = std::string("internal error: ") + e.what();
   }
-  if (out.ok) {
+  if (out.ok && out.before == out.after) {
+    logger->info("definitions reloaded, unchanged: {}", out.after.value_or("-"));
+  } else if (out.ok) {
     logger->info("new definitions in use: {} → {}", out.before.value_or("-"),
                  out.after.value_or("-"));
   } else {

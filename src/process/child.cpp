@@ -1,5 +1,6 @@
 #include "process/child.hpp"
 
+#include "process/landlock.hpp"
 #include "process/line_splitter.hpp"
 #include "util/log.hpp"
 #include "util/posix.hpp"
@@ -39,6 +40,8 @@ constexpr std::size_t k_line_max = 1 << 20;
 // Per read of the output pipes: their default capacity, so that one read empties a full pipe
 // (a larger buffer measured no faster: bench/drain_bench.cpp).
 constexpr std::size_t k_read_size = 64 * 1024;
+// How long output is still read after the child exited (its helpers' last words).
+constexpr auto k_output_grace = std::chrono::seconds(2);
 
 // Everything the child does between fork and exec, prepared by the parent: the child makes
 // only async-signal-safe system calls and never returns into our code. We are
@@ -61,9 +64,10 @@ struct ExecPlan {
   };
   std::array<Limit, 3> limits{};
   int nlimits = 0;
+  int landlock = -1; // a ruleset to restrict ourselves with (SpawnSpec::write_only_beneath)
 };
 
-enum class Stage : int { session = 1, parent_gone, stdio, cwd, rlimit, exec };
+enum class Stage : int { session = 1, parent_gone, stdio, cwd, rlimit, landlock, exec };
 
 const char* stage_text(Stage s) {
   switch (s) {
@@ -77,6 +81,8 @@ const char* stage_text(Stage s) {
     return "chdir";
   case Stage::rlimit:
     return "setrlimit";
+  case Stage::landlock:
+    return "landlock";
   case Stage::exec:
     return "execve";
   }
@@ -155,6 +161,9 @@ const char* stage_text(Stage s) {
     if (::setrlimit(p.limits[i].resource, &p.limits[i].value) != 0) {
       child_fail(p, Stage::rlimit);
     }
+  }
+  if (p.landlock >= 0 && restrict_self(p.landlock) != 0) {
+    child_fail(p, Stage::landlock);
   }
   sigset_t none;
   sigemptyset(&none);
@@ -241,8 +250,29 @@ struct Child::Impl {
   std::function<void(const std::string&)> on_line;
   UniqueFd stdin_write; // stdio_pipes: ours until taken
   UniqueFd stdout_read;
+  // The output pipe outlives the child when something it started holds it (Wine's
+  // services.exe inherits a server's stderr): once the child is reaped, reading goes on for
+  // k_output_grace only, so that no read is left pending forever (an event loop with one
+  // never ends). The descriptor stays open (its writers get no EPIPE) until the Child goes.
+  std::weak_ptr<asio::posix::stream_descriptor> log_pipe;
+  bool log_pump_running = false;
+  std::shared_ptr<asio::steady_timer> log_grace;
+  UniqueFd log_held;
 
   explicit Impl(asio::any_io_executor e) : ex(std::move(e)) {}
+
+  void start_output_grace() {
+    if (!log_pump_running || log_grace) {
+      return;
+    }
+    log_grace = std::make_shared<asio::steady_timer>(ex, k_output_grace);
+    log_grace->async_wait([pipe = log_pipe](boost::system::error_code ec) {
+      if (auto p = pipe.lock(); p && !ec) {
+        boost::system::error_code ignored;
+        p->cancel(ignored);
+      }
+    });
+  }
 
   void wake_waiters() {
     for (auto& w : waiters) {
@@ -266,6 +296,7 @@ struct Child::Impl {
     s.cpu_time = us(usage.ru_utime) + us(usage.ru_stime);
     status = s;
     wake_waiters();
+    start_output_grace();
   }
 
   // Blocking reap (after SIGKILL); false if the child was reaped elsewhere.
@@ -344,9 +375,17 @@ asio::awaitable<void> pump_output(std::shared_ptr<Child::Impl> impl,
     auto [ec, n] =
         co_await pipe->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
     lines.feed({buf.data(), n}, [&](std::string_view line) { impl->output_line(line); });
+    if (ec == asio::error::operation_aborted && pipe->is_open()) {
+      impl->log_held.reset(pipe->release()); // the grace is over: a grandchild holds it
+      break;
+    }
     if (ec) {
       break; // EOF, or the descriptor closed under us
     }
+  }
+  impl->log_pump_running = false;
+  if (impl->log_grace) {
+    impl->log_grace->cancel();
   }
   if (auto last = lines.finish()) { // no newline at the end
     impl->keep_line(*last);
@@ -521,6 +560,15 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   if (lim.open_files) {
     plan.limits[plan.nlimits++] = make_limit(RLIMIT_NOFILE, *lim.open_files, 0);
   }
+  UniqueFd ruleset; // open in the child until its exec (close-on-exec)
+  if (!spec.write_only_beneath.empty()) {
+    auto r = write_ruleset(spec.write_only_beneath);
+    if (!r) {
+      return make_error("cannot start " + quote(exe->native()) + " confined: " + r.error().message);
+    }
+    ruleset = std::move(*r);
+    plan.landlock = ruleset.get();
+  }
 
   // All signals blocked across fork, so that no handler of ours runs in the child before it
   // has reset them; the child unblocks them just before exec.
@@ -567,6 +615,8 @@ Result<std::unique_ptr<Child>> Child::spawn(asio::any_io_executor ex, SpawnSpec 
   }
   auto pidfd_desc = std::make_shared<asio::posix::stream_descriptor>(ex, pidfd);
   auto log_desc = std::make_shared<asio::posix::stream_descriptor>(ex, log_read.release());
+  impl->log_pipe = log_desc;
+  impl->log_pump_running = true;
   asio::co_spawn(ex, pump_output(impl, log_desc), asio::detached);
   if (spec.capture_stdout) {
     impl->stdout_pipe = std::make_shared<asio::posix::stream_descriptor>(ex, out_read.release());

@@ -40,6 +40,9 @@ struct SpawnSpec {
   // A channel to the child over its stdin and stdout (a JSON-RPC server on stdio): the
   // caller takes both ends with take_stdin()/take_stdout_pipe(); stderr alone is logged.
   bool stdio_pipes = false;
+  // Not empty: the child may create, write, truncate, remove or rename files only beneath
+  // these folders (process/landlock.hpp); spawn() fails when the kernel cannot enforce it.
+  std::vector<std::filesystem::path> write_only_beneath;
   // Called on the executor with each logged output line (CR/LF stripped): readiness lines.
   std::function<void(const std::string&)> on_line;
 };

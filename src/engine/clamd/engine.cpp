@@ -43,6 +43,14 @@ public:
   EngineVersions versions() const override { return m_versions; }
 
   asio::awaitable<void> start() override {
+    auto where = (m_manifest.dir / "engine.json").native();
+    if (m_manifest.setup) { // clamd reads its database folder itself
+      throw Fatal(where + ": the clamd driver runs no \"setup\"");
+    }
+    if (m_manifest.daemon && m_manifest.daemon->instances != "1") { // clamd has MaxThreads
+      throw Fatal(where + ": field 'daemon.instances': the clamd driver runs one clamd (its "
+                          "MaxThreads sets how many files it scans at once)");
+    }
     if (auto ep = external_endpoint()) {
       m_client.emplace(m_ex, *ep);
       auto pong = co_await m_client->command("PING", Clock::now() + k_external_check);
@@ -165,8 +173,7 @@ public:
         std::string line = pending.substr(0, nl);
         pending.erase(0, nl + 1);
         if (std::regex_search(line, failed)) {
-          co_return make_error("clamd refused the new definitions and keeps the old ones: " +
-                               line);
+          co_return make_error("clamd refused the new definitions and keeps the old ones: " + line);
         }
         if (std::regex_search(line, done)) {
           sw->seen_at = Clock::now();
@@ -185,11 +192,10 @@ public:
       sw->clean_until = looked;
       wake_poll_waiters();
       if (Clock::now() >= deadline) {
-        co_return make_error("clamd did not finish its reload within " +
-                             std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                                rl->timeout)
-                                                .count()) +
-                             " s (" + log_path + " shows no outcome)");
+        co_return make_error(
+            "clamd did not finish its reload within " +
+            std::to_string(std::chrono::duration_cast<std::chrono::seconds>(rl->timeout).count()) +
+            " s (" + log_path + " shows no outcome)");
       }
       co_await sleep_for(m_ex, k_log_poll);
     }

@@ -2,9 +2,9 @@
 
 #include "engine/daemon.hpp"
 #include "engine/definitions.hpp"
-#include "engine/prepared.hpp"
 #include "engine/jsonrpc/channel.hpp"
 #include "engine/jsonrpc/spec.hpp"
+#include "engine/prepared.hpp"
 #include "env/expand.hpp"
 #include "util/log.hpp"
 #include "wine/runtime.hpp"
@@ -36,15 +36,15 @@ std::string seconds_text(Clock::duration d) {
 
 // One supervised server of the pool: its process (Service), port, connections and load.
 struct Instance {
-  int index = 0;                                  // 1, 2, ... (stable across replacements)
+  int index = 0; // 1, 2, ... (stable across replacements)
   std::unique_ptr<supervisor::Service> service;
-  std::uint16_t port = 0;                         // its {port}, chosen at each start
-  std::vector<std::unique_ptr<Channel>> idle;     // connections of generation idle_gen
+  std::uint16_t port = 0;                     // its {port}, chosen at each start
+  std::vector<std::unique_ptr<Channel>> idle; // connections of generation idle_gen
   int idle_gen = -1;
-  int in_use = 0;                                 // scans and probes on it now
-  bool retiring = false;                          // replaced: finishes its scans, takes no more
-  EngineVersions versions;                        // what it said after its start
-  Prepared prepared;                              // the setup generation it was started with
+  int in_use = 0;          // scans and probes on it now
+  bool retiring = false;   // replaced: finishes its scans, takes no more
+  EngineVersions versions; // what it said after its start
+  Prepared prepared;       // the setup generation it was started with
 };
 
 class JsonRpcEngine final : public Engine {
@@ -223,8 +223,7 @@ public:
       auto gen = co_await inst->service->acquire(deadline);
       if (!gen) {
         if (!first_loss.empty()) {
-          co_return model::Analysis::unknown_because(first_loss + "; then " +
-                                                     gen.error().message);
+          co_return model::Analysis::unknown_because(first_loss + "; then " + gen.error().message);
         }
         if (m_instances.size() > 1 && Clock::now() < deadline) {
           first_loss = gen.error().message; // another instance may serve
@@ -632,7 +631,7 @@ private:
   bool m_stdio = false;
   std::string m_program;
   std::optional<wine::Runtime> m_wine;
-  int m_count = 1;                                   // daemon.instances
+  int m_count = 1;                                    // daemon.instances
   std::vector<std::shared_ptr<Instance>> m_instances; // serving, in index order
   std::vector<std::shared_ptr<Instance>> m_retired;   // replaced, finishing their scans
   Prepared m_prepared;
