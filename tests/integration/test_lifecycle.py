@@ -318,6 +318,38 @@ class WorkerReloadTest(CeleryTestCase, StreamCheck):
         self.assertIn("clamd refused the new definitions", self.read_log(self.workers[0]))
 
 
+class WorkerYaraReloadTest(WorkerReloadTest):
+    """The same stream through a worker for yara: a new rule, compiled by a new setup."""
+
+    def stream_setup(self):
+        self.rules = os.path.join(self.tmp, "rules")
+        shutil.copytree(YARA_RULES, self.rules)
+        self.env.update(YARA_DATA_HOME=self.rules, YARA_CACHE_HOME=os.path.join(self.tmp, "c"))
+
+    def add_signature(self, broken=False):
+        with open(os.path.join(self.rules, "pssupervise.yar"), "a") as f:
+            f.write("\nrule PSS_Update_Test { strings: $a = \"PSS-UPDATE-TEST\" condition: $a }\n")
+            if broken:
+                f.write("rule Broken { condition: no_such_thing }\n")
+
+    def expected(self, kind, new_definitions):
+        return {"clean": ("benign", None), "eicar": ("malicious", "EICAR_Test_File"),
+                "new": ("malicious", "PSS_Update_Test") if new_definitions
+                else ("benign", None)}[kind]
+
+    def send_one(self, kind, n):
+        self.tasks[n] = self.send(file_bounty(self.samples[kind], n + 1), queue="yara").id
+
+    def check(self, broken):
+        worker = self.start_worker("--concurrency", "2", engine="yara")
+        self.run_stream(self.send_one, self.answers, lambda: self.read_log(worker), worker,
+                        broken=broken)
+
+    def test_a_refused_database_keeps_the_old_definitions_answering(self):
+        self.check(broken=True)
+        self.assertIn("setup failed", self.read_log(self.workers[0]))
+
+
 class WebhookReloadTest(WebhookTestCase, StreamCheck):
     def setUp(self):
         super().setUp()
