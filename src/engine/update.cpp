@@ -160,8 +160,21 @@ std::optional<std::string> last_update_summary(const env::EngineEnv& env) {
   if (j.value("ok", false)) {
     return "ok " + at;
   }
+  // One line: the reason and its first output lines, cut short.
   std::string msg = j.value("message", "");
-  return "failed (" + j.value("stage", "") + ") " + at + ": " + msg.substr(0, msg.find('\n'));
+  std::string line;
+  for (char c : msg) {
+    if (c == '\n') {
+      line += " |";
+    } else {
+      line += c;
+    }
+  }
+  constexpr std::size_t k_shown = 240;
+  if (line.size() > k_shown) {
+    line = line.substr(0, k_shown) + "...";
+  }
+  return "failed (" + j.value("stage", "") + ") " + at + ": " + line;
 }
 
 } // namespace pss::engine

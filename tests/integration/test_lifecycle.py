@@ -227,6 +227,7 @@ class StreamCheck:
         self.db = os.path.join(self.tmp, "db")
         shutil.copytree(CLAMAV_DB, self.db)
         self.env["CLAMAV_DATA_HOME"] = self.db
+        self.env["CLAMAV_STATE_HOME"] = os.path.join(self.tmp, "state")
 
     def add_signature(self, broken=False):
         with open(os.path.join(self.db, "update.ndb"), "w") as f:
@@ -324,7 +325,8 @@ class WorkerYaraReloadTest(WorkerReloadTest):
     def stream_setup(self):
         self.rules = os.path.join(self.tmp, "rules")
         shutil.copytree(YARA_RULES, self.rules)
-        self.env.update(YARA_DATA_HOME=self.rules, YARA_CACHE_HOME=os.path.join(self.tmp, "c"))
+        self.env.update(YARA_DATA_HOME=self.rules, YARA_CACHE_HOME=os.path.join(self.tmp, "c"),
+                        YARA_STATE_HOME=os.path.join(self.tmp, "state"))
 
     def add_signature(self, broken=False):
         with open(os.path.join(self.rules, "pssupervise.yar"), "a") as f:

@@ -97,6 +97,9 @@ class PoolUpdateTest(WebhookTestCase, StreamCheck):
         state = os.path.join(os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state"), ENGINE)
         os.makedirs(state, exist_ok=True)
         self.prefix = os.path.join(state, "wineprefix")
+        # The state folder is the shared Wine prefix's: the update's record goes with the test.
+        record = os.path.join(state, "last-update.json")
+        self.addCleanup(lambda: os.path.exists(record) and os.remove(record))
         self.defs = os.path.join(self.tmp, "defs")
         os.mkdir(self.defs)
         with open(os.path.join(self.defs, "signatures.txt"), "w") as f:
