@@ -110,3 +110,56 @@ TEST_CASE("engine::parse_manifest limits and pass_env") {
           std::string::npos);
   }
 }
+
+TEST_CASE("engine::parse_manifest setup, update, definitions, instances and reload") {
+  auto parse = [](const std::string& extra) {
+    return parse_manifest(json::parse(R"({"product": "P", "vendor": "V", "categories": ["*"],
+                                          "driver": "jsonrpc")" +
+                                      extra + "}"),
+                          "/e/x");
+  };
+  SUBCASE("valid") {
+    auto m = parse(R"(, "setup": {"argv": ["yarac", "r.yar", "{prepared}/r.yarc"], "timeout": 5},
+                     "update": {"argv": ["fetch"]}, "definitions": {"files": ["${X_DATA_HOME}"]},
+                     "daemon": {"argv": ["srv"], "instances": "${X_INSTANCES}",
+                                "reload": {"command": "RELOAD", "log": "l", "done": "^ok",
+                                           "failed": "fail"}})");
+    REQUIRE_MESSAGE(m.has_value(), (m ? "" : m.error().message));
+    REQUIRE(m->setup);
+    CHECK(m->setup->argv.back() == "{prepared}/r.yarc");
+    CHECK(m->setup->timeout == std::chrono::seconds(5));
+    REQUIRE(m->update);
+    CHECK(m->update->argv == std::vector<std::string>{"fetch"});
+    CHECK(m->definitions == std::vector<std::string>{"${X_DATA_HOME}"});
+    CHECK(m->daemon->instances == "${X_INSTANCES}");
+    REQUIRE(m->daemon->reload);
+    CHECK(m->daemon->reload->command == "RELOAD");
+  }
+  SUBCASE("errors name the field") {
+    auto check = [&](const std::string& extra, const char* needle) {
+      auto m = parse(extra);
+      REQUIRE_FALSE(m.has_value());
+      CAPTURE(m.error().message);
+      CHECK(m.error().message.find(needle) != std::string::npos);
+    };
+    check(R"(, "setup": {"argv": []})", "'setup.argv' must be a non-empty array of strings");
+    check(R"(, "update": {"argv": ["u"], "timeout": -1})", "'update.timeout'");
+    check(R"(, "definitions": {"files": []})", "'definitions.files'");
+    check(R"(, "daemon": {"argv": ["s"], "instances": 0})", "'daemon.instances'");
+    check(R"(, "daemon": {"argv": ["s"], "instances": "many"})",
+          "'daemon.instances' must be a number from 1 to 256 or \"cores\", not 'many'");
+    check(R"(, "daemon": {"argv": ["s"], "reload": {"command": "R", "log": "l", "done": "(",
+                                                    "failed": "f"}})",
+          "'daemon.reload' has a bad regex");
+  }
+}
+
+TEST_CASE("engine::parse_instances") {
+  CHECK(parse_instances("3", 2).value() == 3);
+  CHECK(parse_instances("cores", 2).value() == 2);
+  CHECK(parse_instances("cores", 0).value() == 1);
+  CHECK_FALSE(parse_instances("0", 2).has_value());
+  CHECK_FALSE(parse_instances("257", 2).has_value());
+  CHECK_FALSE(parse_instances("2x", 2).has_value());
+  CHECK_FALSE(parse_instances("", 2).has_value());
+}

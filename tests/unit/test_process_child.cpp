@@ -1,4 +1,5 @@
 #include "process/child.hpp"
+#include "util/temp_file.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -231,6 +232,21 @@ TEST_CASE("process::Child captured stdout") {
   }
 }
 
+TEST_CASE("process::Child output after exit") {
+  // A helper the child left holds the output pipe (Wine's services.exe does): reading stops a
+  // moment after the child's exit, so the event loop ends instead of waiting for the helper.
+  auto dir = pss::TempDir::create(pss::temp_base_dir(), "pss-grace-").value();
+  auto pidfile = dir.path() / "helper.pid";
+  auto p = run_to_eof("echo before; sleep 600 & echo $! > " + pidfile.native() + "; exit 0");
+  CHECK(p.status.success());
+  CHECK(p.tail == std::vector<std::string>{"before"});
+  int helper = 0;
+  std::ifstream(pidfile) >> helper;
+  REQUIRE(helper > 0);
+  CHECK(::kill(helper, 0) == 0); // it still held the pipe when the loop ended
+  ::kill(helper, SIGKILL);
+}
+
 TEST_CASE("process::Child output lines") {
   SUBCASE("many lines, split across reads, each whole and in order") {
     auto p = run_to_eof("seq 1 200000 >&2");
@@ -332,6 +348,23 @@ TEST_CASE("process::Child fork hazard") {
 }
 
 TEST_CASE("process::Child sandbox") {
+  SUBCASE("write_only_beneath: writes elsewhere are refused, even to root") {
+    auto dir = pss::TempDir::create(pss::temp_base_dir(), "pss-ll-").value();
+    auto inside = dir.path() / "in";
+    auto outside = dir.path() / "out";
+    std::filesystem::create_directory(inside);
+    std::filesystem::create_directory(outside);
+    SpawnSpec spec = spec_of({"/bin/sh", "-c",
+                              "echo a > in/a && echo b > /dev/null && (echo c > out/c || "
+                              "echo refused)"},
+                             {}, dir.path(), "confined");
+    spec.write_only_beneath = {inside, "/dev/null"};
+    auto [out, status] = run_capture(spec);
+    CHECK(status.success());
+    CHECK(out == "refused\n");
+    CHECK(std::filesystem::exists(inside / "a"));
+    CHECK_FALSE(std::filesystem::exists(outside / "c"));
+  }
   SUBCASE("resource limits are set in the child") {
     SpawnSpec spec =
         spec_of({"/bin/sh", "-c", "ulimit -n; ulimit -t; ulimit -v"}, {}, {}, "limits");
