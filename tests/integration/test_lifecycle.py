@@ -15,7 +15,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import CLAMAV_DB, EICAR, SOURCE_ROOT, PssTestCase, fake_engine  # noqa: E402
+from common import (CLAMAV_DB, EICAR, SOURCE_ROOT, PssTestCase, fake_engine,  # noqa: E402
+                    wait_until)
 from test_celery import CeleryTestCase, file_bounty  # noqa: E402
 from test_webhook import WebhookTestCase  # noqa: E402
 
@@ -352,17 +353,13 @@ class WorkerYaraReloadTest(WorkerReloadTest):
         self.assertIn("setup failed", self.read_log(self.workers[0]))
 
 
-class WebhookReloadTest(WebhookTestCase, StreamCheck):
-    def setUp(self):
-        super().setUp()
-        self.stream_setup()
-        self.recv = self.receiver()
-        self.uris = {"new": "data:," + urllib.parse.quote(NEW_SAMPLE),
-                     "clean": "data:,clean",
-                     "eicar": "data:;base64," + __import__("base64").b64encode(EICAR).decode()}
+class WebhookStream(StreamCheck):
+    """The stream through the webhook (with WebhookTestCase): bounties as data: URIs in
+    self.uris, answers at self.recv."""
+
+    ENGINE = "clamav"
 
     def wait_until(self, predicate, timeout=300, what="condition", details=None):
-        from common import wait_until
         wait_until(predicate, timeout=timeout, what=what, details=details)
 
     def send_one(self, kind, n):
@@ -380,12 +377,23 @@ class WebhookReloadTest(WebhookTestCase, StreamCheck):
                       md.get("scanner", {}).get("signatures_version"))
         return out
 
-    def check(self, broken):
-        self.start("--concurrency", "2")
+    def check(self, broken, concurrency="2"):
+        self.start("--concurrency", concurrency, engine=self.ENGINE)
         self.run_stream(self.send_one, self.answers, self.read_log, self.proc, broken=broken)
         self.assertEqual(self.recv.bad_signatures, 0)
         result = "failed" if broken else "ok"
-        self.wait_metric(f'pss_engine_updates_total{{engine="clamav",result="{result}"}} 1')
+        self.wait_metric(
+            f'pss_engine_updates_total{{engine="{self.ENGINE}",result="{result}"}} 1')
+
+
+class WebhookReloadTest(WebhookTestCase, WebhookStream):
+    def setUp(self):
+        super().setUp()
+        self.stream_setup()
+        self.recv = self.receiver()
+        self.uris = {"new": "data:," + urllib.parse.quote(NEW_SAMPLE),
+                     "clean": "data:,clean",
+                     "eicar": "data:;base64," + __import__("base64").b64encode(EICAR).decode()}
 
     def test_worker_processes_each_reload_their_own_clamd(self):
         self.start("--backend", "process", "--concurrency", "2")

@@ -15,8 +15,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, live_pids, wait_until  # noqa: E402
-from test_lifecycle import StreamCheck  # noqa: E402
+from common import BINARY, EICAR, live_pids  # noqa: E402
+from test_lifecycle import WebhookStream  # noqa: E402
 from test_supervisor import ENGINE, ServerTestCase  # noqa: E402
 from test_webhook import WebhookTestCase  # noqa: E402
 
@@ -86,10 +86,11 @@ class PoolTest(ServerTestCase):
         self.assertIn(ENGINE + "#2", r.stdout)  # this machine has two cores (or more)
 
 
-class PoolUpdateTest(WebhookTestCase, StreamCheck):
-    """The webhook's stream (test_lifecycle.StreamCheck) on a pool of two servers whose
+class PoolUpdateTest(WebhookTestCase, WebhookStream):
+    """The webhook's stream (test_lifecycle.WebhookStream) on a pool of two servers whose
     definitions file gains a signature."""
 
+    ENGINE = ENGINE
     VERSION_RE = r"^2026\.12\.0[12]$"
 
     def setUp(self):
@@ -114,9 +115,6 @@ class PoolUpdateTest(WebhookTestCase, StreamCheck):
                      "clean": "data:,clean",
                      "eicar": "data:;base64," + __import__("base64").b64encode(EICAR).decode()}
 
-    def wait_until(self, predicate, timeout=300, what="condition", details=None):
-        wait_until(predicate, timeout=timeout, what=what, details=details)
-
     def add_signature(self, broken=False):
         text = "Pool.Update.Test=" + NEW_STRING.decode() + "\n"
         with open(os.path.join(self.defs, "signatures.txt"), "w") as f:
@@ -128,27 +126,8 @@ class PoolUpdateTest(WebhookTestCase, StreamCheck):
                 "new": ("malicious", "Pool.Update.Test") if new_definitions
                 else ("benign", None)}[kind]
 
-    def send_one(self, kind, n):
-        status = self.request("/", self.bounty(self.uris[kind], self.recv.url, bid=n + 1))[0]
-        self.assertEqual(status, 202)
-
-    def answers(self):
-        with self.recv.lock:
-            got = list(self.recv.answers)
-        out = {}
-        for headers, a in got:
-            n = int(headers["X-POLYSWARM-BOUNTY"]) - 1
-            md = a.get("metadata", {})
-            out[n] = (a["verdict"], md.get("malware_family") or None,
-                      md.get("scanner", {}).get("signatures_version"))
-        return out
-
     def check(self, broken):
-        self.start("--concurrency", "4", engine=ENGINE)
-        self.run_stream(self.send_one, self.answers, self.read_log, self.proc, broken=broken)
-        self.assertEqual(self.recv.bad_signatures, 0)
-        result = "failed" if broken else "ok"
-        self.wait_metric(f'pss_engine_updates_total{{engine="{ENGINE}",result="{result}"}} 1')
+        WebhookStream.check(self, broken, concurrency="4")
 
     def test_a_rolling_update_of_a_pool_under_a_steady_stream(self):
         self.check(broken=False)
