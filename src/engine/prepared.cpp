@@ -152,4 +152,14 @@ asio::awaitable<Result<Prepared>> run_setup(asio::any_io_executor ex, const Mani
   co_return Prepared(std::move(data));
 }
 
+asio::awaitable<Result<Prepared>> next_generation(asio::any_io_executor ex,
+                                                  const Manifest& manifest,
+                                                  const env::EngineEnv& env,
+                                                  const wine::Runtime* wine, Prepared current) {
+  if (!manifest.setup) {
+    co_return current;
+  }
+  co_return co_await run_setup(ex, manifest, env, wine);
+}
+
 } // namespace pss::engine

@@ -38,6 +38,11 @@ boost::asio::awaitable<Result<Prepared>> run_setup(boost::asio::any_io_executor 
                                                    const env::EngineEnv& env,
                                                    const wine::Runtime* wine);
 
+// A reload's generation: a new one from the setup, or `current` when the manifest has none.
+boost::asio::awaitable<Result<Prepared>>
+next_generation(boost::asio::any_io_executor ex, const Manifest& manifest,
+                const env::EngineEnv& env, const wine::Runtime* wine, Prepared current);
+
 // Removes every write permission below `dir` and of `dir` itself (files and folders).
 Result<void> make_read_only(const std::filesystem::path& dir);
 

@@ -159,14 +159,12 @@ public:
   // finishes its scans in flight and is stopped. The first new instance that is not ready
   // means the new definitions do not work: the old instances all go on serving.
   asio::awaitable<Result<void>> reload() override {
-    Prepared next = m_prepared;
-    if (m_manifest.setup) {
-      auto prepared = co_await run_setup(m_ex, m_manifest, m_env, m_wine ? &*m_wine : nullptr);
-      if (!prepared) {
-        co_return prepared.error();
-      }
-      next = std::move(*prepared);
+    auto prepared =
+        co_await next_generation(m_ex, m_manifest, m_env, m_wine ? &*m_wine : nullptr, m_prepared);
+    if (!prepared) {
+      co_return prepared.error();
     }
+    Prepared next = std::move(*prepared);
     for (std::size_t i = 0; i < m_instances.size(); ++i) {
       auto old = m_instances[i];
       auto fresh = make_instance(old->index, next);

@@ -64,14 +64,12 @@ public:
   // A new setup generation (when the manifest has a setup) and the versions read again; scans
   // in flight keep the generation they started with.
   asio::awaitable<Result<void>> reload() override {
-    Prepared next = m_prepared;
-    if (m_manifest.setup) {
-      auto prepared = co_await run_setup(m_ex, m_manifest, m_env, m_wine ? &*m_wine : nullptr);
-      if (!prepared) {
-        co_return prepared.error();
-      }
-      next = std::move(*prepared);
+    auto prepared =
+        co_await next_generation(m_ex, m_manifest, m_env, m_wine ? &*m_wine : nullptr, m_prepared);
+    if (!prepared) {
+      co_return prepared.error();
     }
+    Prepared next = std::move(*prepared);
     auto v = co_await read_versions(next);
     if (!v) {
       co_return v.error();
