@@ -15,7 +15,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, live_pids  # noqa: E402
+from common import BINARY, EICAR, PATIENCE, live_pids, wait_until  # noqa: E402
 from test_lifecycle import WebhookStream  # noqa: E402
 from test_supervisor import ENGINE, ServerTestCase  # noqa: E402
 from test_webhook import WebhookTestCase  # noqa: E402
@@ -42,27 +42,30 @@ class PoolTest(ServerTestCase):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                 cwd=self.tmp)
         errors = []
-        threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True).start()
+        reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+        reader.start()
         # Kills driven by progress, not by time: at these answer counts, one server dies.
         kill_at = {100, 300, 500, 700}
         kills, lines = [], []
         for line in proc.stdout:
             lines.append(line)
             if len(lines) in kill_at:
-                pids = self.servers()  # two or three: one may be restarting
-                self.assertTrue(pids, "no server running")
+                # One instance down at a time: the one killed before is back first.
+                pids = wait_until(lambda: (lambda p: p if len(p) >= 3 else None)(self.servers()),
+                                  what="three servers running")
                 os.kill(pids[len(kills) % len(pids)], signal.SIGKILL)
                 kills.append(pids)
         code = proc.wait(timeout=600)
-        self.assertEqual(code, 1, errors[0].decode(errors="replace")[-3000:] if errors else "")
-        self.assertEqual(len(kills), 4)
+        reader.join(PATIENCE)  # its stderr, read to the end
         stderr = errors[0].decode(errors="replace") if errors else ""
-        self.assertEqual(stderr.count("restarting in"), 4, stderr)
         got = {os.path.basename(a["input"]): a["analysis"] for a in map(json.loads, lines)}
-        self.assertEqual(len(got), 1000, errors)
+        self.assertEqual(len(got), 1000, stderr[-3000:])
         for i in range(1000):
             want = "malicious" if i % 10 == 0 else "benign"
             self.assertEqual(got[f"{i:03d}.bin"]["result"], want, (i, got[f"{i:03d}.bin"]))
+        self.assertEqual(code, 1, stderr[-3000:])
+        self.assertEqual(len(kills), 4)
+        self.assertEqual(stderr.count("restarting in"), 4, stderr)
         self.assertNoWineLeft()
 
     def test_engines_lists_every_instance(self):

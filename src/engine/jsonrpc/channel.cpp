@@ -59,6 +59,11 @@ struct Channel::Impl {
 };
 
 Channel::Channel(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+void Channel::abort() {
+  m_impl->broken = true;
+  m_impl->close();
+}
+
 Channel::~Channel() = default;
 
 bool Channel::usable() const {

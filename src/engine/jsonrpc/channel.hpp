@@ -49,6 +49,8 @@ public:
 
   boost::asio::awaitable<CallResult> call(const std::string& method, const nlohmann::json& params,
                                           Clock::time_point deadline);
+  // Closes it now: a call in progress ends as lost (its server died under it).
+  void abort();
   // False once a call broke the stream (lost, timeout, bad reply).
   bool usable() const;
 

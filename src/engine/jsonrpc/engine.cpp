@@ -41,10 +41,11 @@ struct Instance {
   std::uint16_t port = 0;                     // its {port}, chosen at each start
   std::vector<std::unique_ptr<Channel>> idle; // connections of generation idle_gen
   int idle_gen = -1;
-  int in_use = 0;          // scans and probes on it now
-  bool retiring = false;   // replaced: finishes its scans, takes no more
-  EngineVersions versions; // what it said after its start
-  Prepared prepared;       // the setup generation it was started with
+  int in_use = 0;                  // scans and probes on it now
+  std::map<Channel*, int> calling; // channels in a call, by the generation they reach
+  bool retiring = false;           // replaced: finishes its scans, takes no more
+  EngineVersions versions;         // what it said after its start
+  Prepared prepared;               // the setup generation it was started with
 };
 
 class JsonRpcEngine final : public Engine {
@@ -322,17 +323,26 @@ private:
         }
         return r;
       };
-      spec.on_spawn = [this, weak](process::Child& child, int gen) {
-        auto i = weak.lock();
-        if (!i) {
-          return;
+    }
+    // A new process: calls still waiting on the one before end now, as lost, and are retried
+    // (a killed Wine server's connections may never be reset: wineserver holds its sockets).
+    spec.on_spawn = [this, weak](process::Child& child, int gen) {
+      auto i = weak.lock();
+      if (!i) {
+        return;
+      }
+      for (auto& [channel, channel_gen] : i->calling) {
+        if (channel_gen != gen) {
+          channel->abort();
         }
+      }
+      if (m_stdio) {
         i->idle.clear();
         i->idle_gen = gen;
         i->idle.push_back(
             Channel::over_pipes(m_ex, child.take_stdin(), child.take_stdout_pipe(), m_spec.wire));
-      };
-    }
+      }
+    };
     auto probing = [this, weak](bool health) {
       return [this, weak, health](Clock::time_point deadline) {
         return probe(weak.lock(), deadline, health);
@@ -507,6 +517,12 @@ private:
       }
       ch = std::move(*c);
     }
+    inst.calling[ch.get()] = gen;
+    struct Done {
+      Instance& inst;
+      Channel* ch;
+      ~Done() { inst.calling.erase(ch); }
+    } done{inst, ch.get()};
     CallResult r = co_await ch->call(method, params, deadline);
     if (ch->usable() && gen == inst.service->status().generation) {
       if (inst.idle_gen != gen) {
