@@ -34,6 +34,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -299,10 +300,21 @@ def part_yara(args, tmp):
 
 # ----------------------------------------------------------------------------------- pool --
 
+def cpu_ticks():
+    """(busy, all) clock ticks of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return sum(v) - idle, sum(v)
+
+
 def run_streamed(cmd, env, ready_re):
     """Runs cmd to its end, timestamping each stdout and stderr line as it arrives. Returns
     (total seconds, the time of the first stderr line matching ready_re, or None,
-    [(time, stdout line)]), times from the start."""
+    [(time, stdout line)], [(time, stderr line)], (cores the run used on average, cores the
+    rest of the machine used)), times from the start."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, all0 = cpu_ticks()
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = [], []
@@ -317,12 +329,17 @@ def run_streamed(cmd, env, ready_re):
         t.start()
     code = p.wait()
     total = time.monotonic() - t0
+    busy1, all1 = cpu_ticks()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     for t in threads:
         t.join()
     if code not in (0, 1):
         sys.exit(f"{cmd} failed ({code}):\n" + "\n".join(l for _, l in err[-40:]))
     ready = next((t for t, l in err if re.search(ready_re, l)), None)
-    return total, ready, out, err
+    # The run's CPU: pssupervise and what it waited for (the Wine servers, wineserver).
+    ours = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / total
+    machine = (busy1 - busy0) / max(1, all1 - all0) * (os.cpu_count() or 1)
+    return total, ready, out, err, (ours, max(0.0, machine - ours))
 
 
 def part_pool(args, tmp):
@@ -365,13 +382,13 @@ def part_pool(args, tmp):
     # "ready in" for one instance; "N instances of ... ready" for a pool.
     ready_re = r"(\d+ instances of \S+ ready|testvendor-server\.exe \(pid \d+\) ready in)"
     n = args.pool_files
-    thr_log, thr_sub, totals = {}, {}, {}
+    thr_log, thr_sub, totals, cpus = {}, {}, {}, {}
     counts = (1, 2)
     for rnd in range(args.rounds):
         print(f"round {rnd + 1}/{args.rounds} ({load()})", flush=True)
         for inst in counts:
             e = dict(env, TESTVENDOR_SERVER_INSTANCES=str(inst))
-            total, ready, out, _ = run_streamed(cmd + [corpus], e, ready_re)
+            total, ready, out, _, cpu = run_streamed(cmd + [corpus], e, ready_re)
             t_one, _ = timed_run(cmd + [one], e)
             if ready is None:
                 sys.exit(f"no 'ready' line in the log of {inst} instance(s)")
@@ -383,6 +400,7 @@ def part_pool(args, tmp):
             thr_log.setdefault(inst, []).append(len(after) / (after[-1] - ready))
             thr_sub.setdefault(inst, []).append((n - 1) / (total - t_one))
             totals.setdefault(inst, []).append((total, t_one, ready, len(after)))
+            cpus.setdefault(inst, []).append(cpu)
     print(f"\nanswers checked: {n} answers per run, the {len(eicars)} EICAR file(s) malicious")
     print(f"{n} files, --concurrency 8, {args.work_ms} ms of CPU work per scan, one scan at a "
           f"time per server (ideal: {1000 / args.work_ms:.0f} files/s per instance); "
@@ -391,8 +409,10 @@ def part_pool(args, tmp):
           "over the time from that line to the last answer (start-up excluded)")
     print(f"files/s (T) = {n - 1} / (T({n}) - T(1)), T(1) an analyze of 1 file (start-up "
           "subtracted)")
+    print("cores used = CPU of the run (pssupervise, the servers, wineserver) over T(n); others ="
+          " the rest of the machine meanwhile (other jobs: what the servers could not have)")
     print(f"{'instances':<10}{'T(n) s':>8}{'T(1) s':>8}{'ready at s':>11}{'answers after':>14}"
-          f"{'files/s (log)':>22}{'files/s (T)':>22}")
+          f"{'files/s (log)':>22}{'files/s (T)':>22}{'cores used':>12}{'others':>8}")
     for inst in counts:
         ts = totals[inst]
         med_l, lo_l, hi_l = spread(thr_log[inst])
@@ -401,7 +421,9 @@ def part_pool(args, tmp):
               f"{statistics.median(t[1] for t in ts):>8.2f}"
               f"{statistics.median(t[2] for t in ts):>11.2f}"
               f"{statistics.median(t[3] for t in ts):>14.0f}"
-              f"{med_l:>9.1f} [{lo_l:5.1f}-{hi_l:5.1f}]{med_s:>9.1f} [{lo_s:5.1f}-{hi_s:5.1f}]")
+              f"{med_l:>9.1f} [{lo_l:5.1f}-{hi_l:5.1f}]{med_s:>9.1f} [{lo_s:5.1f}-{hi_s:5.1f}]"
+              f"{statistics.median(c[0] for c in cpus[inst]):>12.2f}"
+              f"{statistics.median(c[1] for c in cpus[inst]):>8.2f}")
     for label, thr in (("log", thr_log), ("T", thr_sub)):
         r = [b / a for a, b in zip(thr[1], thr[2])]
         med, lo, hi = spread(r)
