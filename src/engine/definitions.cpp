@@ -70,7 +70,8 @@ Result<std::string> definitions_digest(const Manifest& manifest, const env::Engi
              root, fs::directory_options::follow_directory_symlink, ec);
          !ec && it != fs::end(it); it.increment(ec)) {
       if (it->is_regular_file(ec)) {
-        files.emplace_back(fs::relative(it->path(), root, ec).string(), it->path());
+        // Lexically: a linked folder counts by the name of the link, not where it points.
+        files.emplace_back(it->path().lexically_relative(root).string(), it->path());
       }
     }
     if (ec) {

@@ -20,10 +20,14 @@ namespace {
 
 // Typed field access with errors that name the file and the field.
 struct Reader {
-  std::string where; // "engines/clamav/engine.json"
+  std::string where;  // "engines/clamav/engine.json"
+  std::string prefix; // "daemon.reload.": the path of the object read, for nested fields
+
+  // The reader of the object `field` (its fields' errors say "daemon.reload.command").
+  Reader nested(const std::string& field) const { return {where, prefix + field + "."}; }
 
   Error bad(const std::string& field, const std::string& what) const {
-    return make_error(where + ": field '" + field + "' " + what);
+    return make_error(where + ": field '" + prefix + field + "' " + what);
   }
 
   Result<std::string> string(const json& j, const std::string& field, bool required,
@@ -193,7 +197,7 @@ Result<Limits> parse_limits(const Reader& r, const json& j) {
 } // namespace
 
 Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
-  Reader r{(engine_dir / "engine.json").native()};
+  Reader r{(engine_dir / "engine.json").native(), ""};
   if (!j.is_object()) {
     return make_error(r.where + ": must be a JSON object");
   }
@@ -346,11 +350,12 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
         return r.bad("daemon.reload", "must be an object {command, log, done, failed, timeout}");
       }
       DaemonSpec::Reload reload;
-      reload.command = PSS_TRY(r.string(*rl, "command", true));
-      reload.log = PSS_TRY(r.string(*rl, "log", true));
-      reload.done = PSS_TRY(r.string(*rl, "done", true));
-      reload.failed = PSS_TRY(r.string(*rl, "failed", true));
-      reload.timeout = PSS_TRY(r.seconds(*rl, "timeout", reload.timeout));
+      const Reader rr = r.nested("daemon.reload");
+      reload.command = PSS_TRY(rr.string(*rl, "command", true));
+      reload.log = PSS_TRY(rr.string(*rl, "log", true));
+      reload.done = PSS_TRY(rr.string(*rl, "done", true));
+      reload.failed = PSS_TRY(rr.string(*rl, "failed", true));
+      reload.timeout = PSS_TRY(rr.seconds(*rl, "timeout", reload.timeout));
       for (const auto* re : {&reload.done, &reload.failed}) {
         try {
           std::regex check(*re, std::regex::ECMAScript);
@@ -395,7 +400,7 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
     if (!it->is_object()) {
       return r.bad("definitions", "must be an object {\"files\": [...]}");
     }
-    m.definitions = PSS_TRY(r.strings(*it, "files", true));
+    m.definitions = PSS_TRY(r.nested("definitions").strings(*it, "files", true));
     if (m.definitions.empty()) {
       return r.bad("definitions.files", "must name at least one file or folder");
     }

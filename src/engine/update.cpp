@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <sys/stat.h>
 
 namespace pss::engine {
@@ -92,8 +93,16 @@ asio::awaitable<Result<void>> run_updater(asio::any_io_executor ex, const Manife
   std::string why =
       "the updater failed (" + (run.status ? run.status->describe() : run.output) + ")";
   std::vector<std::string> tail = run.errors;
-  if (tail.empty() && run.status && !run.output.empty()) {
-    tail.push_back(run.output.substr(0, 300));
+  if (tail.empty() && run.status) {
+    // Nothing on stderr: the end of its stdout, where an error follows a long progress log.
+    std::istringstream lines(run.output);
+    for (std::string l; std::getline(lines, l);) {
+      tail.push_back(l);
+    }
+    constexpr std::size_t k_tail_lines = 10;
+    if (tail.size() > k_tail_lines) {
+      tail.erase(tail.begin(), tail.end() - k_tail_lines);
+    }
   }
   for (const auto& l : tail) {
     why += "\n  " + l;

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -91,6 +92,13 @@ public:
   const std::vector<Seen>& seen() const { return m_seen; }
   int starts = 0;
   int stops = 0;
+  // reload(): counted; `on_reload`'s answer (it may change `engine_versions`, or throw), else
+  // success.
+  std::function<Result<void>()> on_reload;
+  int reloads = 0;
+
+  // The ${NAME_*} variables (the updater and the update record read them).
+  env::EngineEnv& env() { return m_env; }
 
   engine::Manifest& manifest() { return m_manifest; }
   const engine::Manifest& manifest() const override { return m_manifest; }
@@ -103,6 +111,10 @@ public:
     co_return;
   }
   engine::EngineVersions versions() const override { return engine_versions; }
+  boost::asio::awaitable<Result<void>> reload() override {
+    ++reloads;
+    co_return on_reload ? on_reload() : Result<void>{};
+  }
 
   boost::asio::awaitable<model::Analysis> scan(const artifact::Artifact& artifact,
                                                engine::Clock::time_point deadline) override {

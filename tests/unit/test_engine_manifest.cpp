@@ -1,10 +1,12 @@
 #include "engine/manifest.hpp"
+#include "unit/support.hpp"
 
 #include <doctest/doctest.h>
 #include <filesystem>
 
 using namespace pss::engine;
 using nlohmann::json;
+using pss::test::contains;
 
 TEST_CASE("engine::parse_manifest") {
   SUBCASE("minimal") {
@@ -162,4 +164,148 @@ TEST_CASE("engine::parse_instances") {
   CHECK_FALSE(parse_instances("257", 2).has_value());
   CHECK_FALSE(parse_instances("2x", 2).has_value());
   CHECK_FALSE(parse_instances("", 2).has_value());
+}
+
+TEST_CASE("engine::parse_manifest setup and update: commands with defaults") {
+  auto parse = [](const std::string& extra) {
+    return parse_manifest(json::parse(R"({"product": "P", "vendor": "V", "categories": ["*"],
+                                          "driver": "oneshot")" +
+                                      extra + "}"),
+                          "/e/x");
+  };
+  SUBCASE("absent: none") {
+    auto m = parse("").value();
+    CHECK_FALSE(m.setup);
+    CHECK_FALSE(m.update);
+    CHECK(m.definitions.empty());
+  }
+  SUBCASE("argv alone: 600 s, utf-8, no help") {
+    auto m = parse(R"(, "setup": {"argv": ["yarac", "r.yar", "{prepared}/r.yarc"]},
+                     "update": {"argv": ["fetch"]})")
+                 .value();
+    REQUIRE(m.setup);
+    CHECK(m.setup->argv == std::vector<std::string>{"yarac", "r.yar", "{prepared}/r.yarc"});
+    CHECK(m.setup->timeout == std::chrono::seconds(600));
+    CHECK(m.setup->encoding == "utf-8");
+    CHECK(m.setup->help.empty());
+    REQUIRE(m.update);
+    CHECK(m.update->timeout == std::chrono::seconds(600));
+  }
+  SUBCASE("every field") {
+    auto m = parse(R"(, "update": {"argv": ["fetch", "--all"], "timeout": 1.5,
+                                   "encoding": "utf-16le", "help": "fetch new rules"})")
+                 .value();
+    REQUIRE(m.update);
+    CHECK(m.update->argv == std::vector<std::string>{"fetch", "--all"});
+    CHECK(m.update->timeout == std::chrono::milliseconds(1500));
+    CHECK(m.update->encoding == "utf-16le");
+    CHECK(m.update->help == "fetch new rules");
+  }
+  SUBCASE("null is absent") {
+    auto m = parse(R"(, "setup": null, "update": null, "definitions": null)").value();
+    CHECK_FALSE(m.setup);
+    CHECK_FALSE(m.update);
+    CHECK(m.definitions.empty());
+  }
+  SUBCASE("definitions: the files in order") {
+    auto m =
+        parse(R"(, "definitions": {"files": ["${X_DATA_HOME}/a", "${ENGINE_DIR}/rules"]})").value();
+    CHECK(m.definitions == std::vector<std::string>{"${X_DATA_HOME}/a", "${ENGINE_DIR}/rules"});
+  }
+  SUBCASE("errors name the field") {
+    auto error = [&](const std::string& extra) {
+      auto m = parse(extra);
+      REQUIRE_FALSE(m.has_value());
+      return m.error().message;
+    };
+    CHECK(contains(error(R"(, "setup": ["yarac"])"), "field 'setup' must be {\"argv\""));
+    CHECK(contains(error(R"(, "update": {"timeout": 5})"),
+                   "field 'update.argv' must be a non-empty array of strings"));
+    CHECK(contains(error(R"(, "setup": {"argv": ["a", 1]})"), "field 'setup.argv'"));
+    CHECK(contains(error(R"(, "setup": {"argv": "yarac"})"), "field 'setup.argv'"));
+    CHECK(contains(error(R"(, "setup": {"argv": ["a"], "timeout": "5"})"),
+                   "field 'setup.timeout' must be a positive number"));
+    CHECK(contains(error(R"(, "setup": {"argv": ["a"], "timeout": 0})"), "field 'setup.timeout'"));
+    CHECK(contains(error(R"(, "update": {"argv": ["a"], "encoding": 8})"),
+                   "field 'update.encoding' must be a string"));
+    CHECK(contains(error(R"(, "update": {"argv": ["a"], "help": ["h"]})"),
+                   "field 'update.help' must be a string"));
+    CHECK(contains(error(R"(, "definitions": ["a"])"), "field 'definitions' must be an object"));
+    CHECK(contains(error(R"(, "definitions": {})"), "field 'definitions.files' is missing"));
+    CHECK(contains(error(R"(, "definitions": {"files": [1]})"),
+                   "field 'definitions.files' must be an array of strings"));
+    CHECK(contains(error(R"(, "definitions": {"files": []})"),
+                   "field 'definitions.files' must name at least one file or folder"));
+  }
+}
+
+TEST_CASE("engine::parse_manifest daemon.instances and daemon.reload") {
+  auto parse = [](const std::string& daemon_extra) {
+    return parse_manifest(json::parse(R"({"product": "P", "vendor": "V", "categories": ["*"],
+                                          "driver": "jsonrpc", "daemon": {"argv": ["srv"])" +
+                                      daemon_extra + "}}"),
+                          "/e/x");
+  };
+  auto error = [&](const std::string& daemon_extra) {
+    auto m = parse(daemon_extra);
+    REQUIRE_FALSE(m.has_value());
+    return m.error().message;
+  };
+  SUBCASE("instances: 1 by default; a number, \"cores\" or a ${VAR} kept as written") {
+    CHECK(parse("").value().daemon->instances == "1");
+    CHECK(parse(R"(, "instances": 4)").value().daemon->instances == "4");
+    CHECK(parse(R"(, "instances": 256)").value().daemon->instances == "256");
+    CHECK(parse(R"(, "instances": "8")").value().daemon->instances == "8");
+    CHECK(parse(R"(, "instances": "cores")").value().daemon->instances == "cores");
+    CHECK(parse(R"(, "instances": "${X_INSTANCES}")").value().daemon->instances ==
+          "${X_INSTANCES}");
+  }
+  SUBCASE("instances out of range or of the wrong kind") {
+    for (const char* bad : {"0", "257", "-1", "1.5", "true", "[2]", R"("")"}) {
+      CAPTURE(bad);
+      const auto why = error(std::string(R"(, "instances": )") + bad);
+      CAPTURE(why);
+      CHECK(contains(why, "/e/x/engine.json: field 'daemon.instances' must be a number from 1 "
+                          "to 256"));
+    }
+    CHECK(contains(error(R"(, "instances": "300")"), "not '300'"));
+  }
+  SUBCASE("reload: every field, a 300 s timeout by default") {
+    auto m = parse(R"j(, "reload": {"command": "RELOAD", "log": "${X_STATE_HOME}/clamd.log",
+                                     "done": "^Database correctly reloaded",
+                                     "failed": "^(ERROR|Database reload failed)"})j")
+                 .value();
+    REQUIRE(m.daemon->reload);
+    const auto& r = *m.daemon->reload;
+    CHECK(r.command == "RELOAD");
+    CHECK(r.log == "${X_STATE_HOME}/clamd.log");
+    CHECK(r.done == "^Database correctly reloaded");
+    CHECK(r.failed == "^(ERROR|Database reload failed)");
+    CHECK(r.timeout == std::chrono::seconds(300));
+    CHECK(parse(R"(, "reload": {"command": "R", "log": "l", "done": "d", "failed": "f",
+                                "timeout": 30})")
+              .value()
+              .daemon->reload->timeout == std::chrono::seconds(30));
+    CHECK_FALSE(parse("").value().daemon->reload);
+    CHECK_FALSE(parse(R"(, "reload": null)").value().daemon->reload);
+  }
+  SUBCASE("reload errors name the field") {
+    CHECK(contains(error(R"(, "reload": "RELOAD")"), "field 'daemon.reload' must be an object"));
+    CHECK(contains(error(R"(, "reload": {"log": "l", "done": "d", "failed": "f"})"),
+                   "field 'daemon.reload.command' is missing"));
+    CHECK(contains(error(R"(, "reload": {"command": "R", "done": "d", "failed": "f"})"),
+                   "field 'daemon.reload.log' is missing"));
+    CHECK(contains(error(R"(, "reload": {"command": "R", "log": "l", "failed": "f"})"),
+                   "field 'daemon.reload.done' is missing"));
+    CHECK(contains(error(R"(, "reload": {"command": "R", "log": "l", "done": "d"})"),
+                   "field 'daemon.reload.failed' is missing"));
+    CHECK(contains(error(R"(, "reload": {"command": 1, "log": "l", "done": "d", "failed": "f"})"),
+                   "field 'daemon.reload.command' must be a string"));
+    CHECK(contains(error(R"(, "reload": {"command": "R", "log": "l", "done": "d", "failed": "f",
+                                         "timeout": 0})"),
+                   "field 'daemon.reload.timeout'"));
+    CHECK(contains(error(R"(, "reload": {"command": "R", "log": "l", "done": "d",
+                                         "failed": "[unclosed"})"),
+                   "has a bad regex [unclosed"));
+  }
 }
