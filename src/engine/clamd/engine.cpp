@@ -26,7 +26,7 @@ namespace {
 
 constexpr auto k_external_check = 10s; // PING of a clamd somebody else runs
 constexpr auto k_death_notice = 100ms; // a lost connection to the time its cause is known
-constexpr auto k_log_poll = 100ms;     // how often a reload's outcome is looked for in the log
+constexpr auto k_log_poll = 20ms;      // a reload's log: a scan that may have met the switch waits for the next look
 
 using process::sleep_for;
 
