@@ -5,10 +5,12 @@
 #pragma once
 
 #include "backend/job.hpp"
+#include "cache/key.hpp"
 #include "engine/update.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,13 @@ public:
   }
   // The engines' state for /metrics (supervised servers); empty when it cannot know.
   virtual std::vector<EngineState> states() const { return {}; }
+  // What an answer of `engine` depends on besides the artifact (versions, settings), for a
+  // result cache (backend/cached.hpp); nullopt when the scans run elsewhere (their processes
+  // keep their own cache) or the engine reports no definitions version (never cached).
+  virtual std::optional<cache::Identity> identity(const std::string& engine) const {
+    (void)engine;
+    return std::nullopt;
+  }
 };
 
 } // namespace pss::backend

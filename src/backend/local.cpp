@@ -1,7 +1,9 @@
 #include "backend/local.hpp"
 
+#include "artifact/magic.hpp"
 #include "backend/answers.hpp"
 #include "backend/callbacks.hpp"
+#include "cache/key.hpp"
 #include "model/bounty.hpp"
 #include "util/log.hpp"
 
@@ -38,7 +40,8 @@ struct LocalBackend::Impl {
   std::shared_ptr<spdlog::logger> log = log::get("local");
   bool cancelled = false;
   Callbacks callbacks; // the engines' own (their manifests'), run where they scan
-  std::map<std::string, std::pair<int, int>> updates; // by engine: reloads ok, failed
+  std::map<std::string, std::pair<int, int>> updates;  // by engine: reloads ok, failed
+  mutable std::map<std::string, std::string> settings; // by engine: cache::settings_digest
 
   artifact::FetchOptions own_files; // for FetchedArtifact files: the caller's, not the bounty's
 
@@ -93,6 +96,14 @@ struct LocalBackend::Impl {
   static asio::awaitable<Result<artifact::Artifact>>
   fetch_task(std::string source, const artifact::FetchOptions* opts) {
     co_return artifact::fetch(source, *opts);
+  }
+
+  // A file the caller fetched and hashed (a result cache looking it up): only libmagic left.
+  static asio::awaitable<Result<artifact::Artifact>> identify_task(artifact::Artifact a) {
+    if (auto m = artifact::mimetype_of_file(a.path)) {
+      a.mimetype = std::move(*m);
+    }
+    co_return a;
   }
 
   std::chrono::milliseconds timeout_for(const engine::Engine& e) const {
@@ -152,15 +163,19 @@ struct LocalBackend::Impl {
     const artifact::FetchOptions* fetch_opts = &opts.fetch;
     if (p->job.fetched) {
       const FetchedArtifact& f = *p->job.fetched;
-      if (!f.sha256.empty()) { // fetched and hashed by the caller: nothing left to do
+      if (!f.sha256.empty()) { // fetched and hashed by the caller: identified, if need be
         artifact::Artifact a;
         a.name = p->bounty.artifact_uri;
         a.path = f.path;
         a.size = f.size;
         a.sha256 = f.sha256;
         a.mimetype = f.mimetype;
-        p->fetched = std::move(a);
-        p->fetched_ready = true;
+        if (!a.mimetype.empty() || !opts.fetch.identify) {
+          p->fetched = std::move(a);
+          p->fetched_ready = true;
+          return p;
+        }
+        complete_on_pool(p, identify_task(std::move(a)), io);
         return p;
       }
       // The caller's own file (a spooled data: artifact): hashed and identified here, outside
@@ -168,8 +183,14 @@ struct LocalBackend::Impl {
       source = f.path.string();
       fetch_opts = &own_files;
     }
-    // The task is a named local: GCC 12 destroys lambda temporaries in a co_await twice.
-    auto task = fetch_task(std::move(source), fetch_opts);
+    complete_on_pool(p, fetch_task(std::move(source), fetch_opts), io);
+    return p;
+  }
+
+  // Runs `task` (fetching, identifying) on the pool; its result lands in `p` on `io`.
+  void complete_on_pool(const std::shared_ptr<Pending>& p,
+                        asio::awaitable<Result<artifact::Artifact>> task,
+                        asio::any_io_executor io) {
     asio::co_spawn(
         pool, std::move(task),
         asio::bind_executor(io, [p](std::exception_ptr ep, Result<artifact::Artifact> r) mutable {
@@ -184,7 +205,6 @@ struct LocalBackend::Impl {
           p->fetched_ready = true;
           p->fetched_event.cancel();
         }));
-    return p;
   }
 
   asio::awaitable<void> analyze_one(engine::Engine& e, const artifact::Artifact& art,
@@ -316,6 +336,27 @@ asio::awaitable<std::vector<engine::UpdateOutcome>> LocalBackend::reload(bool ru
     out.push_back(std::move(o));
   }
   co_return out;
+}
+
+std::optional<cache::Identity> LocalBackend::identity(const std::string& name) const {
+  auto it = std::ranges::find_if(
+      m_impl->engines, [&](const engine::Engine* e) { return e->manifest().name == name; });
+  if (it == m_impl->engines.end()) {
+    return std::nullopt;
+  }
+  const engine::Engine& e = **it;
+  const auto v = e.versions();
+  if (!v.definitions || v.definitions->empty()) {
+    return std::nullopt;
+  }
+  auto& settings = m_impl->settings[name];
+  if (settings.empty()) {
+    // The private runtime dir differs per run and changes no answer.
+    auto vars = e.env().vars;
+    vars.erase(e.env().prefix + "_RUNTIME_DIR");
+    settings = cache::settings_digest(e.manifest().raw.dump(), vars);
+  }
+  return cache::Identity{v.engine.value_or(""), *v.definitions, settings};
 }
 
 asio::awaitable<JobResult> LocalBackend::run_one(Job job) {

@@ -43,6 +43,7 @@ public:
   boost::asio::awaitable<void> stop() override;
   std::vector<EngineState> states() const override;
   boost::asio::awaitable<std::vector<engine::UpdateOutcome>> reload(bool run_updaters) override;
+  std::optional<cache::Identity> identity(const std::string& engine) const override;
 
 private:
   struct Impl;
