@@ -1,6 +1,7 @@
 #include "engine/engine.hpp"
 
 #include "engine/clamd/engine.hpp"
+#include "engine/icap/engine.hpp"
 #include "engine/jsonrpc/engine.hpp"
 #include "engine/oneshot/engine.hpp"
 #include "model/category.hpp"
@@ -16,8 +17,9 @@ namespace {
 using Factory = std::unique_ptr<Engine> (*)(Manifest, env::EngineEnv, boost::asio::any_io_executor);
 
 // Drivers are code for protocols; engines (folders) pick one by name.
-constexpr std::array<std::pair<std::string_view, Factory>, 3> k_drivers{{
+constexpr std::array<std::pair<std::string_view, Factory>, 4> k_drivers{{
     {"clamd", &clamd::make_clamd_engine},
+    {"icap", &icap::make_icap_engine},
     {"jsonrpc", &jsonrpc::make_jsonrpc_engine},
     {"oneshot", &oneshot::make_oneshot_engine},
 }};
