@@ -3,6 +3,7 @@
 #include "artifact/spool.hpp"
 #include "artifact/uri.hpp"
 #include "http/delivery.hpp"
+#include "http/engine_metrics.hpp"
 #include "http/metrics.hpp"
 #include "http/slots.hpp"
 #include "http/webhook_request.hpp"
@@ -103,15 +104,7 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
                       "tried once), expired (transient failures until the bounty expired), "
                       "abandoned (the webhook stopped), none (the bounty had no response_url)",
                       {"result"});
-  Gauge& engine_state =
-      metrics.gauge("pss_engine_up", "1 for the engine's current state", {"engine", "state"});
-  Gauge& engine_restarts =
-      metrics.gauge("pss_engine_restarts", "Restarts of the engine's server", {"engine"});
-  Counter& engine_updates =
-      metrics.counter("pss_engine_updates_total",
-                      "Definitions reloads (SIGHUP, --update-interval) by result: ok, failed "
-                      "(the old definitions went on serving)",
-                      {"engine", "result"});
+  EngineMetrics engine_metrics{metrics};
 
   // The stages' bounds: a bounty holds a fetch slot while its artifact downloads (and until
   // its scan starts: the file is on disk), a scan slot while an engine scans it; deliveries
@@ -150,18 +143,7 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
   }
 
   std::string render_metrics() {
-    for (const auto& g : backend->states()) {
-      for (const char* s : {"down", "starting", "ready", "stopping", "failed", "ok"}) {
-        engine_state.set({g.engine, s}, g.state == s ? 1 : 0);
-      }
-      engine_restarts.set({g.engine}, g.restarts);
-      // The backend keeps totals; a counter only goes up by what is new.
-      for (auto [result, total] : {std::pair{"ok", g.updates_ok}, {"failed", g.updates_failed}}) {
-        if (double seen = engine_updates.value({g.engine, result}); total > seen) {
-          engine_updates.inc({g.engine, result}, total - seen);
-        }
-      }
-    }
+    engine_metrics.update(backend->states());
     return metrics.render();
   }
 

@@ -89,6 +89,8 @@ public:
 
   const Request& request() const { return m_request; }
   bool started() const { return m_started; }
+  // The ICAP head and the encapsulated heads are read (the head event came).
+  bool has_head() const { return m_state != State::icap_head && m_state != State::http_heads; }
   bool complete() const { return m_state == State::done; }
   bool at_preview_end() const { return m_state == State::preview_end; }
   // In the preview (before any continue_after_preview()).
