@@ -19,6 +19,9 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clamd_bench import make_corpus  # noqa: E402
 
+# Every figure here is of scans: the result cache (on by default) would answer repeats.
+os.environ.setdefault("PSS_CACHE", "off")
+
 
 def hyperfine(commands, runs, out_json):
     args = ["hyperfine", "--runs", str(runs), "--warmup", "1", "-N", "--ignore-failure",

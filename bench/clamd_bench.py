@@ -28,6 +28,9 @@ os.environ.setdefault("PSS_BINARY", "unused")
 os.environ.setdefault("PSS_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), ".."))
 from common import EICAR, Clamd, free_port  # noqa: E402
 
+# Every figure here is of scans: the result cache (on by default) would answer repeats.
+os.environ.setdefault("PSS_CACHE", "off")
+
 
 def make_corpus(root, n, seed=1):
     """n files of mixed kinds and sizes (512 B to 4 MiB), deterministic for a seed:

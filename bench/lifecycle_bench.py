@@ -53,6 +53,9 @@ os.environ.setdefault("PSS_SOURCE_ROOT", SOURCE_ROOT)
 from common import EICAR, live_pids, pid_alive  # noqa: E402
 from test_webhook import SECRET, Receiver, sign  # noqa: E402 (Receiver checks with SECRET)
 
+# Every figure here is of scans: the result cache (on by default) would answer repeats.
+os.environ.setdefault("PSS_CACHE", "off")
+
 BENCH_SIGNATURE = "PssBench:0:*:50535342454e4348"  # hex of PSSBENCH
 BENCH_SAMPLE = b"a file carrying PSSBENCH, unknown to the shipped database"
 

@@ -15,6 +15,9 @@ import subprocess
 import tempfile
 import time
 
+# Every figure here is of scans: the result cache (on by default) would answer repeats.
+os.environ.setdefault("PSS_CACHE", "off")
+
 
 def timed(cmd, env, runs):
     times = []

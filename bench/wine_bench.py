@@ -15,6 +15,9 @@ import sys
 import tempfile
 import time
 
+# Every figure here is of scans: the result cache (on by default) would answer repeats.
+os.environ.setdefault("PSS_CACHE", "off")
+
 ENV_BASE = {"WINEDEBUG": "-all", "WINEDLLOVERRIDES": "mscoree,mshtml=", "LC_ALL": "C.UTF-8"}
 
 

@@ -30,6 +30,12 @@ fs::path default_cache_path() {
   return base / "pssupervise" / "results.sqlite";
 }
 
+artifact::FetchOptions cache_fetch_options(const LocalOptions& local) {
+  artifact::FetchOptions f = local.fetch;
+  f.identify = local.fetch.identify && !local.identify_only_if_needed;
+  return f;
+}
+
 std::unique_ptr<cache::Store> open_cache_store(const CacheOptions& opts) {
   if (opts.where == "off") {
     return nullptr;
@@ -102,6 +108,7 @@ struct CachedBackend::Impl {
     f.path = r->path;
     f.size = r->size;
     f.sha256 = r->sha256;
+    f.mimetype = r->mimetype;
     if (r->temp) { // stdin: the bytes live in our temp file until the job is answered
       f.owner = std::make_shared<const TempFile>(std::move(*r->temp));
       r->temp.reset();
@@ -177,6 +184,9 @@ struct CachedBackend::Impl {
     if (!l.job.bounty && l.artifact) {
       complete_local_bounty(r.bounty, l.job, *l.artifact);
       r.bounty.sha256 = l.artifact->sha256;
+      if (!r.bounty.mimetype && !l.artifact->mimetype.empty()) {
+        r.bounty.mimetype = l.artifact->mimetype;
+      }
     }
     for (const auto& name : l.asked) {
       model::Analysis a = l.hits.at(name);
@@ -240,7 +250,6 @@ CachedBackend::CachedBackend(std::unique_ptr<Backend> inner, std::unique_ptr<cac
   m_impl->store = std::move(store);
   m_impl->opts = std::move(opts);
   m_impl->fetch = std::move(fetch);
-  m_impl->fetch.identify = false; // the inner backend identifies what it scans
 }
 
 CachedBackend::~CachedBackend() {

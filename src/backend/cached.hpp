@@ -7,6 +7,7 @@
 
 #include "artifact/fetch.hpp"
 #include "backend/backend.hpp"
+#include "backend/local.hpp"
 #include "cache/store.hpp"
 
 #include <chrono>
@@ -24,6 +25,10 @@ struct CacheOptions {
   bool rescan = false; // ignore hits, store the new answers
 };
 
+// How a cache reads local inputs for a local backend with these options: libmagic only when
+// the bounty is shown (a hit scans nothing, so no engine needs it).
+artifact::FetchOptions cache_fetch_options(const LocalOptions& local);
+
 // ${XDG_CACHE_HOME:-~/.cache}/pssupervise/results.sqlite
 std::filesystem::path default_cache_path();
 
@@ -40,7 +45,8 @@ struct CacheCount {
 class CachedBackend final : public Backend {
 public:
   // `fetch`: how the inner backend reads a job's input, so that a local file is read (and
-  // hashed) once, here, under the same policy.
+  // hashed) once, here, under the same policy; `identify` when the answers show the bounty's
+  // mimetype (cache_fetch_options()).
   CachedBackend(std::unique_ptr<Backend> inner, std::unique_ptr<cache::Store> store,
                 CacheOptions opts, artifact::FetchOptions fetch);
   ~CachedBackend() override;

@@ -7,8 +7,15 @@ namespace pss::backend {
 
 std::unique_ptr<Backend> make_backend(BackendOptions opts, boost::asio::any_io_executor ex) {
   if (opts.name == "local") {
-    return std::make_unique<LocalBackend>(
+    auto local = std::make_unique<LocalBackend>(
         opts.local, std::make_unique<engine::EngineSet>(opts.engines, opts.engines_dir, ex));
+    if (opts.cache) {
+      if (auto store = open_cache_store(*opts.cache)) {
+        return std::make_unique<CachedBackend>(std::move(local), std::move(store), *opts.cache,
+                                               cache_fetch_options(opts.local));
+      }
+    }
+    return local;
   }
   if (opts.name == "process") {
     opts.process.engines = opts.engines;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "backend/backend.hpp"
+#include "backend/cached.hpp"
 #include "backend/celery.hpp"
 #include "backend/local.hpp"
 #include "backend/process.hpp"
@@ -25,6 +26,9 @@ struct BackendOptions {
   LocalOptions local;     // `local` (and what `process` reads stdin with: local.fetch)
   ProcessOptions process; // `process`: its engines and fetch options are set from the above
   CeleryOptions celery;   // `celery`: likewise
+  // The result cache: around `local`; `process` hands it to its workers (they share the
+  // store); `celery` has none here (the workers keep theirs). nullopt: no cache.
+  std::optional<CacheOptions> cache;
 };
 
 // Throws pss::Fatal for an unknown name or engines that cannot be loaded (`local`).

@@ -143,7 +143,7 @@ JobResult internal_error(const Job& job, const std::vector<EngineInfo>& engines,
   return unknown_result(job, job_bounty(job), engines_for(job, engines), "internal error: " + what);
 }
 
-asio::awaitable<void> scan_one(LocalBackend& backend, Job job, LineWriter& out) {
+asio::awaitable<void> scan_one(Backend& backend, Job job, LineWriter& out) {
   JobResult r;
   try {
     r = co_await backend.run_one(job);
@@ -180,10 +180,16 @@ int run_process_worker(ProcessWorkerOptions opts) {
   lo.fetch.temp_dir = tmp->path();
 
   CommandLoop loop;
-  std::unique_ptr<LocalBackend> backend;
+  std::unique_ptr<Backend> backend;
   try {
     backend = std::make_unique<LocalBackend>(
         lo, std::make_unique<engine::EngineSet>(opts.engines, opts.engines_dir, loop.executor()));
+    if (opts.cache) {
+      if (auto store = open_cache_store(*opts.cache)) {
+        backend = std::make_unique<CachedBackend>(std::move(backend), std::move(store), *opts.cache,
+                                                  cache_fetch_options(lo));
+      }
+    }
   } catch (const std::exception& e) {
     return fail(e.what());
   }

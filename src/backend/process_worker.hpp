@@ -5,6 +5,7 @@
 // Its logs go to stderr.
 #pragma once
 
+#include "backend/cached.hpp"
 #include "backend/local.hpp"
 
 #include <filesystem>
@@ -19,6 +20,7 @@ struct ProcessWorkerOptions {
   std::filesystem::path engines_dir;
   // Concurrency, fetch policy and timeout; the temp folder is the worker's own.
   LocalOptions local;
+  std::optional<CacheOptions> cache; // the parent's: one store shared by every worker
   // Set when its options could not be used: said as its hello, and it exits 2.
   std::optional<std::string> error;
 };

@@ -6,6 +6,7 @@
 #include "backend/callbacks.hpp"
 #include "backend/factory.hpp"
 #include "cli/backend_worker.hpp"
+#include "cli/cache_options.hpp"
 #include "cli/printer.hpp"
 #include "cli/size.hpp"
 #include "model/bounty.hpp"
@@ -144,6 +145,7 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   bo.name = opts.backend;
   bo.engines = global.engines;
   bo.engines_dir = global.engines_dir;
+  bo.cache = cache_options(global).value();
   backend::LocalOptions& lo = bo.local;
   lo.concurrency = concurrency;
   lo.fetch.temp_dir = tmp->path();

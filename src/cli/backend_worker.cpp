@@ -1,6 +1,7 @@
 #include "cli/backend_worker.hpp"
 
 #include "backend/process_worker.hpp"
+#include "cli/cache_options.hpp"
 #include "cli/size.hpp"
 
 #include <fmt/format.h>
@@ -32,6 +33,11 @@ int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& 
   backend::ProcessWorkerOptions w;
   w.engines = global.engines;
   w.engines_dir = global.engines_dir;
+  if (auto c = cache_options(global)) {
+    w.cache = *c;
+  } else {
+    w.error = c.error().message;
+  }
   backend::LocalOptions& lo = w.local;
   lo.concurrency = opts.concurrency;
   if (auto max_size = parse_size(opts.max_size)) {
@@ -62,6 +68,8 @@ backend::ProcessOptions process_backend_options(const GlobalOptions& global, std
   if (!global.engines_dir.empty()) {
     po.argv.insert(po.argv.end(), {"--engines-dir", global.engines_dir});
   }
+  const auto cache = cache_argv(global);
+  po.argv.insert(po.argv.end(), cache.begin(), cache.end());
   po.argv.insert(po.argv.end(),
                  {"--log-level", global.log_level, "--log-format", global.log_format, "__worker",
                   "--concurrency", std::to_string(std::max<std::size_t>(1, worker.concurrency)),

@@ -51,6 +51,16 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", global.log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  if (const char* c = std::getenv("PSS_CACHE"); c != nullptr) {
+    global.cache = c;
+  }
+  app.add_option("--cache", global.cache,
+                 "Result cache: a SQLite file (default ~/.cache/pssupervise/results.sqlite, or "
+                 "$PSS_CACHE), or off. Answers are reused for the same bytes, engine, versions, "
+                 "definitions and settings");
+  app.add_option("--cache-ttl", global.cache_ttl, "How long a cached answer is kept (s, m, h, d)")
+      ->capture_default_str();
+  app.add_flag("--rescan", global.rescan, "Ignore cached answers (and store the new ones)");
 
   AnalyzeOptions analyze_opts;
   auto* analyze = app.add_subcommand("analyze", "Scan files, directories, stdin or URIs");

@@ -2,6 +2,7 @@
 
 #include "backend/factory.hpp"
 #include "cli/backend_worker.hpp"
+#include "cli/cache_options.hpp"
 #include "cli/size.hpp"
 #include "http/webhook.hpp"
 #include "util/command_loop.hpp"
@@ -119,6 +120,7 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
   bo.name = opts.backend;
   bo.engines = global.engines;
   bo.engines_dir = global.engines_dir;
+  bo.cache = cache_options(global).value();
   backend::LocalOptions& lo = bo.local;
   lo.concurrency = wo.workers;
   lo.fetch.temp_dir = tmp->path();
@@ -157,7 +159,8 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
   });
   loop.on_reload(
       [&](bool scheduled) -> asio::awaitable<void> {
-        log->info("{}: reloading the engines' definitions", scheduled ? "scheduled update" : "SIGHUP");
+        log->info("{}: reloading the engines' definitions",
+                  scheduled ? "scheduled update" : "SIGHUP");
         co_await backend->reload(scheduled);
       },
       std::chrono::seconds(static_cast<long long>(opts.update_interval)));

@@ -5,6 +5,7 @@
 #include "backend/factory.hpp"
 #include "celery/worker.hpp"
 #include "cli/backend_worker.hpp"
+#include "cli/cache_options.hpp"
 #include "cli/size.hpp"
 #include "util/command_loop.hpp"
 #include "util/log.hpp"
@@ -96,6 +97,7 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   bo.name = opts.backend;
   bo.engines = global.engines;
   bo.engines_dir = global.engines_dir;
+  bo.cache = cache_options(global).value();
   backend::LocalOptions& lo = bo.local;
   lo.concurrency = wo.concurrency;
   // No bounty is printed here: libmagic runs only if an engine's categories need it.
@@ -144,7 +146,8 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   });
   loop.on_reload(
       [&](bool scheduled) -> asio::awaitable<void> {
-        log->info("{}: reloading the engines' definitions", scheduled ? "scheduled update" : "SIGHUP");
+        log->info("{}: reloading the engines' definitions",
+                  scheduled ? "scheduled update" : "SIGHUP");
         co_await backend->reload(scheduled);
       },
       std::chrono::seconds(static_cast<long long>(opts.update_interval)));

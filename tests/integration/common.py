@@ -19,6 +19,9 @@ SAMPLES = os.path.join(SOURCE_ROOT, "tests", "samples")
 # then include ASan's own shadow and quarantine.
 SANITIZED = b"libasan" in subprocess.run(["ldd", BINARY], capture_output=True).stdout
 CLAMAV_DB = os.path.join(SOURCE_ROOT, "engines", "clamav", "db")
+# The result cache is on by default: a test that is not about it scans every time (its second
+# run would otherwise be answered by the first). The cache's own tests set PSS_CACHE.
+os.environ.setdefault("PSS_CACHE", "off")
 
 # How long a test waits for something that is bound to happen (a server up, a file written, a
 # process gone, a delivery made): far beyond what it needs even on a loaded 2-core machine under
