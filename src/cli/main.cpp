@@ -4,6 +4,7 @@
 #include "cli/backend_worker.hpp"
 #include "cli/commands.hpp"
 #include "cli/engines.hpp"
+#include "cli/icap.hpp"
 #include "cli/options.hpp"
 #include "cli/update.hpp"
 #include "cli/webhook.hpp"
@@ -75,6 +76,11 @@ int main(int argc, char** argv) {
       "webhook", "PolySwarm's signed bounty webhook: scans off the request path, answers at "
                  "each bounty's response_url, /metrics");
   setup_webhook(*webhook, webhook_opts);
+  IcapCliOptions icap_opts;
+  auto* icap = app.add_subcommand(
+      "icap", "An ICAP server (RFC 3507) for proxies such as Squid: bodies scanned, answered "
+              "204, unmodified, or blocked with a 403 page; /metrics");
+  setup_icap(*icap, icap_opts);
   auto* update = app.add_subcommand(
       "update", "Run each engine's updater, then check that its new definitions load "
                 "(running services take them on SIGHUP)");
@@ -122,6 +128,9 @@ int main(int argc, char** argv) {
     }
     if (webhook->parsed()) {
       return run_webhook(global, webhook_opts);
+    }
+    if (icap->parsed()) {
+      return run_icap(global, icap_opts);
     }
     if (worker->parsed()) {
       return run_worker(global, worker_opts);

@@ -288,6 +288,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         continue;
       }
       s.accepted.inc();
+      boost::system::error_code ignored;
+      sock.set_option(tcp::no_delay(true), ignored); // an answer in pieces goes out at once
       auto c = std::make_shared<Conn>(std::move(sock));
       c->id = ++s.next_id;
       boost::system::error_code pec;
@@ -694,6 +696,8 @@ asio::awaitable<void> Server::run() {
   while (!s.stopping) {
     co_await s.wake.async_wait(asio::as_tuple(asio::use_awaitable));
   }
+  boost::system::error_code ignored;
+  s.acceptor.close(ignored); // stop() may have come before listen()
   // The drain: requests in flight are answered; at its end, what is left is closed.
   const auto deadline = Clock::now() + s.opts.drain_timeout;
   bool forced = false;
