@@ -28,6 +28,56 @@ Error bad(const std::string& part, const Error& e) {
   return make_error("the answer's " + part + ": " + e.message);
 }
 
+bool is_token(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789!#$%&'*+-.^_`|~") == std::string_view::npos;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// An encapsulated HTTP head is the server's rewrite of a message, and only read for its status
+// and a few fields: a line that is not a field (Sophos SAVDI repeats its status line there) is
+// skipped rather than failing the whole answer. Bounded: the heads' size is.
+HttpHead lenient_http_head(std::string_view text) {
+  HttpHead out;
+  bool first = true;
+  while (!text.empty()) {
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? "" : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (first) {
+      out.start_line = std::string(line);
+      first = false;
+      continue;
+    }
+    if (line.empty()) {
+      break;
+    }
+    if (line.front() == ' ' || line.front() == '\t') {
+      if (!out.fields.all().empty()) {
+        out.fields.continue_last(trim(line));
+      }
+      continue;
+    }
+    auto colon = line.find(':');
+    if (colon != std::string_view::npos && is_token(line.substr(0, colon))) {
+      out.fields.add(std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1))));
+    }
+  }
+  return out;
+}
+
 } // namespace
 
 Result<bool> ResponseReader::head_done(std::string_view text) {
@@ -70,14 +120,10 @@ Result<void> ResponseReader::heads_done() {
   const Encapsulated& e = *m_response.encapsulated;
   auto one = [&](std::size_t offset, std::size_t size, const char* what) -> Result<HttpHead> {
     std::string_view text = std::string_view(m_buf).substr(offset, size);
-    auto head = parse_head(text, m_limits.head);
-    if (!head) {
-      return bad(std::string("encapsulated ") + what, head.error());
+    if (text.empty() || text.front() == '\r' || text.front() == '\n') {
+      return bad(std::string("encapsulated ") + what, make_error("it has no start line"));
     }
-    HttpHead out;
-    out.start_line = std::move(head->start_line);
-    out.fields = std::move(head->fields);
-    return out;
+    return lenient_http_head(text);
   };
   if (e.req_hdr) {
     m_response.req_head = PSS_TRY(one(*e.req_hdr, e.req_hdr_size(), "HTTP request head"));

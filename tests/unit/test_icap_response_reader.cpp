@@ -167,6 +167,32 @@ TEST_CASE("icap::ResponseReader: an unmodified 200 echoes the HTTP response and 
   CHECK(r.response.body_prefix == "hello world\n");
 }
 
+TEST_CASE("icap::ResponseReader: an encapsulated HTTP head's odd lines are skipped, not fatal") {
+  // Sophos SAVDI's shape (Assemblyline's ICAP client tests): its status line again as a line.
+  const std::string http = "HTTP/1.1 200 OK:  403 Forbidden\r\n"
+                           "HTTP/1.1 200 OK: \r\n"
+                           "Content-Type: text/plain\r\n"
+                           "X-Blocked: Virus found during virus scan\r\n"
+                           "\r\n";
+  const std::string wire = "ICAP/1.0 200 OK\r\n"
+                           "ISTag: \"1-02-3-44-5-6-07-8888-99999999\"\r\n"
+                           "X-Virus-ID: Bad/Guy-A\r\n"
+                           "X-Violations-Found: 1\r\n      -\r\n      Bad/Guy-A\r\n      -\r\n"
+                           "      0\r\n"
+                           "Encapsulated: res-hdr=0, null-body=" +
+                           std::to_string(http.size()) + "\r\n\r\n" + http;
+  for (std::size_t step = 1; step <= wire.size(); ++step) {
+    auto r = read(wire, step);
+    REQUIRE(r.error.empty());
+    REQUIRE(r.response.res_head);
+    CHECK(r.response.res_head->status == 200);
+    CHECK(*r.response.res_head->fields.find("X-Blocked") == "Virus found during virus scan");
+    CHECK(r.response.res_head->fields.all().size() == 2);
+    CHECK(*r.response.fields.find("X-Violations-Found") == "1\n-\nBad/Guy-A\n-\n0");
+    CHECK(r.used == wire.size());
+  }
+}
+
 TEST_CASE("icap::ResponseReader: a large body keeps only its prefix, and counts the rest") {
   std::string wire = "ICAP/1.0 200 OK\r\nEncapsulated: res-hdr=0, res-body=19\r\n\r\n"
                      "HTTP/1.1 200 OK\r\n\r\n";

@@ -144,8 +144,14 @@ public:
       m_log->info("ISTag changed from {} to {}: reading OPTIONS again", m_options.istag, tag);
       m_refresh_due = true;
     }
-    if (m_definitions_from_istag && !tag.empty()) {
-      a.analysis_definition_version = tag;
+    // The versions this answer states (a product may name them in every answer), the
+    // definitions only from where OPTIONS gave them: the ISTag, or the version header.
+    auto v = versions_of(r.fields, m_spec);
+    if (v.engine) {
+      a.analysis_engine_version = v.engine;
+    }
+    if (v.definitions && m_definitions_from_istag == !v.note.empty()) {
+      a.analysis_definition_version = v.definitions;
     }
     co_return a;
   }

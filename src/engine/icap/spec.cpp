@@ -168,8 +168,8 @@ Result<Spec> parse_spec(const json& j, const std::string& where) {
                    "must be an object {\"header\": ..., \"name\": regex, \"type\": regex}");
     }
     for (const auto& [key, value] : t.items()) {
-      if (key != "header" && key != "name" && key != "type") {
-        return tr.bad(key, "is not a field of a threat header (header, name, type)");
+      if (key != "header" && key != "name" && key != "type" && key != "in" && key != "fallback") {
+        return tr.bad(key, "is not a field of a threat header (header, name, type, in, fallback)");
       }
     }
     ThreatHeader h;
@@ -179,6 +179,26 @@ Result<Spec> parse_spec(const json& j, const std::string& where) {
     }
     h.name = PSS_TRY(tr.regex(t, "name"));
     h.type = PSS_TRY(tr.regex(t, "type"));
+    h.in_http = s.http_headers;
+    if (t.contains("in")) {
+      auto in = PSS_TRY(tr.strings(t, "in"));
+      if (in.empty()) {
+        return tr.bad("in", "must name where to look: \"icap\", \"http\" or \"body\"");
+      }
+      h.in_icap = h.in_http = false;
+      for (const auto& where_ : in) {
+        if (where_ == "icap") {
+          h.in_icap = true;
+        } else if (where_ == "http") {
+          h.in_http = true;
+        } else if (where_ == "body") {
+          h.in_body = true;
+        } else {
+          return tr.bad("in", "must hold \"icap\", \"http\" or \"body\", not " + quote(where_));
+        }
+      }
+    }
+    h.fallback = PSS_TRY(tr.boolean(t, "fallback", false));
     if (h.type && h.type->mark_count() == 0) {
       return tr.bad("type", "needs a group: the type is what it captures, e.g. \"Type=(\\\\d+)\"");
     }

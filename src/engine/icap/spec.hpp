@@ -24,6 +24,14 @@ struct ThreatHeader {
   std::string header;
   std::optional<boost::regex> name;
   std::optional<boost::regex> type;
+  // Where it is looked for: the ICAP head, the encapsulated HTTP response head, and lines
+  // "Header: value" of the body's first bytes (Skyhigh writes its findings into the page).
+  bool in_icap = true;
+  bool in_http = false;
+  bool in_body = false;
+  // Only when no header before it named a threat: a generic word some products add beside the
+  // real name (ESET's X-Virus-ID: Virus).
+  bool fallback = false;
 };
 
 // Where the versions are read in the OPTIONS answer (and in each scan's answer): a header,

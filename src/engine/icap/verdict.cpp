@@ -12,7 +12,8 @@ std::string trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) {
     s.remove_prefix(1);
   }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
     s.remove_suffix(1);
   }
   return std::string(s);
@@ -62,12 +63,39 @@ void add_once(std::vector<std::string>& list, std::string s) {
   }
 }
 
+// "Name: value" lines of the body's first bytes (Skyhigh's block page lists its findings so).
+std::vector<std::string> body_lines(const std::string& body, const std::string& header) {
+  std::vector<std::string> out;
+  std::string_view rest = body;
+  while (!rest.empty()) {
+    auto nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
+    if (line.size() > header.size() && line[header.size()] == ':' &&
+        wire::iequals(line.substr(0, header.size()), header)) {
+      out.push_back(trim(line.substr(header.size() + 1)));
+    }
+  }
+  return out;
+}
+
 Findings find(const wire::Response& r, const Spec& spec) {
   Findings f;
   for (const auto& h : spec.threats) {
-    std::vector<std::string> values = r.fields.find_all(h.header);
-    if (spec.http_headers && r.res_head) {
+    if (h.fallback && !f.threats.empty()) {
+      continue;
+    }
+    std::vector<std::string> values;
+    if (h.in_icap) {
+      values = r.fields.find_all(h.header);
+    }
+    if (h.in_http && r.res_head) {
       for (auto& v : r.res_head->fields.find_all(h.header)) {
+        values.push_back(std::move(v));
+      }
+    }
+    if (h.in_body) {
+      for (auto& v : body_lines(r.body_prefix, h.header)) {
         values.push_back(std::move(v));
       }
     }
