@@ -3,6 +3,7 @@
 #include "icap/chunked.hpp"
 #include "icap/request_writer.hpp"
 #include "process/watchdog.hpp"
+#include "util/log.hpp"
 #include "util/posix.hpp"
 
 #include <array>
@@ -63,6 +64,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::unique_ptr<Connection>> idle;
   std::deque<std::weak_ptr<asio::steady_timer>> waiters; // requests waiting for a connection
   std::uint64_t opened = 0;
+  std::shared_ptr<spdlog::logger> log;
 
   std::string server() const { return url.text(); }
 
@@ -179,6 +181,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
           co_return std::pair{nullptr, std::move(a)};
         }
         ++opened;
+        log->debug("opened connection {} to ICAP server {} ({} open, at most {})", opened, server(),
+                   open, limit);
         co_return std::pair{std::move(c), Answer{}};
       }
       if (Clock::now() >= deadline) {
@@ -312,6 +316,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
             co_return out;
           }
           rest_sent = true;
+          log->debug("100 Continue after a preview of {} bytes: sending the other {}", first,
+                     size - first);
           if (auto failed = co_await send_part(size - first, false)) {
             out.started = true;
             out.answer = std::move(*failed);
@@ -365,8 +371,9 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Client::Client(asio::any_io_executor ex, wire::Url url, int limit)
+Client::Client(asio::any_io_executor ex, wire::Url url, int limit, std::string_view log_name)
     : m_impl(std::make_shared<Impl>()) {
+  m_impl->log = log::get(log_name);
   m_impl->ex = std::move(ex);
   m_impl->url = std::move(url);
   m_impl->limit = std::max(1, limit);

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace pss::engine::icap {
 
@@ -40,7 +41,9 @@ struct RespmodRequest {
 
 class Client {
 public:
-  Client(boost::asio::any_io_executor ex, ::pss::icap::Url url, int limit);
+  // `log_name`: the engine's logger (connections and previews are logged at debug level).
+  Client(boost::asio::any_io_executor ex, ::pss::icap::Url url, int limit,
+         std::string_view log_name);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -83,7 +83,7 @@ public:
     if (m_manifest.daemon) {
       co_await start_service();
     } else {
-      m_client.emplace(m_ex, external_url(), m_max_connections);
+      m_client.emplace(m_ex, external_url(), m_max_connections, m_manifest.name);
       auto options = co_await read_options(Clock::now() + k_options_timeout);
       if (!options) {
         throw Fatal(options.error().message);
@@ -245,7 +245,7 @@ private:
     prepare_daemon_files(m_manifest, m_env);
     // Checked now, before anything starts: a URL that does not parse once {port} is known.
     parse_or_throw(expand_or_throw(m_manifest, m_env, m_spec.url, "icap.url", {{"port", "1"}}));
-    m_client.emplace(m_ex, wire::Url{}, m_max_connections);
+    m_client.emplace(m_ex, wire::Url{}, m_max_connections, m_manifest.name);
     auto placeholders = [this]() -> std::map<std::string, std::string> {
       auto port = free_loopback_port();
       if (!port) {
