@@ -9,6 +9,7 @@
 #include "engine/update.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -25,6 +26,9 @@ struct EngineState {
   int restarts = 0;
   int updates_ok = 0; // definitions reloads (and updates) that took, and that failed
   int updates_failed = 0;
+  // Result cache lookups (backend/cached.hpp): answered from it, and scanned.
+  std::uint64_t cache_hits = 0;
+  std::uint64_t cache_misses = 0;
 };
 
 class Backend {
@@ -42,6 +46,12 @@ public:
   virtual boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink) = 0;
   // One job now (a Celery task, a webhook bounty), concurrently with others.
   virtual boost::asio::awaitable<JobResult> run_one(Job job) = 0;
+  // The answer to a job whose bounty names its sha256 when a result cache has it for every
+  // engine asked, before the caller downloads anything; nullopt: run the job.
+  virtual boost::asio::awaitable<std::optional<JobResult>> answer_from_cache(const Job& job) {
+    (void)job;
+    co_return std::nullopt;
+  }
   // An interrupt: no further job is started; those in flight end as stop() hastens them.
   virtual void cancel() = 0;
   // Stops what start() or run() started; waits for it; never throws, idempotent.

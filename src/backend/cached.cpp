@@ -118,7 +118,8 @@ struct CachedBackend::Impl {
     co_return l.artifact->sha256;
   }
 
-  std::optional<model::Analysis> lookup(const std::string& sha256, const std::string& engine) {
+  std::optional<model::Analysis> lookup(const std::string& sha256, const std::string& engine,
+                                        bool counted) {
     auto id = inner->identity(engine);
     if (!id) {
       return std::nullopt; // not cacheable here: not counted either
@@ -140,11 +141,14 @@ struct CachedBackend::Impl {
         // Not ours or damaged: a miss, and the new answer replaces it.
       }
     }
-    count(engine, out.has_value());
+    if (counted) {
+      count(engine, out.has_value());
+    }
     return out;
   }
 
-  asio::awaitable<Looked> look_up(Job job) {
+  // `counted`: false for a look before the download, which run_one() repeats on a miss.
+  asio::awaitable<Looked> look_up(Job job, bool counted = true) {
     Looked l;
     l.job = std::move(job);
     if (l.job.engines.empty()) {
@@ -163,7 +167,7 @@ struct CachedBackend::Impl {
     }
     std::vector<std::string> missed;
     for (const auto& name : l.asked) {
-      if (auto a = lookup(sha256, name)) {
+      if (auto a = lookup(sha256, name, counted)) {
         l.hits.emplace(name, std::move(*a));
       } else {
         missed.push_back(name);
@@ -302,6 +306,20 @@ asio::awaitable<void> CachedBackend::run(std::vector<Job> jobs, ResultSink sink)
   });
 }
 
+asio::awaitable<std::optional<JobResult>> CachedBackend::answer_from_cache(const Job& job) {
+  if (!job.bounty || !job.bounty->sha256) {
+    co_return std::nullopt; // finding the bytes' hash would mean fetching them
+  }
+  auto l = co_await m_impl->look_up(job, false);
+  if (!l.answered()) {
+    co_return std::nullopt;
+  }
+  for (const auto& name : l.asked) {
+    m_impl->count(name, true);
+  }
+  co_return m_impl->from_cache(l);
+}
+
 void CachedBackend::cancel() {
   m_impl->inner->cancel();
 }
@@ -320,7 +338,15 @@ asio::awaitable<std::vector<engine::UpdateOutcome>> CachedBackend::reload(bool r
 }
 
 std::vector<EngineState> CachedBackend::states() const {
-  return m_impl->inner->states();
+  auto out = m_impl->inner->states();
+  std::lock_guard lock(m_impl->counts_mutex);
+  for (auto& s : out) {
+    if (auto c = m_impl->counts.find(s.engine); c != m_impl->counts.end()) {
+      s.cache_hits = c->second.hits;
+      s.cache_misses = c->second.misses;
+    }
+  }
+  return out;
 }
 
 std::optional<cache::Identity> CachedBackend::identity(const std::string& engine) const {

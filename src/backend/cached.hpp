@@ -57,6 +57,7 @@ public:
   // fetching it); the others go to the inner backend for the engines that missed.
   boost::asio::awaitable<void> run(std::vector<Job> jobs, ResultSink sink) override;
   boost::asio::awaitable<JobResult> run_one(Job job) override;
+  boost::asio::awaitable<std::optional<JobResult>> answer_from_cache(const Job& job) override;
   void cancel() override;
   boost::asio::awaitable<void> stop() override;
   bool scans_here() const override;

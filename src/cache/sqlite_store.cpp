@@ -6,6 +6,7 @@
 #include <mutex>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <thread>
 
 namespace pss::cache {
 
@@ -17,6 +18,10 @@ namespace {
 constexpr int k_application_id = 0x50535343;
 constexpr std::size_t k_purge_every = 10000; // writes
 constexpr auto k_warn_every = std::chrono::minutes(1);
+// Opening while another process holds the lock: 50 x 100 ms at most (on top of SQLite's own
+// busy wait), once, when the command starts.
+constexpr int k_open_attempts = 50;
+constexpr auto k_open_retry = std::chrono::milliseconds(100);
 
 std::int64_t unix_now() {
   return static_cast<std::int64_t>(std::time(nullptr));
@@ -72,6 +77,8 @@ struct SqliteStore::Impl {
 
   // 0 when the database is ours and ready; else the SQLite code of the failure.
   int try_open(std::string& why) {
+    // The file this connection is about: another process may replace it meanwhile.
+    inode = inode_of(path);
     int rc =
         sqlite3_open_v2(path.c_str(), &db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -89,42 +96,49 @@ struct SqliteStore::Impl {
       }
       return r;
     };
-    // Reading the application id reads the header: a file that is not a database fails here.
+    auto rollback = [&] { sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr); };
+    // WAL first: it reads the header, so a file that is not a database fails here; and it
+    // cannot change inside the transaction below.
+    if ((rc = exec("PRAGMA journal_mode=WAL")) != SQLITE_OK ||
+        (rc = exec("PRAGMA synchronous=NORMAL")) != SQLITE_OK) {
+      return rc;
+    }
+    // Checked and created under the write lock: two processes opening a new cache at once
+    // must not see each other's half-made schema (one would set the other's file aside).
+    if ((rc = exec("BEGIN IMMEDIATE")) != SQLITE_OK) {
+      return rc;
+    }
     int app_id = 0;
     int tables = 0;
     sqlite3_stmt* st = nullptr;
-    rc = sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &st, nullptr);
+    rc = sqlite3_prepare_v2(
+        db,
+        "SELECT application_id, (SELECT count(*) FROM sqlite_master) FROM pragma_application_id",
+        -1, &st, nullptr);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
       app_id = sqlite3_column_int(st, 0);
+      tables = sqlite3_column_int(st, 1);
       rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_OK) {
       why = message(rc);
-      return rc;
-    }
-    rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, nullptr);
-    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-      tables = sqlite3_column_int(st, 0);
-      rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_OK) {
-      why = message(rc);
+      rollback();
       return rc;
     }
     if (app_id != k_application_id && (app_id != 0 || tables != 0)) {
+      rollback();
       why = "not a pssupervise result cache (another program's database)";
       return SQLITE_NOTADB;
     }
-    if ((rc = exec("PRAGMA journal_mode=WAL")) != SQLITE_OK ||
-        (rc = exec("PRAGMA synchronous=NORMAL")) != SQLITE_OK ||
-        (rc = exec(("PRAGMA application_id=" + std::to_string(k_application_id)).c_str())) !=
+    if ((rc = exec(("PRAGMA application_id=" + std::to_string(k_application_id)).c_str())) !=
             SQLITE_OK ||
         (rc = exec("CREATE TABLE IF NOT EXISTS results(key TEXT PRIMARY KEY, value TEXT NOT NULL,"
                    " stored_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)")) != SQLITE_OK ||
         (rc = exec("CREATE INDEX IF NOT EXISTS results_expiry ON results(expires_at)")) !=
-            SQLITE_OK) {
+            SQLITE_OK ||
+        (rc = exec("COMMIT")) != SQLITE_OK) {
+      rollback();
       return rc;
     }
     if ((rc = sqlite3_prepare_v2(db,
@@ -138,7 +152,6 @@ struct SqliteStore::Impl {
       why = message(rc);
       return rc;
     }
-    inode = inode_of(path);
     return SQLITE_OK;
   }
 
@@ -190,10 +203,25 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const fs::path& path) {
   }
   auto impl = std::make_unique<Impl>();
   impl->path = path;
-  std::string why;
-  const int rc = impl->try_open(why);
-  if (rc != SQLITE_OK) {
-    PSS_TRY_VOID(impl->set_aside_and_reopen(why));
+  // Another process opening or writing it at the same moment: wait (bounded), never set
+  // aside what is only busy. Only a file that is not a usable database of ours is set aside.
+  for (int attempt = 0;; ++attempt) {
+    std::string why;
+    const int rc = impl->try_open(why);
+    if (rc == SQLITE_OK) {
+      break;
+    }
+    impl->close();
+    const int primary = rc & 0xff;
+    if (is_corruption(rc)) {
+      PSS_TRY_VOID(impl->set_aside_and_reopen(why));
+      break;
+    }
+    if ((primary == SQLITE_BUSY || primary == SQLITE_LOCKED) && attempt < k_open_attempts) {
+      std::this_thread::sleep_for(k_open_retry);
+      continue;
+    }
+    return make_error("result cache " + path.native() + ": cannot open it: " + why);
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(impl)));
   store->purge_expired();

@@ -10,7 +10,11 @@ EngineMetrics::EngineMetrics(Metrics& metrics)
       m_updates(metrics.counter("pss_engine_updates_total",
                                 "Definitions reloads (SIGHUP, --update-interval) by result: ok, "
                                 "failed (the old definitions went on serving)",
-                                {"engine", "result"})) {}
+                                {"engine", "result"})),
+      m_cache(metrics.counter("pss_cache_lookups_total",
+                              "Result cache lookups by result: hit (answered without a scan), "
+                              "miss (scanned)",
+                              {"engine", "result"})) {}
 
 void EngineMetrics::update(const std::vector<backend::EngineState>& states) {
   for (const auto& g : states) {
@@ -22,6 +26,11 @@ void EngineMetrics::update(const std::vector<backend::EngineState>& states) {
     for (auto [result, total] : {std::pair{"ok", g.updates_ok}, {"failed", g.updates_failed}}) {
       if (double seen = m_updates.value({g.engine, result}); total > seen) {
         m_updates.inc({g.engine, result}, total - seen);
+      }
+    }
+    for (auto [result, total] : {std::pair{"hit", g.cache_hits}, {"miss", g.cache_misses}}) {
+      if (double seen = m_cache.value({g.engine, result}); static_cast<double>(total) > seen) {
+        m_cache.inc({g.engine, result}, static_cast<double>(total) - seen);
       }
     }
   }

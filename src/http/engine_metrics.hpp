@@ -1,6 +1,6 @@
 // The engine families every front end's /metrics shows, from its backend's states:
 // pss_engine_up{engine,state}, pss_engine_restarts{engine},
-// pss_engine_updates_total{engine,result}.
+// pss_engine_updates_total{engine,result}, pss_cache_lookups_total{engine,result}.
 #pragma once
 
 #include "backend/backend.hpp"
@@ -20,6 +20,7 @@ private:
   Gauge& m_state;
   Gauge& m_restarts;
   Counter& m_updates;
+  Counter& m_cache;
 };
 
 } // namespace pss::http

@@ -386,8 +386,14 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     if (a.spooled) {
       job.fetched = backend::FetchedArtifact{a.spooled->path(), a.spooled_size, {}, {}, a.spooled};
     }
+    job.engines = {engine}; // this route's engine only
+    // A result cache that has the answer for these bytes: nothing to download or scan.
+    std::optional<backend::JobResult> cached;
+    if (job.bounty->sha256) {
+      cached = co_await s.backend->answer_from_cache(job);
+    }
     bool fetch_slot = false;
-    if (!job.fetched && s.opts.fetch &&
+    if (!cached && !job.fetched && s.opts.fetch &&
         artifact::classify_input(a.bounty.artifact_uri) == artifact::InputKind::http_uri) {
       fetch_slot = co_await s.fetch_slots.acquire(deadline);
       if (fetch_slot) {
@@ -415,9 +421,13 @@ struct Webhook::Impl : std::enable_shared_from_this<Impl> {
     s.update_gauges();
     s.wait_latency.observe({engine}, seconds_since(a.received));
     auto started = Clock::now();
-    job.engines = {engine}; // this route's engine only
-    auto run = s.backend->run_one(std::move(job));
-    backend::JobResult r = co_await std::move(run);
+    backend::JobResult r;
+    if (cached) {
+      r = std::move(*cached);
+    } else {
+      auto run = s.backend->run_one(std::move(job));
+      r = co_await std::move(run);
+    }
     a.spooled.reset(); // scanned: its file is not kept while the answer is delivered
     if (scan_slot) {
       s.scan_slots.release();

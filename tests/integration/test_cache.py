@@ -4,13 +4,17 @@ and the real SQLite file: a second run scans nothing and prints the same verdict
 new definitions and other settings scan again; unknown answers are never kept; a corrupt file
 is set aside and the scans go on; the process backend's workers share one cache."""
 import glob
+import hashlib
+import http.server
 import json
 import os
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import EICAR, SAMPLES, PssTestCase, fake_engine, runs_of  # noqa
+from test_webhook import WebhookTestCase  # noqa
 
 
 class CacheTestCase(PssTestCase):
@@ -144,6 +148,54 @@ class ClamdTest(CacheTestCase):
         self.assertEqual(self.verdicts(a1), self.verdicts(a2))
         self.assertTrue(all("cached_at" in a["metadata"] for a in a2.values()), a2)
         self.assertTrue(all("cached_at" not in a.get("metadata", {}) for a in a1.values()))
+
+
+class Origin:
+    """A loopback HTTP server with one artifact, counting its downloads."""
+    def __init__(self, body):
+        self.downloads = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.downloads += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/artifact"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WebhookCacheTest(WebhookTestCase):
+    def test_the_same_artifact_twice_is_downloaded_once(self):
+        self.env["PSS_CACHE"] = os.path.join(self.tmp, "results.sqlite")
+        origin = Origin(EICAR)
+        self.addCleanup(origin.close)
+        recv = self.receiver()
+        self.start()
+        sha256 = hashlib.sha256(EICAR).hexdigest()
+        for bid in (1, 2):
+            status, _, _ = self.request("/", self.bounty(uri=origin.url, response_url=recv.url,
+                                                         bid=bid, sha256=sha256))
+            self.assertEqual(status, 202)
+            answers = recv.wait(bid)
+            self.assertEqual(answers[-1][1]["verdict"], "malicious", answers)
+        self.assertEqual(origin.downloads, 1)
+        m = self.metrics()
+        self.assertIn('pss_cache_lookups_total{engine="clamav",result="hit"} 1', m)
+        self.assertIn('pss_cache_lookups_total{engine="clamav",result="miss"} 1', m)
+        self.assertEqual(answers[0][1]["metadata"]["malware_family"],
+                         answers[1][1]["metadata"]["malware_family"])
 
 
 if __name__ == "__main__":
