@@ -1,0 +1,180 @@
+#!/usr/bin/python3
+"""Our `icap` engine (an ICAP client) against a real c-icap in front of a real clamd: verdicts,
+versions, keep-alive, preview and 100 Continue, a server that goes down and comes back, and the
+engine started without its URL."""
+import os
+import re
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import EICAR, Clamd, PssTestCase, wait_until  # noqa: E402
+from icap_support import CIcap, threat_names  # noqa: E402
+from test_webhook import EICAR_URI, WebhookTestCase  # noqa: E402
+
+CLEAN_URI = "data:;base64," + __import__("base64").b64encode(b"nothing to see here\n").decode()
+
+
+class IcapServerMixin:
+    """A clamd and a c-icap in front of it, both the test's, stopped by pid."""
+
+    def start_servers(self):
+        self.clamd = Clamd(self.tmp)
+        self.addCleanup(self.clamd.stop)
+        self.cicap = self.start_cicap()
+
+    def start_cicap(self, **kw):
+        c = CIcap(self.tmp, self.clamd.socket, **kw)
+        self.addCleanup(c.stop)
+        return c
+
+    def icap_env(self, cicap=None):
+        return {"ICAP_URL": (cicap or self.cicap).url}
+
+    def respmods(self, cicap=None):
+        """The RESPMOD lines of c-icap's access log: one per request it answered."""
+        with open((cicap or self.cicap).access_log) as f:
+            return [l for l in f.read().splitlines() if " RESPMOD " in l]
+
+
+class AnalyzeTest(IcapServerMixin, PssTestCase):
+    def setUp(self):
+        super().setUp()
+        self.start_servers()
+
+    def test_eicar_clean_and_versions(self):
+        eicar = self.write("eicar.com", EICAR)
+        clean = self.write("clean.txt", b"nothing to see here\n")
+        r, by_input = self.analyze_json("--engine", "icap", eicar, clean, env=self.icap_env())
+        self.assertEqual(r.code, 1, r)
+        answered = self.respmods()
+        a = by_input[eicar]["analysis"]
+        self.assertEqual(a["result"], "malicious", r)
+        # The name c-icap itself reports for it.
+        own = self.cicap.respmod(EICAR)
+        self.assertEqual([a["result_name"]], sorted(set(threat_names(own.headers))))
+        self.assertEqual(a["result_name"], "Eicar-Test-Signature.UNOFFICIAL")
+        self.assertEqual(a["metadata"]["threats"], [a["result_name"]])
+        # Versions: the engine from OPTIONS' Service header, the definitions its ISTag.
+        _, options = self.cicap.options()
+        self.assertEqual(a["analysis_definition_version"], options["ISTag"].strip('"'))
+        self.assertEqual(a["analysis_engine_version"], options["Service"].split()[0])
+        self.assertEqual(a["product"], "ICAP antivirus service")
+        b = by_input[clean]["analysis"]
+        self.assertEqual(b["result"], "benign", r)
+        self.assertEqual(b["analysis_definition_version"], a["analysis_definition_version"])
+        # Allow: 204 was offered and used: the clean file came back as 204, EICAR as 200.
+        self.assertEqual(sorted(l.rsplit(" ", 1)[1] for l in answered), ["200", "204"])
+
+    def test_keep_alive_several_files_over_fewer_connections(self):
+        files = [self.write(f"f{i}.txt", f"file number {i}\n".encode()) for i in range(6)]
+        files.append(self.write("eicar.com", EICAR))
+        r = self.pss("--log-level", "debug", "--engine", "icap", "analyze", "--concurrency", "1",
+                     *files, env=self.icap_env())
+        self.assertEqual(r.code, 1, r)
+        self.assertEqual(len(r.stdout.splitlines()), len(files), r)
+        opened = re.findall(r"opened connection \d+ to ICAP server", r.stderr)
+        self.assertEqual(len(self.respmods()), len(files))  # c-icap answered each file
+        self.assertGreaterEqual(len(opened), 1, r.stderr)
+        self.assertLess(len(opened), len(files), r.stderr)
+
+    def test_large_file_goes_on_after_100_continue(self):
+        # 5 MiB: c-icap asks for a 1,024-byte preview; EICAR at the end is far beyond it, so a
+        # detection proves the rest was sent after its 100 Continue.
+        noise = bytes((i * 7919) % 251 for i in range(5 << 20))
+        big = self.write("big.bin", noise)
+        big_eicar = self.write("big-eicar.bin", noise + EICAR)
+        r, by_input = self.analyze_json("--log-level", "debug", "--engine", "icap",
+                                        "--concurrency", "1", big, big_eicar,
+                                        env=self.icap_env())
+        self.assertEqual(by_input[big]["analysis"]["result"], "benign", r)
+        self.assertEqual(by_input[big_eicar]["analysis"]["result"], "malicious", r)
+        self.assertEqual(by_input[big_eicar]["analysis"]["result_name"],
+                         "Eicar-Test-Signature.UNOFFICIAL")
+        continued = re.findall(r"100 Continue after a preview of 1024 bytes: sending the other "
+                               r"(\d+)", r.stderr)
+        self.assertEqual(sorted(int(n) for n in continued),
+                         [len(noise) - 1024, len(noise) + len(EICAR) - 1024], r.stderr)
+
+    def test_too_large_is_not_sent(self):
+        engines = os.path.join(self.tmp, "engines")
+        os.makedirs(os.path.join(engines, "small-icap"))
+        with open(os.path.join(os.environ["PSS_SOURCE_ROOT"], "engines", "icap",
+                               "engine.json")) as f:
+            manifest = f.read()
+        with open(os.path.join(engines, "small-icap", "engine.json"), "w") as f:
+            f.write(manifest.replace('"max_size": "100M"', '"max_size": 1000')
+                    .replace("ICAP_", "SMALL_ICAP_"))
+        path = self.write("big.bin", b"x" * 1001)
+        before = len(self.respmods())
+        r, by_input = self.analyze_json("--engines-dir", engines, "--engine", "small-icap",
+                                        path, env={"SMALL_ICAP_URL": self.cicap.url})
+        a = by_input[path]["analysis"]
+        self.assertEqual(a["result"], "unknown", r)
+        self.assertIn("too large: 1001 bytes, over icap.max_size (1000 bytes)", a["error"])
+        self.assertEqual(len(self.respmods()), before)
+
+    def test_server_down_at_start_is_an_error_naming_it(self):
+        url = self.cicap.url
+        self.cicap.stop()
+        r = self.pss("--engine", "icap", "analyze", self.write("x", b"x"), env={"ICAP_URL": url})
+        self.assertEqual(r.code, 2, r)
+        self.assertIn(f"ICAP server {url}: cannot connect: Connection refused", r.stderr)
+
+
+class UnsetUrlTest(PssTestCase):
+    def test_without_its_url_the_engine_says_which_variable_to_set(self):
+        env = {"ICAP_URL": ""}
+        r = self.pss("--engine", "icap", "analyze", self.write("x", b"x"), env=env)
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("no ICAP server to use: set ICAP_URL=icap://HOST:PORT/SERVICE", r.stderr)
+        r = self.pss("--engine", "icap-kaspersky", "analyze", self.write("y", b"y"))
+        self.assertEqual(r.code, 2, r)
+        self.assertIn("set ICAP_KASPERSKY_URL=icap://", r.stderr)
+
+    def test_engines_lists_every_icap_engine_without_a_server(self):
+        r = self.pss("engines")
+        for name in ["icap", "icap-eset", "icap-kaspersky", "icap-skyhigh", "icap-sophos",
+                     "icap-symantec", "icap-trendmicro", "icap-withsecure"]:
+            line = next((l for l in r.stdout.splitlines() if l.split()[:1] == [name]), None)
+            self.assertIsNotNone(line, f"{name} not listed\n{r}")
+            self.assertIn("no ICAP server to use", line)
+
+
+class DownAndBackTest(IcapServerMixin, WebhookTestCase):
+    """One webhook process: answers, then the server stops (unknown with the reason), then a
+    new c-icap on the same port answers again. Each step waits for its answer."""
+
+    def test_server_down_then_back(self):
+        self.start_servers()
+        port = self.cicap.port
+        receiver = self.receiver()
+        self.start(engine="icap", env=self.icap_env())
+
+        def answer(bid, uri):
+            status, _, body = self.request(body=self.bounty(uri=uri, bid=bid,
+                                                            response_url=receiver.url))
+            self.assertEqual(status // 100, 2, body)
+            headers, got = receiver.wait(bid)[bid - 1]  # one at a time: in order
+            self.assertEqual(headers["X-POLYSWARM-BOUNTY"], str(bid))
+            return got
+
+        first = answer(1, EICAR_URI)
+        self.assertEqual(first["verdict"], "malicious", first)
+        self.assertEqual(first["metadata"]["malware_family"], "Eicar-Test-Signature.UNOFFICIAL")
+
+        self.cicap.stop()
+        down = answer(2, CLEAN_URI)
+        self.assertEqual(down["verdict"], "unknown", down)
+        self.assertIn(f"ICAP server icap://127.0.0.1:{port}/avscan", down["metadata"]["error"])
+        self.assertIn("Connection refused", down["metadata"]["error"])
+
+        self.cicap = self.start_cicap(port=port, name="c-icap-again")
+        back = answer(3, EICAR_URI)
+        self.assertEqual(back["verdict"], "malicious", back)
+        clean = answer(4, CLEAN_URI)
+        self.assertEqual(clean["verdict"], "benign", clean)
+
+
+if __name__ == "__main__":
+    unittest.main()
