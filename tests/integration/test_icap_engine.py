@@ -8,7 +8,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, Clamd, PssTestCase, wait_until  # noqa: E402
+from common import EICAR, Clamd, PssTestCase, live_pids  # noqa: E402
 from icap_support import CIcap, threat_names  # noqa: E402
 from test_webhook import EICAR_URI, WebhookTestCase  # noqa: E402
 
@@ -120,6 +120,36 @@ class AnalyzeTest(IcapServerMixin, PssTestCase):
         r = self.pss("--engine", "icap", "analyze", self.write("x", b"x"), env={"ICAP_URL": url})
         self.assertEqual(r.code, 2, r)
         self.assertIn(f"ICAP server {url}: cannot connect: Connection refused", r.stderr)
+
+
+class DaemonTest(PssTestCase):
+    """engines/c-icap: pssupervise starts c-icap itself, from a config template naming {port},
+    in front of the test's clamd (C_ICAP_CLAMD_SOCKET), and stops it at the end."""
+
+    def test_c_icap_started_by_the_supervisor(self):
+        clamd = Clamd(self.tmp)
+        self.addCleanup(clamd.stop)
+        runtime = os.path.join(self.tmp, "c-icap-runtime")
+        os.mkdir(runtime, 0o700)
+        eicar = self.write("eicar.com", EICAR)
+        big = self.write("big-eicar.bin", b"\0" * (2 << 20) + EICAR)
+        clean = self.write("clean.txt", b"nothing to see here\n")
+        r, by_input = self.analyze_json(
+            "--log-level", "debug", "--engine", "c-icap", eicar, big, clean,
+            env={"C_ICAP_CLAMD_SOCKET": clamd.socket, "C_ICAP_RUNTIME_DIR": runtime})
+        self.assertEqual(r.code, 1, r)
+        for path in (eicar, big):
+            self.assertEqual(by_input[path]["analysis"]["result_name"],
+                             "Eicar-Test-Signature.UNOFFICIAL", r)
+        self.assertEqual(by_input[clean]["analysis"]["result"], "benign", r)
+        port = re.search(r"using ICAP service icap://127\.0\.0\.1:(\d+)/avscan", r.stderr)
+        self.assertIsNotNone(port, r.stderr)
+        with open(os.path.join(runtime, "c-icap.conf")) as f:
+            self.assertIn(f"Port 127.0.0.1:{port.group(1)}\n", f.read())
+        pid = int(re.search(r"started c-icap \(pid (\d+)\)", r.stderr).group(1))
+        self.assertRegex(r.stderr, rf"c-icap \(pid {pid}\) stopped: exited with status 0")
+        self.assertGone(pid, "c-icap")
+        self.assertEqual(live_pids("cmdline", runtime.encode()), [])
 
 
 class UnsetUrlTest(PssTestCase):
