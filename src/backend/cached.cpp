@@ -1,6 +1,7 @@
 #include "backend/cached.hpp"
 
 #include "backend/answers.hpp"
+#include "cache/redis_store.hpp"
 #include "cache/sqlite_store.hpp"
 #include "util/iso8601.hpp"
 #include "util/log.hpp"
@@ -40,10 +41,13 @@ std::unique_ptr<cache::Store> open_cache_store(const CacheOptions& opts) {
   if (opts.where == "off") {
     return nullptr;
   }
-  if (opts.where.rfind("redis://", 0) == 0) {
-    log::get("cache")->warn("result cache {}: Redis stores are not supported yet; no cache",
-                            opts.where);
-    return nullptr;
+  if (opts.where.rfind("redis://", 0) == 0 || opts.where.rfind("rediss://", 0) == 0) {
+    auto store = cache::RedisStore::open(opts.where);
+    if (!store) {
+      log::get("cache")->warn("{}; scanning without a cache", store.error().message);
+      return nullptr;
+    }
+    return std::move(*store);
   }
   const fs::path path = opts.where.empty() ? default_cache_path() : fs::path(opts.where);
   auto store = cache::SqliteStore::open(path);

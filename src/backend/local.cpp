@@ -351,9 +351,15 @@ std::optional<cache::Identity> LocalBackend::identity(const std::string& name) c
   }
   auto& settings = m_impl->settings[name];
   if (settings.empty()) {
-    // The private runtime dir differs per run and changes no answer.
+    // Where things are (the standard folders, the engine's own) differs between hosts and
+    // runs and changes no answer: the definitions and engine versions say what is in them.
+    // What is left are the engine's settings.
     auto vars = e.env().vars;
-    vars.erase(e.env().prefix + "_RUNTIME_DIR");
+    for (std::string_view key : env::k_standard_keys) {
+      vars.erase(e.env().prefix + "_" + std::string(key));
+    }
+    vars.erase("ENGINE_DIR");
+    vars.erase("ENGINE_NAME");
     settings = cache::settings_digest(e.manifest().raw.dump(), vars);
   }
   return cache::Identity{v.engine.value_or(""), *v.definitions, settings};

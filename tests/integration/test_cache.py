@@ -13,7 +13,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, SAMPLES, PssTestCase, fake_engine, runs_of  # noqa
+from common import EICAR, SAMPLES, PssTestCase, RedisServer, fake_engine, runs_of  # noqa
 from test_webhook import WebhookTestCase  # noqa
 
 
@@ -29,7 +29,9 @@ class CacheTestCase(PssTestCase):
         with open(self.defs, "w") as f:
             f.write("Eicar.Fake\n")
         # A definitions version from the files (custom:<digest>): the engine can be cached.
-        fake_engine(self.engines, runs=self.runs, definitions={"files": [self.defs]})
+        # FAKE_MODE: a setting of the engine (it changes no answer here, but could).
+        fake_engine(self.engines, runs=self.runs, definitions={"files": [self.defs]},
+                    env={"MODE": "normal"})
         self.corpus = os.path.join(self.tmp, "corpus")
         os.makedirs(self.corpus)
         for i in range(12):
@@ -79,9 +81,13 @@ class CorpusTest(CacheTestCase):
         self.assertEqual(len(runs_of(self.runs)), 36)
         versions = {x["analysis_definition_version"] for x in a.values()}
         self.assertEqual(len(versions), 1)
-        # A setting of the engine: its variables are part of the key.
+        # A setting of the engine is part of the key; where its folders are is not.
         r = self.pss("--engines-dir", self.engines, "--engine", "fake", "analyze", self.corpus,
-                     env={"FAKE_SOMETHING": "1", "FAKE_DATA_HOME": self.tmp})
+                     env={"FAKE_MODE": "paranoid"})
+        self.assertEqual(len(runs_of(self.runs)), 48, r)
+        r = self.pss("--engines-dir", self.engines, "--engine", "fake", "analyze", self.corpus,
+                     env={"FAKE_MODE": "paranoid", "FAKE_DATA_HOME": self.tmp,
+                          "FAKE_CACHE_HOME": os.path.join(self.tmp, "elsewhere")})
         self.assertEqual(len(runs_of(self.runs)), 48, r)
 
     def test_unknown_answers_are_never_kept(self):
@@ -139,6 +145,42 @@ class RobustnessTest(CacheTestCase):
         self.assertEqual(r.code, 2, r)
         self.assertIn("--cache-ttl: 'soon' is not a duration", r.stderr)
         self.assertEqual(runs_of(self.runs), [])
+
+
+class RedisCacheTest(CacheTestCase):
+    def setUp(self):
+        super().setUp()
+        self.redis = RedisServer(self.tmp)
+        self.addCleanup(self.redis.stop)
+        self.env["PSS_CACHE"] = self.redis.url
+
+    def test_hosts_sharing_one_redis_scan_each_artifact_once(self):
+        _, a1 = self.analyze()
+        self.assertEqual(len(runs_of(self.runs)), 12)
+        # "Another host": its own SQLite default elsewhere, the process backend's workers.
+        self.env["HOME"] = os.path.join(self.tmp, "other-home")
+        r2 = self.pss("--engines-dir", self.engines, "--engine", "fake", "analyze",
+                      "--backend", "process", "--concurrency", "2", "--format", "json",
+                      self.corpus)
+        a2 = {l["input"]: l["analysis"] for l in r2.json_lines()}
+        self.assertEqual(len(runs_of(self.runs)), 12, r2)
+        self.assertEqual(self.verdicts(a1), self.verdicts(a2))
+        self.assertTrue(all("cached_at" in a["metadata"] for a in a2.values()), r2)
+        keys = self.redis.command("KEYS", "pss:result:*").split()
+        self.assertEqual(len(keys), 12, keys)
+
+    def test_redis_down_scans_go_on_and_it_is_used_again_when_back(self):
+        self.redis.stop()
+        r, a = self.analyze()
+        self.assertEqual(len(a), 12, r)
+        self.assertEqual(len(runs_of(self.runs)), 12)
+        self.assertIn(f"result cache redis://127.0.0.1:{self.redis.port}/0", r.stderr)
+        self.assertIn("scans go on", r.stderr)
+        self.redis.start()
+        self.analyze()
+        self.assertEqual(len(runs_of(self.runs)), 24)  # stored this time
+        self.analyze()
+        self.assertEqual(len(runs_of(self.runs)), 24)
 
 
 class ClamdTest(CacheTestCase):
