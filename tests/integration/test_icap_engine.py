@@ -78,6 +78,18 @@ class AnalyzeTest(IcapServerMixin, PssTestCase):
         self.assertGreaterEqual(len(opened), 1, r.stderr)
         self.assertLess(len(opened), len(files), r.stderr)
 
+    def test_connections_stay_within_the_cap(self):
+        files = [self.write(f"g{i}.txt", f"file {i}\n".encode() * 1000) for i in range(8)]
+        r = self.pss("--log-level", "debug", "--engine", "icap", "analyze", "--concurrency", "4",
+                     *files, env={**self.icap_env(), "ICAP_MAX_CONNECTIONS": "2"})
+        self.assertEqual(r.code, 0, r)
+        self.assertEqual(r.stdout.count(": benign"), len(files), r)
+        opened = re.findall(r"opened connection \d+ to ICAP server \S+ \((\d+) open, at most "
+                            r"(\d+)\)", r.stderr)
+        self.assertTrue(opened, r.stderr)
+        self.assertTrue(all(int(n) <= 2 and cap == "2" for n, cap in opened), r.stderr)
+        self.assertEqual(len(self.respmods()), len(files))
+
     def test_large_file_goes_on_after_100_continue(self):
         # 5 MiB: c-icap asks for a 1,024-byte preview; EICAR at the end is far beyond it, so a
         # detection proves the rest was sent after its 100 Continue.
