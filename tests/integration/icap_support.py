@@ -1,0 +1,966 @@
+"""Real ICAP components for integration tests and benchmarks, each on a free loopback port in
+the test's temp dir, in the foreground, stopped by pid: c-icap's virus_scan in front of a clamd
+(`CIcap`), Squid as an ICAP client (`Squid`), a loopback HTTP origin (`OriginServer`), the real
+`c-icap-client` (`c_icap_client`), and a small raw ICAP client (`IcapClient`) that can also send
+malformed bytes (`raw`). Every stop() is idempotent and fits tearDown / addCleanup.
+
+Facts these rely on (checked on Debian 12: c-icap 0.5.10, virus_scan 0.5.5, Squid 5.7; see
+FIELD-NOTES §7):
+- Squid 5.7 stalls any RESPMOD whose HTTP body is over 65,535 bytes when the ICAP server sends
+  nothing but "100 Continue" until it has the whole body (c-icap's `mode=simple`, and any AV
+  server that scans before answering): Squid sends the 1,024-byte preview and one 64,511-byte
+  chunk, then stops reading from the origin for good (cache.log at debug 11,9: "will not read up
+  to 0 into buffer"), until icap_io_timeout (5 min by default) gives 500 ERR_ICAP_FAILURE.
+  Squid bug 5352 (squid-cache/squid PRs 1777, 2065). Sending the ICAP 200 and the HTTP head
+  early does not unblock it; sending body bytes does: c-icap's default mode with
+  SendPercentData (`CIcap.STREAM_SERVICE`, "avstream": 5 % of what it has received; ignored
+  by `mode=simple`), or, from a test server, one body byte per chunk received. A late
+  infection then gets through partly: the client sees a 200 cut short (virus_scan's
+  "partiallyblocked"), not a 403 page.
+- Squid's OPTIONS request has no Encapsulated header. Its RESPMOD says "Allow: 204, trailers"
+  for a body it can keep a copy of (up to 64 KiB) and "Allow: trailers" alone above; a body
+  shorter than the server's Preview goes whole as the preview ("Preview: 68" for EICAR, ieof).
+- c-icap folds X-Violations-Found over continuation lines:
+  "1\\r\\n\\t-\\r\\n\\tNAME\\r\\n\\t0\\r\\n\\t0" (count; then file name, threat, problem id,
+  resolution per threat); here that value reads "1\\n-\\nNAME\\n0\\n0".
+"""
+import glob
+import http.client
+import http.server
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+
+from common import PATIENCE, free_port
+
+C_ICAP = "/usr/bin/c-icap"
+C_ICAP_CLIENT = "/usr/bin/c-icap-client"
+SQUID = "/usr/sbin/squid"
+# virus_scan.so, clamd_mod.so (Debian: /usr/lib/<triplet>/c_icap).
+C_ICAP_MODULES = next(iter(glob.glob("/usr/lib/*/c_icap")), "/usr/lib/x86_64-linux-gnu/c_icap")
+
+# A server asked to stop gets this long before SIGKILL (Squid takes about 2 s with
+# shutdown_lifetime 1 s; c-icap about 1 s).
+STOP_GRACE = 30
+CRLF = b"\r\n"
+
+
+class IcapError(Exception):
+    """An answer our raw client cannot parse, or a connection closed before the answer ended."""
+
+
+# ------------------------------------------------------------------------------- processes --
+
+def group_pids(pgid):
+    """Live processes in process group pgid."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(pid))
+    return found
+
+
+def stop_process(proc, grace=STOP_GRACE):
+    """Stops a server started with start_new_session=True: SIGTERM to its pid; SIGKILL to its
+    process group if it has not exited after `grace` seconds; then, once the same grace has
+    run out, SIGKILL by pid to anything still left in that group (children it failed to take
+    down). Returns True if any SIGKILL was needed. Idempotent."""
+    if proc is None:
+        return False
+    killed = False
+    deadline = time.monotonic() + grace
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            killed = True
+            os.killpg(proc.pid, signal.SIGKILL)  # still unreaped: the group id is still ours
+            proc.wait(PATIENCE)
+    while group_pids(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    deadline = time.monotonic() + PATIENCE
+    while (left := group_pids(proc.pid)) and time.monotonic() < deadline:
+        killed = True
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+    return killed
+
+
+def _wait_ready(proc, probe, what, logs, timeout=PATIENCE):
+    """Polls probe() until true; fails naming `what` and the end of each of `logs` if the
+    process exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if probe():
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}\n"
+                               + "\n".join(_tail(log) for log in logs))
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{what} not ready in {timeout} s\n"
+                               + "\n".join(_tail(log) for log in logs))
+        time.sleep(0.02)
+
+
+def _tail(path, n=30):
+    try:
+        with open(path, errors="replace") as f:
+            return f"--- {path}\n" + "".join(f.readlines()[-n:])
+    except OSError:
+        return f"--- {path}: none"
+
+
+def _make_traversable(path, top):
+    """Squid runs as user proxy: every folder from `top` down to `path` needs o+x."""
+    path, top = os.path.abspath(path), os.path.abspath(top)
+    d = path
+    while True:
+        mode = os.stat(d).st_mode
+        if not mode & 0o001:
+            os.chmod(d, (mode & 0o7777) | 0o001)
+        if d == top or d == os.path.dirname(d):
+            break
+        d = os.path.dirname(d)
+
+
+# ----------------------------------------------------------------------- raw ICAP client --
+
+class Headers(dict):
+    """ICAP or HTTP header fields in the order received, looked up case-insensitively. A
+    folded field's continuation lines are joined to it with "\\n", each stripped of its
+    leading white space. A repeated field keeps its first value here; get_all() has every
+    one."""
+
+    def __init__(self, pairs=()):
+        super().__init__()
+        self._names = {}
+        self._all = {}
+        for name, value in pairs:
+            key = name.lower()
+            self._all.setdefault(key, []).append(value)
+            if key not in self._names:
+                self._names[key] = name
+                super().__setitem__(name, value)
+
+    def __getitem__(self, name):
+        return super().__getitem__(self._names[name.lower()])
+
+    def __contains__(self, name):
+        return isinstance(name, str) and name.lower() in self._names
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def get_all(self, name):
+        return list(self._all.get(name.lower(), []))
+
+
+def parse_head(head):
+    """(start line, Headers) of a head (bytes, without its final empty line). Lines end with
+    CRLF; a line starting with SP or HTAB continues the field before it."""
+    lines = head.decode("latin-1").split("\r\n")
+    pairs = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        if line[0] in " \t":
+            if not pairs:
+                raise IcapError(f"continuation line before any field: {head!r}")
+            name, value = pairs[-1]
+            pairs[-1] = (name, value + "\n" + line.strip())
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise IcapError(f"not a header field: {line!r} in {head!r}")
+        pairs.append((name, value.strip()))
+    return lines[0], Headers(pairs)
+
+
+def parse_encapsulated(value):
+    """[(section, offset)] of an Encapsulated field ("res-hdr=0, res-body=161")."""
+    out = []
+    for part in value.split(","):
+        name, sep, offset = part.strip().partition("=")
+        if not sep or not offset.strip().isdigit():
+            raise IcapError(f"bad Encapsulated: {value!r}")
+        out.append((name.strip().lower(), int(offset)))
+    offsets = [o for _, o in out]
+    if offsets != sorted(offsets):
+        raise IcapError(f"Encapsulated offsets not ascending: {value!r}")
+    return out
+
+
+def chunked(data, chunk=64 * 1024, last=b"0\r\n\r\n"):
+    """data in chunked transfer coding, ended by `last` (b"0; ieof\\r\\n\\r\\n" at the end of a
+    preview that holds the whole body; b"" for a part that does not end the body)."""
+    out = bytearray()
+    for i in range(0, len(data), chunk):
+        piece = data[i:i + chunk]
+        out += b"%x\r\n" % len(piece) + piece + CRLF
+    return bytes(out + last)
+
+
+@dataclass
+class IcapResponse:
+    status_line: str                 # "ICAP/1.0 200 OK"
+    status: int                      # 200
+    headers: Headers                 # ICAP fields
+    http_head: bytes = None          # encapsulated res-hdr (else req-hdr), as sent, or None
+    http_body: bytes = None          # encapsulated body, de-chunked, or None
+    sections: dict = field(default_factory=dict)  # every encapsulated head: name -> bytes
+    continued: bool = False          # a "100 Continue" came first (and the rest was sent)
+    raw: bytes = b""                 # the bytes of this answer (after any 100 Continue)
+    send_error: str = None           # the server stopped reading before the request ended
+
+    @property
+    def http(self):
+        """The encapsulated HTTP message (head, then de-chunked body), or None."""
+        if self.http_head is None and self.http_body is None:
+            return None
+        return (self.http_head or b"") + (self.http_body or b"")
+
+    @property
+    def http_status(self):
+        if not self.http_head:
+            return None
+        return int(self.http_head.split(b" ", 2)[1])
+
+
+class _Reader:
+    """Buffered reads from a socket; every read bounded by the socket's timeout."""
+
+    def __init__(self, sock):
+        self.sock, self.buf, self.seen = sock, bytearray(), bytearray()
+
+    def _fill(self, what):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            got = repr(bytes(self.seen))[:4000]
+            raise IcapError(f"connection closed while reading {what}; got {got}")
+        self.buf += data
+
+    def until(self, delim, what, limit=1 << 20):
+        while (i := self.buf.find(delim)) < 0:
+            if len(self.buf) > limit:
+                raise IcapError(f"no {delim!r} in the first {limit} bytes of {what}")
+            self._fill(what)
+        return self.take(i + len(delim))
+
+    def exact(self, n, what):
+        while len(self.buf) < n:
+            self._fill(what)
+        return self.take(n)
+
+    def take(self, n):
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        self.seen += out
+        return out
+
+    def chunked_body(self, what):
+        body = bytearray()
+        while True:
+            line = self.until(CRLF, what)
+            size_text = line[:-2].split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise IcapError(f"bad chunk size {line!r} in {what}") from None
+            if size == 0:
+                while self.until(CRLF, what) != CRLF:  # trailer fields
+                    pass
+                return bytes(body)
+            body += self.exact(size, what)
+            if self.exact(2, what) != CRLF:
+                raise IcapError(f"chunk of {size} bytes not followed by CRLF in {what}")
+
+
+class IcapConnection:
+    """One connection to an ICAP server: requests one after the other (keep-alive)."""
+
+    def __init__(self, host, port, service, timeout=PATIENCE):
+        self.host, self.port, self.service = host, port, service
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.reader = _Reader(self.sock)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.sock.close()
+
+    def url(self, service=None):
+        return f"icap://{self.host}:{self.port}/{service or self.service}"
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def peer_closed(self, timeout=PATIENCE):
+        """True once the server has closed this connection (waits up to `timeout`); False if
+        it sends something instead."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except ConnectionResetError:
+            return True
+
+    def options(self, service=None):
+        """(status line, Headers) of an OPTIONS."""
+        self.send(f"OPTIONS {self.url(service)} ICAP/1.0\r\nHost: {self.host}:{self.port}\r\n"
+                  "Encapsulated: null-body=0\r\n\r\n".encode())
+        r = self.read_response()
+        return r.status_line, r.headers
+
+    def respmod(self, body, preview=None, allow204=True, service=None, **request_options):
+        """Sends a RESPMOD of `body` (bytes; None: no body) and returns the final IcapResponse.
+        preview=n sends the first n bytes (with ieof if that is all), then the rest only after
+        a "100 Continue". Other options: see respmod_request()."""
+        first, rest = respmod_parts(self.url(service), body, preview=preview, allow204=allow204,
+                                    host=f"{self.host}:{self.port}", **request_options)
+        sender = _Sender(self.sock, first)
+        r = self.read_response()
+        continued = False
+        if r.status == 100:
+            if rest is None:
+                raise IcapError(f"100 Continue without a preview to continue: {r.raw!r}")
+            sender.join()
+            sender = _Sender(self.sock, rest)
+            continued = True
+            r = self.read_response()
+        sender.join()
+        r.continued, r.send_error = continued, sender.error
+        return r
+
+    def read_response(self):
+        """One answer: head, encapsulated heads by their offsets, and a chunked body if any."""
+        self.reader.seen = bytearray()
+        head = self.reader.until(b"\r\n\r\n", "the ICAP head")[:-4]
+        status_line, headers = parse_head(head)
+        parts = status_line.split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("ICAP/") or not parts[1].isdigit():
+            raise IcapError(f"not an ICAP status line: {status_line!r}")
+        r = IcapResponse(status_line, int(parts[1]), headers)
+        if r.status != 100 and "Encapsulated" in headers:
+            sections = parse_encapsulated(headers["Encapsulated"])
+            for (name, start), nxt in zip(sections, sections[1:] + [None]):
+                if name.endswith("-body"):
+                    if name != "null-body":
+                        r.http_body = self.reader.chunked_body("the encapsulated body")
+                    break
+                if nxt is None:
+                    raise IcapError(f"Encapsulated ends with a head: {headers['Encapsulated']}")
+                r.sections[name] = self.reader.exact(nxt[1] - start, f"the encapsulated {name}")
+            r.http_head = r.sections.get("res-hdr", r.sections.get("req-hdr"))
+        r.raw = bytes(self.reader.seen)
+        return r
+
+
+class _Sender(threading.Thread):
+    """Sends bytes while the caller reads the answer: a server may answer (and stop reading)
+    before the request ends; the send error is then kept, not raised."""
+
+    def __init__(self, sock, data):
+        super().__init__(daemon=True)
+        self.sock, self.data, self.error = sock, data, None
+        self.start()
+
+    def run(self):
+        try:
+            self.sock.sendall(self.data)
+        except OSError as e:
+            self.error = f"{type(e).__name__}: {e}"
+
+    def join(self, timeout=PATIENCE):
+        super().join(timeout)
+        if self.is_alive():
+            raise IcapError(f"the server did not read the request in {timeout} s")
+
+
+def respmod_parts(url, body, preview=None, allow204=True, host=None,
+                  http_url="http://origin.test/file", req_hdr=True, content_type=None,
+                  extra_headers=(), http_headers=(), chunk=64 * 1024):
+    """(first, rest) bytes of a RESPMOD: `first` is the ICAP head, the encapsulated HTTP heads
+    and the body (or its preview, ended by "0" or "0; ieof"); `rest` is what follows a
+    "100 Continue" (None when nothing does). req_hdr=False leaves the HTTP request head out;
+    extra_headers / http_headers: ("Name: value", ...) for the ICAP / HTTP response heads."""
+    u = urllib.parse.urlsplit(url)
+    host = host or u.netloc
+    req = (f"GET {http_url} HTTP/1.1\r\nHost: {urllib.parse.urlsplit(http_url).netloc}\r\n\r\n"
+           .encode() if req_hdr else b"")
+    res_lines = ["HTTP/1.1 200 OK"]
+    if content_type:
+        res_lines.append(f"Content-Type: {content_type}")
+    if body is not None:
+        res_lines.append(f"Content-Length: {len(body)}")
+    res = ("\r\n".join(res_lines + list(http_headers)) + "\r\n\r\n").encode()
+    parts = []
+    if req_hdr:
+        parts.append(("req-hdr", 0))
+    parts.append(("res-hdr", len(req)))
+    parts.append(("res-body" if body is not None else "null-body", len(req) + len(res)))
+    icap = [f"RESPMOD {url} ICAP/1.0", f"Host: {host}",
+            "Encapsulated: " + ", ".join(f"{n}={o}" for n, o in parts)]
+    if allow204:
+        icap.append("Allow: 204")
+    if preview is not None and body is not None:
+        icap.append(f"Preview: {preview}")
+    icap += list(extra_headers)
+    head = ("\r\n".join(icap) + "\r\n\r\n").encode() + req + res
+    if body is None:
+        return head, None
+    if preview is None:
+        return head + chunked(body, chunk), None
+    if len(body) <= preview:
+        return head + chunked(body, chunk, b"0; ieof\r\n\r\n"), None
+    return head + chunked(body[:preview], chunk), chunked(body[preview:], chunk)
+
+
+def respmod_request(url, body, **options):
+    """The whole RESPMOD as bytes, as sent when every preview is continued: a valid request to
+    cut or corrupt for tests of malformed input (send it with raw())."""
+    first, rest = respmod_parts(url, body, **options)
+    return first + (rest or b"")
+
+
+class IcapClient:
+    """A raw ICAP client for one server (host, port, default service): each call on its own
+    connection; connect() for several requests on one."""
+
+    def __init__(self, host, port, service, timeout=PATIENCE):
+        self.host, self.port, self.service, self.timeout = host, port, service, timeout
+
+    @classmethod
+    def from_url(cls, url, timeout=PATIENCE):
+        u = urllib.parse.urlsplit(url)
+        return cls(u.hostname, u.port or 1344, u.path.lstrip("/"), timeout)
+
+    @property
+    def url(self):
+        return f"icap://{self.host}:{self.port}/{self.service}"
+
+    def connect(self):
+        return IcapConnection(self.host, self.port, self.service, self.timeout)
+
+    def options(self, service=None):
+        """(status line, Headers) of an OPTIONS."""
+        with self.connect() as c:
+            return c.options(service)
+
+    def respmod(self, body, preview=None, allow204=True, service=None, **request_options):
+        """IcapResponse to a RESPMOD of `body`; see IcapConnection.respmod()."""
+        with self.connect() as c:
+            return c.respmod(body, preview=preview, allow204=allow204, service=service,
+                             **request_options)
+
+    def raw(self, data, timeout=10, until=None, half_close=False):
+        """Sends `data` as is (sent by a thread: the server may stop reading) and returns the
+        bytes that come back until the server closes, `until` (bytes) has arrived, or
+        `timeout` seconds have passed, whichever is first. half_close: shutdown(SHUT_WR) after
+        sending (the server sees end-of-stream)."""
+        out = bytearray()
+        deadline = time.monotonic() + timeout
+        with socket.create_connection((self.host, self.port), timeout=self.timeout) as s:
+            def send():
+                try:
+                    s.sendall(data)
+                    if half_close:
+                        s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+            t = threading.Thread(target=send, daemon=True)
+            t.start()
+            while not (until and until in out):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                s.settimeout(left)
+                try:
+                    data_in = s.recv(1 << 16)
+                except socket.timeout:
+                    break
+                except ConnectionResetError:
+                    break
+                if not data_in:
+                    break
+                out += data_in
+        t.join(PATIENCE)
+        return bytes(out)
+
+
+# -------------------------------------------------------------------------------- c-icap --
+
+class CIcap:
+    """c-icap with virus_scan.so and clamd_mod.so in front of a clamd (`clamd_socket`: its unix
+    socket path, which clamd_mod uses with FILDES; or (host, port), when clamd_mod sends file
+    names, so clamd must read c-icap's temp dir), on a loopback port, configured as in
+    FIELD-NOTES §7. Services:
+    SERVICE "avscan" (mode=simple: the answer waits for the whole body) and STREAM_SERVICE
+    "avstream" (c-icap's default mode with SendPercentData `send_percent`: it starts sending
+    that share of the data before the scan ends, which Squid 5.7 needs for bodies over 64 KiB,
+    and lets a late infection through partly). Ready once OPTIONS answers 200."""
+
+    SERVICE = "avscan"
+    STREAM_SERVICE = "avstream"
+
+    def __init__(self, tmp, clamd_socket, port=None, name="c-icap", servers=2,
+                 threads_per_child=4, send_percent=5, extra_config=()):
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
+        self.port = port or free_port()
+        self.conf = os.path.join(self.dir, "c-icap.conf")
+        self.server_log = os.path.join(self.dir, "server.log")
+        self.access_log = os.path.join(self.dir, "access.log")
+        self.stdout_log = os.path.join(self.dir, "stdout.log")
+        if isinstance(clamd_socket, str):
+            clamd_lines = [f"clamd_mod.ClamdSocket {clamd_socket}"]
+        else:
+            clamd_lines = [f"clamd_mod.ClamdHost {clamd_socket[0]}",
+                           f"clamd_mod.ClamdPort {clamd_socket[1]}"]
+        lines = [
+            f"PidFile {self.dir}/c-icap.pid",
+            f"CommandsSocket {self.dir}/c-icap.ctl",
+            f"Port 127.0.0.1:{self.port}",
+            "StartServers 1",
+            f"MaxServers {servers}",
+            f"ThreadsPerChild {threads_per_child}",
+            "MinSpareThreads 2",
+            f"MaxSpareThreads {max(2 * threads_per_child, 8)}",
+            f"TmpDir {self.dir}/tmp",
+            f"ModulesDir {C_ICAP_MODULES}",
+            f"ServicesDir {C_ICAP_MODULES}",
+            "TemplateDir /usr/share/c_icap/templates/",
+            "LoadMagicFile /etc/c-icap/c-icap.magic",
+            f"ServerLog {self.server_log}",
+            f"AccessLog {self.access_log}",
+            "Module common clamd_mod.so",
+            *clamd_lines,
+            "Service antivirus_module virus_scan.so",
+            f"ServiceAlias {self.SERVICE} virus_scan?allow204=on&sizelimit=off&mode=simple",
+            f"ServiceAlias {self.STREAM_SERVICE} virus_scan?allow204=on&sizelimit=off",
+            "virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GIF JPEG MSOFFICE",
+            "virus_scan.MaxObjectSize 100M",
+            "virus_scan.DefaultEngine clamd",
+            f"virus_scan.SendPercentData {send_percent}",  # ignored by mode=simple
+            "virus_scan.StartSendPercentDataAfter 0",
+            *extra_config,
+        ]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.client = IcapClient("127.0.0.1", self.port, self.SERVICE)
+        self.shm = []
+        self._log = open(self.stdout_log, "ab")
+        # -N: foreground. As root, without a User line, c-icap keeps running as root.
+        self.proc = subprocess.Popen([C_ICAP, "-N", "-f", self.conf], stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     cwd=self.dir)
+        try:
+            _wait_ready(self.proc, self._answers_options, f"c-icap on port {self.port}",
+                        [self.stdout_log, self.server_log])
+        except BaseException:
+            self.stop()
+            raise
+        # Its shared memory (/dev/shm/c-icap-shared-kids-queue.N): removed by c-icap itself on
+        # a clean exit, by stop() after a SIGKILL.
+        self.shm = self._mapped_shm()
+
+    def _answers_options(self):
+        try:
+            status_line, _ = IcapClient("127.0.0.1", self.port, self.SERVICE, timeout=5).options()
+            return status_line.split(" ")[1] == "200"
+        except (OSError, IcapError):
+            return False
+
+    def _mapped_shm(self):
+        found = set()
+        for pid in [self.proc.pid] + group_pids(self.proc.pid):
+            try:
+                with open(f"/proc/{pid}/maps") as f:
+                    found |= set(re.findall(r"(/dev/shm/c-icap\S+)", f.read()))
+            except OSError:
+                pass
+        return sorted(found)
+
+    @property
+    def url(self):
+        return self.url_for(self.SERVICE)
+
+    def url_for(self, service):
+        return f"icap://127.0.0.1:{self.port}/{service}"
+
+    def options(self, service=None):
+        """(status line, Headers) of a raw OPTIONS."""
+        return self.client.options(service)
+
+    def respmod(self, body, preview=None, allow204=True, service=None, **request_options):
+        return self.client.respmod(body, preview=preview, allow204=allow204, service=service,
+                                   **request_options)
+
+    def raw(self, data, **kw):
+        return self.client.raw(data, **kw)
+
+    def log(self):
+        return _tail(self.server_log, 200)
+
+    def stop(self):
+        if getattr(self, "proc", None) is None:
+            return
+        if stop_process(self.proc):
+            for path in self.shm:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        self.proc = None
+        self._log.close()
+
+
+# --------------------------------------------------------------------------------- Squid --
+
+@dataclass
+class HttpReply:
+    status: int
+    headers: Headers
+    body: bytes
+    complete: bool  # False: the connection ended before the announced length
+
+
+class Squid:
+    """Squid as a forward proxy on a loopback port, with one ICAP service (`method`, e.g.
+    respmod_precache or reqmod_precache) at `icap_url`, bypass=0 unless `bypass`. Everything
+    it writes stays in <tmp>/<name> (made 0777: Squid drops to user proxy; the folders above
+    it get o+x) except its shared memory, /dev/shm/<service name>-*.shm, which a unique
+    service name (-n) keeps apart from other Squids and stop() removes if Squid had to be
+    killed. ICP, HTCP, SNMP and the pinger are off; its DNS socket is bound to 127.0.0.1.
+    icap_service_failure_limit -1: a service that failed stays in use (tests break it on
+    purpose); icap_io_timeout 90 s: an ICAP stall ends in a 500 before a test's patience.
+    Ready when cache.log says it accepts connections and its port does."""
+
+    def __init__(self, tmp, icap_url, port=None, name="squid", method="respmod_precache",
+                 bypass=False, extra_config=()):
+        self.dir = os.path.join(tmp, name)
+        os.makedirs(self.dir, exist_ok=True)
+        os.chmod(self.dir, 0o777)
+        _make_traversable(tmp, tmp)
+        self.port = port or free_port()
+        self.service_name = f"pss{self.port}"
+        self.conf = os.path.join(self.dir, "squid.conf")
+        self.cache_log = os.path.join(self.dir, "cache.log")
+        self.access_log = os.path.join(self.dir, "access.log")
+        lines = [
+            f"http_port 127.0.0.1:{self.port}",
+            f"pid_filename {self.dir}/squid.pid",
+            f"cache_log {self.cache_log}",
+            f"access_log stdio:{self.access_log}",
+            "cache_store_log none",
+            "netdb_filename none",
+            f"coredump_dir {self.dir}",
+            "pinger_enable off",
+            "icp_port 0",
+            "htcp_port 0",
+            "udp_incoming_address 127.0.0.1",
+            "dns_nameservers 127.0.0.1",
+            "visible_hostname pss-test-squid",
+            "cache deny all",
+            "cache_mem 8 MB",
+            "acl localnet src 127.0.0.1",
+            "http_access allow localnet",
+            "http_access deny all",
+            "icap_enable on",
+            f"icap_service av {method} bypass={1 if bypass else 0} {icap_url}",
+            "adaptation_access av allow all",
+            "icap_service_failure_limit -1",
+            "icap_io_timeout 90 seconds",
+            "shutdown_lifetime 1 seconds",
+            *extra_config,
+        ]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self._log = open(os.path.join(self.dir, "stdout.log"), "ab")
+        self.proc = subprocess.Popen([SQUID, "-N", "-n", self.service_name, "-f", self.conf],
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.dir)
+        try:
+            _wait_ready(self.proc, self._accepting, f"squid on port {self.port}",
+                        [os.path.join(self.dir, "stdout.log"), self.cache_log])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _accepting(self):
+        try:
+            with open(self.cache_log, errors="replace") as f:
+                if "Accepting HTTP Socket connections" not in f.read():
+                    return False
+            socket.create_connection(("127.0.0.1", self.port), timeout=5).close()
+            return True
+        except OSError:
+            return False
+
+    @property
+    def proxy_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, url, timeout=PATIENCE, headers=None):
+        """GET `url` through the proxy: HttpReply (any status; a body cut short is returned
+        with complete=False)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request("GET", url, headers=headers or {})
+            r = c.getresponse()
+            try:
+                body, complete = r.read(), True
+            except http.client.IncompleteRead as e:
+                body, complete = e.partial, False
+            return HttpReply(r.status, Headers(r.getheaders()), body, complete)
+        finally:
+            c.close()
+
+    def log(self):
+        return _tail(self.cache_log, 200)
+
+    def stop(self):
+        if getattr(self, "proc", None) is None:
+            return
+        if stop_process(self.proc):
+            for path in glob.glob(f"/dev/shm/{self.service_name}-*"):
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+        self.proc = None
+        self._log.close()
+
+
+# ---------------------------------------------------------------------------- HTTP origin --
+
+class OriginServer:
+    """A loopback HTTP/1.1 server (keep-alive) serving the files of `root` (default
+    <tmp>/<name>), counting the requests for each path. Threads of this process: stop() closes
+    the listening socket and every open connection."""
+
+    def __init__(self, tmp, root=None, name="origin"):
+        self.root = root or os.path.join(tmp, name)
+        os.makedirs(self.root, exist_ok=True)
+        self._hits, self._lock, self._conns = {}, threading.Lock(), set()
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = PATIENCE  # an idle keep-alive connection ends after this
+
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=outer.root, **kw)
+
+            def setup(self):
+                super().setup()
+                with outer._lock:
+                    outer._conns.add(self.connection)
+
+            def finish(self):
+                with outer._lock:
+                    outer._conns.discard(self.connection)
+                super().finish()
+
+            def _count(self):
+                path = urllib.parse.urlsplit(self.path).path
+                with outer._lock:
+                    outer._hits[path] = outer._hits.get(path, 0) + 1
+
+            def do_GET(self):
+                self._count()
+                super().do_GET()
+
+            def do_HEAD(self):
+                self._count()
+                super().do_HEAD()
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # A client that goes away mid-answer (Squid cutting a transfer) is no error.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def add(self, name, data):
+        """Writes a file to serve; returns its URL."""
+        path = os.path.join(self.root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return self.url(name)
+
+    def hits(self, path):
+        with self._lock:
+            return self._hits.get("/" + path.lstrip("/"), 0)
+
+    def stop(self):
+        if self.httpd is None:
+            return
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        with self._lock:
+            for c in list(self._conns):
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        self.thread.join(PATIENCE)
+        self.httpd = None
+
+
+# ------------------------------------------------------------------------- c-icap-client --
+
+@dataclass
+class ClientResult:
+    returncode: int                  # 0 unless it could not connect (then 255)
+    connected: bool
+    status_line: str                 # "ICAP/1.0 200 OK", or None
+    status: int                      # or None
+    headers: Headers                 # ICAP fields (folded ones joined with "\n")
+    http_status_line: str            # the encapsulated HTTP head's first line, or None
+    http_headers: Headers
+    options: dict                    # the "OPTIONS:" summary (OPTIONS only): "Preview": "1024"
+    body: bytes                      # the encapsulated body it saved (-o), or None
+    stderr: str
+
+    @property
+    def unmodified(self):
+        return self.status == 204
+
+
+def _icap_target(target):
+    if isinstance(target, str):
+        u = urllib.parse.urlsplit(target)
+        return u.hostname, u.port or 1344, u.path.lstrip("/")
+    host, port, service = target
+    return host, int(port), service
+
+
+def c_icap_client(target, file=None, method=None, *, http_method=None, req_url=None,
+                  preview=None, allow204=True, extra_args=(), timeout=PATIENCE):
+    """Runs the real c-icap-client against `target` ("icap://host:port/service" or (host,
+    port, service)) and parses what it prints. method: "OPTIONS" (the default without a
+    file), "RESPMOD" (the default with one) or "REQMOD" (the file as a request body to
+    req_url, default http://origin.test/upload; http_method: its -method, the HTTP method).
+    preview: -w N, or 0 for -nopreview. allow204=False: -no204.
+
+    What c-icap-client does (0.5.10): headers go to stderr (the ICAP head under "ICAP
+    HEADERS:", the encapsulated HTTP head under "RESPMOD HEADERS:", even for a REQMOD, each
+    line after a tab; a folded field comes out with its CRs, its continuation lines as sent);
+    the body goes to -o FILE (to stdout without -o, followed by two NUL bytes); a 204 prints
+    "No modification needed (Allow 204 response)" and writes no file. Its exit status is 0
+    for any ICAP answer (404 too) and 255 when it cannot connect."""
+    host, port, service = _icap_target(target)
+    method = (method or ("RESPMOD" if file else "OPTIONS")).upper()
+    args = [C_ICAP_CLIENT, "-i", host, "-p", str(port), "-s", service, "-v"]
+    with tempfile.TemporaryDirectory(prefix="pss-icap-client-") as out_dir:
+        out = os.path.join(out_dir, "body")
+        if method != "OPTIONS":
+            if not file:
+                raise ValueError(f"{method} needs a file")
+            args += ["-f", file, "-o", out]
+            if method == "REQMOD":
+                args += ["-req", req_url or "http://origin.test/upload"]
+            if http_method:
+                args += ["-method", http_method]
+            if preview == 0:
+                args.append("-nopreview")
+            elif preview is not None:
+                args += ["-w", str(preview)]
+            if not allow204:
+                args.append("-no204")
+        args += list(extra_args)
+        run = subprocess.run(args, capture_output=True, timeout=timeout)
+        body = None
+        if os.path.exists(out):
+            with open(out, "rb") as f:
+                body = f.read()
+    stderr = run.stderr.decode("latin-1")
+    sections, current, prev_cr = {}, None, False
+    for line in stderr.split("\n"):
+        if not line.startswith("\t"):  # a section title ("ICAP HEADERS:"), or its end
+            current = line.rstrip()[:-1] if line.rstrip().endswith(":") else None
+            if current:
+                sections[current] = []
+            prev_cr = False
+            continue
+        if current is None:
+            continue
+        text = line[1:]
+        entries = sections[current]
+        if prev_cr and entries:  # the field before was folded: this line continues it
+            entries[-1] += "\n" + text.rstrip("\r").strip()
+        else:
+            entries.append(text.rstrip("\r"))
+        prev_cr = line.endswith("\r")
+
+    def head_of(lines):
+        if not lines:
+            return None, Headers()
+        pairs = []
+        for l in lines[1:]:
+            name, _, value = l.partition(":")
+            pairs.append((name, value.strip()))
+        return lines[0], Headers(pairs)
+
+    status_line, headers = head_of(sections.get("ICAP HEADERS"))
+    http_status_line, http_headers = head_of(sections.get("RESPMOD HEADERS"))
+    options = {}
+    for l in sections.get("OPTIONS", []):
+        name, _, value = l.partition(":")
+        options[name.strip()] = value.strip()
+    status = None
+    if status_line and len(status_line.split()) > 1 and status_line.split()[1].isdigit():
+        status = int(status_line.split()[1])
+    return ClientResult(run.returncode, "Failed to connect" not in stderr, status_line, status,
+                        headers, http_status_line, http_headers, options, body, stderr)
+
+
+def threat_names(headers):
+    """The threat names an ICAP answer's fields carry: X-Infection-Found's Threat=,
+    X-Violations-Found's names (second line of each 4-line entry), X-Virus-ID."""
+    names = []
+    for v in headers.get_all("X-Infection-Found"):
+        m = re.search(r"Threat=([^;]+);?", v)
+        if m:
+            names.append(m.group(1).strip())
+    for v in headers.get_all("X-Violations-Found"):
+        lines = v.split("\n")
+        names += [lines[i] for i in range(2, len(lines), 4)]
+    names += [v for v in headers.get_all("X-Virus-ID") if v]
+    return sorted(set(names))
