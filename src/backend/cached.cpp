@@ -7,7 +7,11 @@
 #include "util/log.hpp"
 
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
@@ -76,6 +80,39 @@ struct CachedBackend::Impl {
     std::optional<artifact::Artifact> artifact; // read here (a local input), for a bounty
     bool answered() const { return !asked.empty() && hits.size() == asked.size(); }
   };
+
+  bool cancelled = false;
+
+  // A lookup started ahead of its turn.
+  struct Ahead {
+    explicit Ahead(asio::any_io_executor ex)
+        : ready(std::move(ex), std::chrono::steady_clock::time_point::max()) {}
+    asio::steady_timer ready; // cancelled when done
+    std::optional<Looked> result;
+    std::exception_ptr error;
+  };
+
+  std::shared_ptr<Ahead> look_ahead(Job job, asio::any_io_executor ex) {
+    auto a = std::make_shared<Ahead>(ex);
+    asio::co_spawn(ex, look_up(std::move(job)), [a](std::exception_ptr ep, Looked l) {
+      a->error = ep;
+      if (!ep) {
+        a->result = std::move(l);
+      }
+      a->ready.cancel();
+    });
+    return a;
+  }
+
+  static asio::awaitable<Looked> looked(std::shared_ptr<Ahead> a) {
+    while (!a->result && !a->error) {
+      co_await a->ready.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (a->error) {
+      std::rethrow_exception(a->error);
+    }
+    co_return std::move(*a->result);
+  }
 
   void count(const std::string& engine, bool hit) {
     std::lock_guard lock(counts_mutex);
@@ -284,30 +321,52 @@ asio::awaitable<JobResult> CachedBackend::run_one(Job job) {
 asio::awaitable<void> CachedBackend::run(std::vector<Job> jobs, ResultSink sink) {
   // The identities come from started engines.
   co_await m_impl->inner->start();
-  std::vector<Job> left;
-  std::map<std::size_t, Impl::Looked> waiting; // by job index
-  for (auto& job : jobs) {
-    auto l = co_await m_impl->look_up(std::move(job));
-    if (l.answered()) {
-      sink(m_impl->from_cache(l));
-      continue;
-    }
-    left.push_back(l.job);
-    waiting.emplace(l.job.index, std::move(l));
-  }
-  if (left.empty()) {
+  if (jobs.empty()) {
     co_return;
   }
-  co_await m_impl->inner->run(std::move(left), [this, &waiting, &sink](JobResult r) {
-    auto it = waiting.find(r.index);
-    if (it == waiting.end()) {
-      sink(std::move(r));
-      return;
+  auto ex = co_await asio::this_coro::executor;
+  std::size_t next = 0;
+  std::size_t running = std::max<std::size_t>(1, std::min(m_impl->opts.concurrency, jobs.size()));
+  asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
+  Impl& s = *m_impl;
+
+  // As the local backend does: each worker looks its next job up (reads and hashes it on the
+  // pool) while the current one is scanned, so a miss costs the lookup and the write only.
+  auto worker = [&]() -> asio::awaitable<void> {
+    std::shared_ptr<Impl::Ahead> pending;
+    if (next < jobs.size()) {
+      pending = s.look_ahead(std::move(jobs[next++]), ex);
     }
-    JobResult merged = m_impl->merge(it->second, std::move(r));
-    waiting.erase(it);
-    sink(std::move(merged));
-  });
+    while (pending && !s.cancelled) {
+      auto current = std::move(pending);
+      if (next < jobs.size() && !s.cancelled) {
+        pending = s.look_ahead(std::move(jobs[next++]), ex);
+      }
+      Impl::Looked l = co_await s.looked(current);
+      JobResult r;
+      if (l.answered()) {
+        r = s.from_cache(l);
+      } else {
+        try {
+          r = s.merge(l, co_await s.inner->run_one(l.job));
+        } catch (const std::exception& e) {
+          // A bug must not lose the job: answered unknown, as the inner backend would.
+          r = unknown_result(l.job, job_bounty(l.job), engines_for(l.job, s.inner->engines()),
+                             std::string("internal error: ") + e.what());
+        }
+      }
+      sink(std::move(r));
+    }
+    if (--running == 0) {
+      all_done.cancel();
+    }
+  };
+  for (std::size_t i = 0, n = running; i < n; ++i) {
+    asio::co_spawn(ex, worker(), asio::detached);
+  }
+  while (running > 0) {
+    co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
 }
 
 asio::awaitable<std::optional<JobResult>> CachedBackend::answer_from_cache(const Job& job) {
@@ -325,6 +384,7 @@ asio::awaitable<std::optional<JobResult>> CachedBackend::answer_from_cache(const
 }
 
 void CachedBackend::cancel() {
+  m_impl->cancelled = true;
   m_impl->inner->cancel();
 }
 

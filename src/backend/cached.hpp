@@ -22,7 +22,8 @@ struct CacheOptions {
   // "" (the default file), "off", a file path, or "redis://host:port[/db]".
   std::string where;
   std::chrono::seconds ttl{7 * 24 * 3600};
-  bool rescan = false; // ignore hits, store the new answers
+  bool rescan = false;         // ignore hits, store the new answers
+  std::size_t concurrency = 1; // run(): jobs at once (the inner backend's)
 };
 
 // How a cache reads local inputs for a local backend with these options: libmagic only when

@@ -3,6 +3,8 @@
 #include "engine/engine_set.hpp"
 #include "util/error.hpp"
 
+#include <algorithm>
+
 namespace pss::backend {
 
 std::unique_ptr<Backend> make_backend(BackendOptions opts, boost::asio::any_io_executor ex) {
@@ -10,6 +12,7 @@ std::unique_ptr<Backend> make_backend(BackendOptions opts, boost::asio::any_io_e
     auto local = std::make_unique<LocalBackend>(
         opts.local, std::make_unique<engine::EngineSet>(opts.engines, opts.engines_dir, ex));
     if (opts.cache) {
+      opts.cache->concurrency = std::max<std::size_t>(1, opts.local.concurrency);
       if (auto store = open_cache_store(*opts.cache)) {
         return std::make_unique<CachedBackend>(std::move(local), std::move(store), *opts.cache,
                                                cache_fetch_options(opts.local));

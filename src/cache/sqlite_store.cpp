@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <thread>
+#include <vector>
 
 namespace pss::cache {
 
@@ -18,6 +19,8 @@ namespace {
 constexpr int k_application_id = 0x50535343;
 constexpr std::size_t k_purge_every = 10000; // writes
 constexpr auto k_warn_every = std::chrono::minutes(1);
+constexpr std::size_t k_batch = 64; // writes per transaction
+constexpr auto k_batch_age = std::chrono::milliseconds(200);
 // Opening while another process holds the lock: 50 x 100 ms at most (on top of SQLite's own
 // busy wait), once, when the command starts.
 constexpr int k_open_attempts = 50;
@@ -49,6 +52,54 @@ struct SqliteStore::Impl {
   std::chrono::steady_clock::time_point last_warning{};
   bool warned_once = false;
   std::mutex mutex; // one connection; statements are not for two threads at once
+  // Writes wait here and go in one transaction: a commit per answer would cost more than the
+  // lookup saves on a miss. Read by get() first; written at k_batch entries, k_batch_age, or
+  // the end.
+  struct Pending {
+    std::string key, value;
+    std::int64_t stored_at, expires_at;
+  };
+  std::vector<Pending> pending;
+  std::chrono::steady_clock::time_point pending_since;
+
+  // Writes what is pending; returns the number of writes so far (0 when nothing was written).
+  std::size_t flush() {
+    if (pending.empty() || !db) {
+      pending.clear();
+      return 0;
+    }
+    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    for (const auto& p : pending) {
+      if (rc != SQLITE_OK) {
+        break;
+      }
+      sqlite3_bind_text(put, 1, p.key.data(), static_cast<int>(p.key.size()), SQLITE_STATIC);
+      sqlite3_bind_text(put, 2, p.value.data(), static_cast<int>(p.value.size()), SQLITE_STATIC);
+      sqlite3_bind_int64(put, 3, p.stored_at);
+      sqlite3_bind_int64(put, 4, p.expires_at);
+      rc = sqlite3_step(put);
+      rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+      sqlite3_reset(put);
+      sqlite3_clear_bindings(put);
+    }
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
+    }
+    const std::size_t n = pending.size();
+    pending.clear();
+    if (rc != SQLITE_OK) {
+      const std::string why = message(rc);
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      if (is_corruption(rc)) {
+        recover(rc);
+      } else {
+        warn("cannot store answers: " + why);
+      }
+      return 0;
+    }
+    writes += n;
+    return writes;
+  }
 
   ~Impl() { close(); }
 
@@ -190,7 +241,9 @@ struct SqliteStore::Impl {
 };
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  flush();
+}
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const fs::path& path) {
   std::error_code ec;
@@ -234,6 +287,14 @@ std::optional<Entry> SqliteStore::get(const std::string& key) {
   if (!s.db) {
     return std::nullopt;
   }
+  for (auto p = s.pending.rbegin(); p != s.pending.rend(); ++p) {
+    if (p->key == key) {
+      if (p->expires_at <= unix_now()) {
+        return std::nullopt;
+      }
+      return Entry{p->value, p->stored_at};
+    }
+  }
   sqlite3_bind_text(s.get, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
   sqlite3_bind_int64(s.get, 2, unix_now());
   const int rc = sqlite3_step(s.get);
@@ -263,26 +324,23 @@ void SqliteStore::put(const std::string& key, const std::string& value, std::chr
       return;
     }
     const auto now = unix_now();
-    sqlite3_bind_text(s.put, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_text(s.put, 2, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s.put, 3, now);
-    sqlite3_bind_int64(s.put, 4, now + static_cast<std::int64_t>(ttl.count()));
-    const int rc = sqlite3_step(s.put);
-    sqlite3_reset(s.put);
-    sqlite3_clear_bindings(s.put);
-    if (is_corruption(rc)) {
-      s.recover(rc);
-      return;
+    if (s.pending.empty()) {
+      s.pending_since = std::chrono::steady_clock::now();
     }
-    if (rc != SQLITE_DONE) {
-      s.warn("cannot store answers: " + s.message(rc));
-      return;
+    s.pending.push_back({key, value, now, now + static_cast<std::int64_t>(ttl.count())});
+    if (s.pending.size() >= k_batch ||
+        std::chrono::steady_clock::now() - s.pending_since >= k_batch_age) {
+      writes = s.flush();
     }
-    writes = ++s.writes;
   }
-  if (writes % k_purge_every == 0) {
+  if (writes > 0 && writes % k_purge_every < k_batch) {
     purge_expired();
   }
+}
+
+void SqliteStore::flush() {
+  std::lock_guard lock(m_impl->mutex);
+  m_impl->flush();
 }
 
 std::string SqliteStore::where() const {
@@ -292,6 +350,7 @@ std::string SqliteStore::where() const {
 std::size_t SqliteStore::purge_expired() {
   std::lock_guard lock(m_impl->mutex);
   Impl& s = *m_impl;
+  s.flush();
   if (!s.db) {
     return 0;
   }

@@ -24,6 +24,9 @@ public:
   void put(const std::string& key, const std::string& value, std::chrono::seconds ttl) override;
   std::string where() const override;
 
+  // Writes what put() keeps back (up to 64 answers or 200 ms: one transaction for many);
+  // also done at destruction.
+  void flush();
   // Entries removed because they expired (done at open, and every 10,000 writes).
   std::size_t purge_expired();
 

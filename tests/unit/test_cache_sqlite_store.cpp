@@ -50,7 +50,10 @@ TEST_CASE("cache::SqliteStore") {
     CHECK((*s)->where() == "sqlite:" + db.native());
     CHECK_FALSE((*s)->get("k").has_value());
     (*s)->put("k", R"({"verdict":"malicious"})", 3600s);
-    auto e = (*s)->get("k");
+    auto e = (*s)->get("k"); // kept back for the next batch, and already found
+    REQUIRE(e.has_value());
+    (*s)->flush();
+    e = (*s)->get("k");
     REQUIRE(e.has_value());
     CHECK(e->value == R"({"verdict":"malicious"})");
     CHECK(e->stored_at > 1700000000);
@@ -58,6 +61,7 @@ TEST_CASE("cache::SqliteStore") {
     REQUIRE(other.has_value());
     REQUIRE((*other)->get("k").has_value());
     (*other)->put("k", "second", 3600s); // two writers of one key: one valid entry
+    (*other)->flush();
     CHECK((*s)->get("k")->value == "second");
     s->reset();
     auto again = SqliteStore::open(db);
@@ -127,6 +131,7 @@ TEST_CASE("cache::SqliteStore") {
     auto s = SqliteStore::open(db);
     REQUIRE(s.has_value());
     (*s)->put("before", "v", 3600s);
+    (*s)->flush();
     // The file-size limit stands in for a full disk: a write past it fails with EFBIG
     // (SQLITE_FULL), as ENOSPC would.
     struct rlimit old {};
@@ -138,11 +143,13 @@ TEST_CASE("cache::SqliteStore") {
     for (int i = 0; i < 500; ++i) {
       (*s)->put("key-" + std::to_string(i), std::string(1000, 'v'), 3600s); // never throws
     }
+    (*s)->flush();
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
     std::signal(SIGXFSZ, old_handler);
     CHECK_FALSE((*s)->get("key-499").has_value());
     CHECK((*s)->get("before")->value == "v");
     (*s)->put("after", "w", 3600s); // room again: stored
+    (*s)->flush();
     CHECK((*s)->get("after")->value == "w");
     CHECK(set_aside(db.parent_path()).empty());
   }
