@@ -43,6 +43,7 @@ struct Row {
 // Starts the engine to learn whether it works and its versions, then stops it.
 asio::awaitable<void> probe(Row& row) {
   std::string failure;
+  std::string unset; // engine::NotConfigured
   try {
     co_await row.engine->start();
     auto v = row.engine->versions();
@@ -73,6 +74,8 @@ asio::awaitable<void> probe(Row& row) {
         row.instances.push_back(std::move(inst));
       }
     }
+  } catch (const engine::NotConfigured& e) {
+    unset = e.what();
   } catch (const std::exception& e) {
     failure = e.what();
   }
@@ -80,6 +83,8 @@ asio::awaitable<void> probe(Row& row) {
   if (!failure.empty()) {
     auto nl = failure.find('\n');
     row.state = "failed: " + failure.substr(0, nl);
+  } else if (!unset.empty()) {
+    row.state = "not configured: " + unset.substr(0, unset.find('\n'));
   }
 }
 
@@ -131,7 +136,8 @@ int run_engines(const GlobalOptions& global) {
       table.push_back({r.name + "#" + std::to_string(i + 1), "", "", "", "", "", in.state, in.pid,
                        in.uptime, in.restarts, ""});
     }
-    if (r.state != "ok" && r.state != "ready") {
+    // Not configured is the user's choice (a vendor's server they do not have), not a fault.
+    if (r.state != "ok" && r.state != "ready" && r.state.rfind("not configured", 0) != 0) {
       status = 2;
     }
   }

@@ -25,6 +25,13 @@ namespace pss::engine {
 using Clock = std::chrono::steady_clock;
 
 // What an engine says about itself once started.
+// Thrown by start() when the engine needs a setting the user has not given (the URL of a
+// vendor's server): not a fault of the engine; `engines` lists it as "not configured".
+class NotConfigured : public Fatal {
+public:
+  using Fatal::Fatal;
+};
+
 struct EngineVersions {
   std::optional<std::string> engine;      // "1.4.6"
   std::optional<std::string> definitions; // "27000"; absent when the engine has none

@@ -196,10 +196,10 @@ private:
     const std::string var = m_env.prefix + "_URL";
     auto url = env::expand(m_spec.url, [this](std::string_view n) { return m_env.lookup(n); });
     if (!url || url->empty()) {
-      throw Fatal("no ICAP server to use: set " + var +
-                  "=icap://HOST:PORT/SERVICE (the manifest's icap.url is " + quote(m_spec.url) +
-                  (url ? "" : ": " + url.error().message) +
-                  "), or give the manifest a \"daemon\" section");
+      throw NotConfigured("no ICAP server to use: set " + var +
+                          "=icap://HOST:PORT/SERVICE (the manifest's icap.url is " +
+                          quote(m_spec.url) + (url ? "" : ": " + url.error().message) +
+                          "), or give the manifest a \"daemon\" section");
     }
     return parse_or_throw(*url);
   }
