@@ -5,6 +5,7 @@
 #include "cache/sqlite_store.hpp"
 #include "util/iso8601.hpp"
 #include "util/log.hpp"
+#include "util/sha256.hpp"
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -121,6 +122,10 @@ struct CachedBackend::Impl {
     ++(hit ? c.hits : c.misses);
   }
 
+  static asio::awaitable<Result<std::string>> hash_task(std::filesystem::path path) {
+    co_return sha256_file(path);
+  }
+
   static asio::awaitable<Result<artifact::Artifact>> read_task(std::string source,
                                                                const artifact::FetchOptions* o) {
     co_return artifact::fetch(source, *o);
@@ -137,9 +142,22 @@ struct CachedBackend::Impl {
     if (job.fetched && !job.fetched->sha256.empty()) {
       co_return job.fetched->sha256;
     }
-    if (job.bounty || job.fetched || job.artifact_type != model::ArtifactType::file) {
-      co_return std::string();
+    if (job.fetched) { // the caller's own file (a spooled data: artifact): hashed here
+      auto h = co_await asio::co_spawn(pool, hash_task(job.fetched->path), asio::use_awaitable);
+      if (h) {
+        job.fetched->sha256 = *h;
+      }
+      co_return h ? *h : std::string();
     }
+    if (job.artifact_type != model::ArtifactType::file) {
+      co_return std::string(); // a URL artifact is its text, not bytes to look up
+    }
+    if (job.bounty && job.bounty->expiration &&
+        *job.bounty->expiration <= std::chrono::system_clock::now()) {
+      co_return std::string(); // the inner backend answers it `unknown` without a fetch
+    }
+    // A bounty's URI or a local input: fetched here under the same policy (the inner backend
+    // gets the file), hashed, then looked up.
     auto r = co_await asio::co_spawn(pool, read_task(job_source(job), &fetch), asio::use_awaitable);
     if (!r) {
       job.error = r.error().message; // answered as the inner backend answers a failed fetch
@@ -226,12 +244,16 @@ struct CachedBackend::Impl {
     r.index = l.job.index;
     r.input = l.job.input;
     r.bounty = job_bounty(l.job);
-    if (!l.job.bounty && l.artifact) {
-      complete_local_bounty(r.bounty, l.job, *l.artifact);
+    if (l.artifact) {
+      if (!l.job.bounty) {
+        complete_local_bounty(r.bounty, l.job, *l.artifact);
+      }
       r.bounty.sha256 = l.artifact->sha256;
       if (!r.bounty.mimetype && !l.artifact->mimetype.empty()) {
         r.bounty.mimetype = l.artifact->mimetype;
       }
+    } else if (!r.bounty.sha256 && l.job.fetched) {
+      r.bounty.sha256 = l.job.fetched->sha256;
     }
     for (const auto& name : l.asked) {
       model::Analysis a = l.hits.at(name);

@@ -13,7 +13,9 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, SAMPLES, PssTestCase, RedisServer, fake_engine, runs_of  # noqa
+from common import (EICAR, PATIENCE, SAMPLES, PssTestCase, RedisServer, fake_engine,  # noqa
+                    runs_of)
+from test_celery import CeleryTestCase, file_bounty  # noqa
 from test_webhook import WebhookTestCase  # noqa
 
 
@@ -181,6 +183,30 @@ class RedisCacheTest(CacheTestCase):
         self.assertEqual(len(runs_of(self.runs)), 24)  # stored this time
         self.analyze()
         self.assertEqual(len(runs_of(self.runs)), 24)
+
+
+class CeleryCacheTest(CeleryTestCase):
+    def test_two_workers_sharing_one_redis_cache_scan_each_artifact_once(self):
+        self.engines = os.path.join(self.tmp, "engines")
+        self.scans = os.path.join(self.tmp, "scans")
+        defs = self.write("defs/signatures.txt", b"Eicar.Fake\n")
+        fake_engine(self.engines, name="fake", runs=self.scans, definitions={"files": [defs]})
+        cache = {"PSS_CACHE": self.redis.url[:-1] + "1"}  # its own database on the same Redis
+        for _ in range(2):
+            self.start_worker("--concurrency", "2", engine="fake", env=cache)
+        paths = [self.write(f"a{i}.bin", (EICAR if i % 3 == 0 else b"clean") + b" %d" % i)
+                 for i in range(10)]
+        # Each artifact once, answered, then each again (to whichever worker takes it).
+        first = [self.send(file_bounty(p, i), queue="fake").get(timeout=PATIENCE)
+                 for i, p in enumerate(paths)]
+        self.assertEqual(len(runs_of(self.scans)), 10)
+        second = [self.send(file_bounty(p, 100 + i), queue="fake").get(timeout=PATIENCE)
+                  for i, p in enumerate(paths)]
+        self.assertEqual(len(runs_of(self.scans)), 10)  # no scanner ran for the second round
+        self.assertEqual([a["result"] for a in first], [a["result"] for a in second])
+        self.assertEqual(sum(a["result"] == "malicious" for a in second), 4)
+        self.assertTrue(all("cached_at" in a["metadata"] for a in second), second)
+        self.assertFalse(any("cached_at" in a.get("metadata", {}) for a in first), first)
 
 
 class ClamdTest(CacheTestCase):
