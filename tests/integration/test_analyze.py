@@ -541,7 +541,7 @@ class CliTest(PssTestCase):
     def test_unknown_engine(self):
         r = self.pss("--engine", "nosuch", "analyze", os.path.join(SAMPLES, "hello.txt"))
         self.assertEqual(r.code, 2, r)
-        self.assertIn("unknown engine 'nosuch' (known: clamav", r.stderr)
+        self.assertIn("unknown engine 'nosuch' (known: c-icap, clamav, clamscan", r.stderr)
 
     def test_engines_lists_clamav(self):
         # Wine engines keep their prefixes in the run's shared state dir (created once).
