@@ -24,10 +24,12 @@ WINE_ENV = {"WINEDEBUG": "-all", "WINEDLLOVERRIDES": "mscoree,mshtml=", "LC_ALL"
 
 def run(cmd, env):
     t = time.perf_counter()
-    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - t
     if r.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stderr.decode()[-2000:]}")
+        unknown = [l for l in r.stdout.decode(errors="replace").splitlines() if "unknown" in l]
+        raise SystemExit(f"{' '.join(cmd)}: exit {r.returncode}\n" + "\n".join(unknown[:5]) +
+                         f"\n{r.stderr.decode(errors='replace')[-2000:]}")
     return elapsed
 
 
