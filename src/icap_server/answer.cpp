@@ -271,17 +271,17 @@ Answer answer(const icap::Request& r, const Verdict& v, const Policy& p) {
   a.body = Answer::Body::page;
   std::string icap = start(200);
   if (v.kind == Kind::infected) {
-    std::vector<std::string> names;
     std::string violations = std::to_string(v.threats.size());
+    std::string ids;
     const std::string file = file_name_of(r);
     for (const auto& t : v.threats) {
       const std::string name = header_value(t.name, 200);
       icap += field("X-Infection-Found", "Type=0; Resolution=2; Threat=" + name + ";");
-      names.push_back(name);
+      ids += field("X-Virus-ID", name); // one per threat: a name may hold a comma
       // c-icap's layout: file name, threat, then two numbers, each on a folded line.
       violations += "\r\n\t" + file + "\r\n\t" + name + "\r\n\t0\r\n\t0";
     }
-    icap += field("X-Virus-ID", header_value(join(names, ", ")));
+    icap += ids;
     icap += field("X-Violations-Found", violations);
   }
   const std::string http_head = std::string(http_version(r)) +

@@ -95,7 +95,8 @@ struct Answer {
 // - clean, or unknown and allowed: 204 when permitted, else 200 with the HTTP message
 //   unmodified (its heads byte for byte, its body echoed); unknown adds X-Scan-Error. When the
 //   body was not kept (over the limit) and no 204 may be sent, 413: there is nothing to echo.
-// - infected: 200 with X-Infection-Found (one per threat), X-Virus-ID, X-Violations-Found, and
+// - infected: 200 with X-Infection-Found and X-Virus-ID (one each per threat), X-Violations-Found,
+// and
 //   an HTTP 403 page naming every threat and engine, HTML-escaped;
 // - unknown and blocked: the same page saying why, with X-Scan-Error.
 Answer answer(const icap::Request& request, const Verdict& verdict, const Policy& policy);

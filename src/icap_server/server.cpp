@@ -41,6 +41,18 @@ constexpr std::size_t k_read_size = 64 * 1024;     // a read while a request is 
 constexpr std::size_t k_idle_read_size = 4 * 1024; // a read waiting for a request's first byte
 constexpr std::size_t k_echo_chunk = 64 * 1024;    // a body echoed from its spool file
 constexpr std::size_t k_max_input_name = 2048;     // a job's input (the HTTP URL), for logs
+// A client that did not allow 204 keeps no copy of the body, and Squid (5.7, bug 5352) then
+// stops sending a body over 64 KiB until the answer has begun: past this much body, the
+// answer's head (the message unmodified) goes out before the verdict, and its body only after
+// it; a body found infected then ends the connection after the head, with none of it sent.
+constexpr std::uint64_t k_commit_after = 32 * 1024;
+// And Squid then waits for the answer's body to move before it reads more from the origin
+// whenever its 64 KiB buffer towards us fills (bug 5352, PR 1777): one byte of the body goes
+// out for each this much received, so at most 1/65536 of it before the verdict.
+constexpr std::uint64_t k_trickle_every = 64 * 1024;
+// A lingering close after an error answer: at most this long between reads, this much read.
+constexpr auto k_linger_time = std::chrono::seconds(2);
+constexpr std::size_t k_linger_bytes = 1024 * 1024;
 // A scan elsewhere (Celery) is bounded by its bounty's expiration.
 constexpr auto k_remote_expiry = std::chrono::seconds(300);
 
@@ -207,7 +219,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
   std::string render_metrics() {
     engine_metrics.update(backend->states());
-    open.set({}, static_cast<double>(conns.size()));
+    open.set({}, static_cast<double>(conns.size() - evicting));
     open_idle.set({}, static_cast<double>(idle.size()));
     in_flight.set({}, static_cast<double>(scanning));
     return metrics.render();
@@ -357,13 +369,33 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     c->stream.socket().close(ignored);
   }
 
+  // After an error answer: our side is shut, and what the client still sends is read and
+  // dropped for a moment, so that closing with unread bytes does not reset the connection
+  // before the client has read the answer (a lingering close, as HTTP servers do).
+  asio::awaitable<void> linger(Conn& c) {
+    boost::system::error_code ignored;
+    c.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    std::string sink(k_idle_read_size, '\0');
+    std::size_t dropped = 0;
+    while (dropped < k_linger_bytes) {
+      c.stream.expires_after(k_linger_time);
+      auto [ec, n] = co_await c.stream.async_read_some(asio::buffer(sink),
+                                                       asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        break;
+      }
+      dropped += n;
+    }
+  }
+
   // What a request's body became.
   struct Body {
     std::shared_ptr<TempFile> spool; // null when not kept
     std::uint64_t kept = 0;
     std::uint64_t seen = 0;
-    bool over = false; // over --body-limit: the rest was read and dropped
-    std::string error; // the spool could not be written
+    std::uint64_t sent = 0; // its first bytes sent before the verdict (k_trickle_every)
+    bool over = false;      // over --body-limit: the rest was read and dropped
+    std::string error;      // the spool could not be written
   };
 
   void keep_body(Body& b, std::string_view bytes) {
@@ -384,6 +416,28 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     b.kept += bytes.size();
   }
 
+  // After an early head: the body's next byte(s), as its share of what came, if due.
+  asio::awaitable<bool> trickle(Conn& c, Body& body) {
+    const std::uint64_t due =
+        std::min(body.kept - 1, 1 + (body.kept - k_commit_after) / k_trickle_every);
+    if (body.sent >= due) {
+      co_return true;
+    }
+    std::string data(static_cast<std::size_t>(due - body.sent), '\0');
+    if (::pread(body.spool->fd(), data.data(), data.size(), static_cast<off_t>(body.sent)) !=
+        static_cast<ssize_t>(data.size())) {
+      co_return true; // nothing sent: the echo reads it again, or says why
+    }
+    std::string out;
+    icap::write_chunk(out, data);
+    auto sent = send(c, out, opts.write_timeout);
+    if (!co_await std::move(sent)) {
+      co_return false;
+    }
+    body.sent = due;
+    co_return true;
+  }
+
   // Reads one request from `in` and the connection, answers it; true if the connection stays.
   static asio::awaitable<bool> handle_request(std::shared_ptr<Impl> self, std::shared_ptr<Conn> c,
                                               std::string& in) {
@@ -394,15 +448,21 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     Body body;
     bool continued = false;
     bool at_preview = false; // answered at the preview's end, before any 100 Continue
+    bool committed = false;  // the head of an unmodified answer went out (k_commit_after)
     std::vector<std::string> engines;
 
-    auto fail = [&](int status, const std::string& why) -> asio::awaitable<bool> {
+    // `why` by value: a coroutine keeps its reference parameters, and the callers pass
+    // members of temporaries (ReadResult::error() returns a copy).
+    auto fail = [&](int status, std::string why) -> asio::awaitable<bool> {
       s.log->warn("connection {} from {}: {} {}: {}", c->id, c->peer, status, reason_phrase(status),
                   why);
       s.requests.inc({method_label(reader), std::to_string(status)});
       const std::string out = error_answer(status, s.istag, why, true);
       auto sent = send(*c, out, s.opts.write_timeout);
-      co_await std::move(sent);
+      if (co_await std::move(sent)) {
+        auto linger = s.linger(*c);
+        co_await std::move(linger);
+      }
       co_return false; // what follows on the connection cannot be framed
     };
 
@@ -416,6 +476,27 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       in.erase(0, p->used);
       if (!bytes.empty()) {
         s.keep_body(body, bytes);
+        const icap::Request& r = reader.request();
+        if (!committed && !r.allow_204 && (continued || !r.preview) && body.spool &&
+            body.kept >= k_commit_after && !reader.complete()) {
+          Verdict clean;
+          clean.kind = Verdict::Kind::clean;
+          Policy early;
+          early.close = !r.keep_alive || s.stopping;
+          early.istag = s.istag;
+          const std::string head = answer(r, clean, early).head;
+          auto sent = send(*c, head, s.opts.write_timeout);
+          if (!co_await std::move(sent)) {
+            co_return false;
+          }
+          committed = true;
+        }
+        if (committed && body.spool && !reader.complete()) {
+          auto nudge = s.trickle(*c, body);
+          if (!co_await std::move(nudge)) {
+            co_return false;
+          }
+        }
       }
       switch (p->event) {
       case icap::RequestReader::Event::head: {
@@ -518,6 +599,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       auto scan = s.scan(self, r, body, engines);
       verdict = co_await std::move(scan);
     }
+    if (committed) {
+      auto finish = s.finish_committed(c, r, body, verdict, started);
+      co_return co_await std::move(finish);
+    }
     Policy policy;
     policy.on_unknown = s.opts.on_unknown;
     policy.may_204 = r.allow_204 || (r.preview.has_value() && !continued);
@@ -555,10 +640,55 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     co_return sent&& keep;
   }
 
+  // After an early head (k_commit_after): the body follows if the verdict lets it through;
+  // otherwise the connection ends there (with at most the bytes trickle() sent).
+  asio::awaitable<bool> finish_committed(std::shared_ptr<Conn> c, const icap::Request& r,
+                                         const Body& body, const Verdict& verdict,
+                                         Clock::time_point started) {
+    const bool pass =
+        verdict.kind == Verdict::Kind::clean ||
+        (verdict.kind == Verdict::Kind::unknown && opts.on_unknown == OnUnknown::allow);
+    std::string outcome = verdict.kind == Verdict::Kind::clean      ? "clean"
+                          : verdict.kind == Verdict::Kind::infected ? "infected"
+                          : pass                                    ? "unknown_allowed"
+                                                                    : "unknown_blocked";
+    bool sent = false;
+    if (pass && body.spool) {
+      auto rest = echo(c, body, std::string());
+      sent = co_await std::move(rest);
+    } else if (pass) {
+      outcome = "too_large"; // its spool was dropped: nothing to send
+    }
+    requests.inc({r.line.method, "200"});
+    answers.inc({outcome});
+    const double secs = seconds_since(started);
+    request_seconds.observe({r.line.method}, secs);
+    std::string why;
+    for (const auto& t : verdict.threats) {
+      why += (why.empty() ? " " : ", ") + t.name + " (" + t.engine + ")";
+    }
+    for (const auto& e : verdict.errors) {
+      why += (why.empty() ? " (" : "; ") + e;
+    }
+    if (!verdict.errors.empty()) {
+      why += ")";
+    }
+    if (sent) {
+      log->info("{} {} /{} ({} bytes, head sent early): {}{} -> 200 in {:.3f} s", c->peer,
+                r.line.method, header_value(r.url.service, 100), body.seen, outcome, why, secs);
+      co_return r.keep_alive && !stopping && !c->evicted;
+    }
+    log->warn("{} {} /{} ({} bytes, head sent early): {}{}: connection closed after the head "
+              "and {} bytes of the body",
+              c->peer, r.line.method, header_value(r.url.service, 100), body.seen, outcome, why,
+              body.sent);
+    co_return false;
+  }
+
   // The body unmodified, from its spool file, after `head`.
   asio::awaitable<bool> echo(std::shared_ptr<Conn> c, const Body& body, std::string out) {
     std::string data(k_echo_chunk, '\0');
-    std::uint64_t offset = 0;
+    std::uint64_t offset = body.sent; // what went out before the verdict, if anything
     while (offset < body.kept) {
       const auto want =
           static_cast<std::size_t>(std::min<std::uint64_t>(k_echo_chunk, body.kept - offset));

@@ -129,8 +129,7 @@ TEST_CASE("icap_server::combine") {
   SUBCASE("an engine that does not scan this type is left out") {
     auto skip = model::Analysis::unknown_because("not a PE",
                                                  std::string(model::k_skipped_type_unsupported));
-    CHECK(combine({{"clamav", analysis(Verdict::benign)}, {"pe", skip}}).kind ==
-          Kind::clean);
+    CHECK(combine({{"clamav", analysis(Verdict::benign)}, {"pe", skip}}).kind == Kind::clean);
     CHECK(combine({{"pe", skip}}).kind == Kind::clean);
   }
   SUBCASE("no answer at all") {
@@ -203,7 +202,8 @@ TEST_CASE("icap_server::answer") {
       auto found = h.fields.find_all("X-Infection-Found");
       REQUIRE(found.size() == 2);
       CHECK(found[0] == "Type=0; Resolution=2; Threat=Eicar-Test-Signature;");
-      CHECK(*h.fields.find("X-Virus-ID") == "Eicar-Test-Signature, <script>alert(1)</script>");
+      CHECK(h.fields.find_all("X-Virus-ID") ==
+            std::vector<std::string>{"Eicar-Test-Signature", "<script>alert(1)</script>"});
       CHECK(*h.fields.find("X-Violations-Found") ==
             "2\neicar.com\nEicar-Test-Signature\n0\n0\neicar.com\n<script>alert(1)</script>\n0\n0");
       CHECK(*h.fields.find("Encapsulated") == "res-hdr=0, res-body=" + std::to_string(rest.size()));
