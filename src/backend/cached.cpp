@@ -143,7 +143,8 @@ struct CachedBackend::Impl {
       co_return job.fetched->sha256;
     }
     if (job.fetched) { // the caller's own file (a spooled data: artifact): hashed here
-      auto h = co_await asio::co_spawn(pool, hash_task(job.fetched->path), asio::use_awaitable);
+      auto hashing = hash_task(job.fetched->path);
+      auto h = co_await asio::co_spawn(pool, std::move(hashing), asio::use_awaitable);
       if (h) {
         job.fetched->sha256 = *h;
       }
@@ -158,7 +159,8 @@ struct CachedBackend::Impl {
     }
     // A bounty's URI or a local input: fetched here under the same policy (the inner backend
     // gets the file), hashed, then looked up.
-    auto r = co_await asio::co_spawn(pool, read_task(job_source(job), &fetch), asio::use_awaitable);
+    auto reading = read_task(job_source(job), &fetch);
+    auto r = co_await asio::co_spawn(pool, std::move(reading), asio::use_awaitable);
     if (!r) {
       job.error = r.error().message; // answered as the inner backend answers a failed fetch
       co_return std::string();
@@ -336,7 +338,9 @@ asio::awaitable<JobResult> CachedBackend::run_one(Job job) {
   if (l.answered()) {
     co_return m_impl->from_cache(l);
   }
-  JobResult r = co_await m_impl->inner->run_one(l.job);
+  // Named first: GCC 12 may destroy a temporary awaited in place twice.
+  auto scan = m_impl->inner->run_one(l.job);
+  JobResult r = co_await std::move(scan);
   co_return m_impl->merge(l, std::move(r));
 }
 
@@ -370,7 +374,8 @@ asio::awaitable<void> CachedBackend::run(std::vector<Job> jobs, ResultSink sink)
         r = s.from_cache(l);
       } else {
         try {
-          r = s.merge(l, co_await s.inner->run_one(l.job));
+          auto scan = s.inner->run_one(l.job);
+          r = s.merge(l, co_await std::move(scan));
         } catch (const std::exception& e) {
           // A bug must not lose the job: answered unknown, as the inner backend would.
           r = unknown_result(l.job, job_bounty(l.job), engines_for(l.job, s.inner->engines()),
