@@ -201,7 +201,10 @@ public:
     auto started = Clock::now();
     std::string first_loss;
     std::shared_ptr<Instance> lost_on; // the instance a first attempt lost: the retry avoids it
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    // A lost scan is retried on another instance; in a pool of 3 or more, once more on a third
+    // if the second dies too (instances killed one after another).
+    const int attempts = m_instances.size() > 2 ? 3 : 2;
+    for (int attempt = 0; attempt < attempts; ++attempt) {
       auto inst = co_await take_slot(deadline, lost_on.get());
       if (!inst) {
         co_return model::Analysis::unknown_because(
@@ -255,11 +258,14 @@ public:
         if (r.status == CallResult::Status::bad_reply) {
           r.error = "garbage instead of an answer: " + r.error;
         }
-        if (!first_loss.empty() || Clock::now() >= deadline) {
+        if (attempt + 1 >= attempts || Clock::now() >= deadline) {
           co_return model::Analysis::unknown_because(
-              m_program + " failed the scan twice: " + first_loss + "; then " + r.error);
+              m_program + " failed the scan " + std::to_string(attempt + 1) +
+              " times: " + (first_loss.empty() ? r.error : first_loss + "; then " + r.error));
         }
-        first_loss = r.error;
+        if (first_loss.empty()) {
+          first_loss = r.error;
+        }
         lost_on = inst;
         m_log->warn("{}: {}; retrying once{}", artifact.path.filename().string(), r.error,
                     m_instances.size() > 1 ? " on another instance" : "");
