@@ -1,5 +1,6 @@
 #include "engine/manifest.hpp"
 
+#include "engine/field_reader.hpp"
 #include "pss_config.h"
 #include "util/posix.hpp"
 #include "util/size.hpp"
@@ -18,83 +19,8 @@ using nlohmann::json;
 
 namespace {
 
-// Typed field access with errors that name the file and the field.
-struct Reader {
-  std::string where;  // "engines/clamav/engine.json"
-  std::string prefix; // "daemon.reload.": the path of the object read, for nested fields
-
-  // The reader of the object `field` (its fields' errors say "daemon.reload.command").
-  Reader nested(const std::string& field) const { return {where, prefix + field + "."}; }
-
-  Error bad(const std::string& field, const std::string& what) const {
-    return make_error(where + ": field '" + prefix + field + "' " + what);
-  }
-
-  Result<std::string> string(const json& j, const std::string& field, bool required,
-                             std::string fallback = {}) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      if (required) {
-        return bad(field, "is missing");
-      }
-      return fallback;
-    }
-    if (!it->is_string()) {
-      return bad(field, "must be a string");
-    }
-    return it->get<std::string>();
-  }
-
-  Result<std::vector<std::string>> strings(const json& j, const std::string& field,
-                                           bool required) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      if (required) {
-        return bad(field, "is missing");
-      }
-      return std::vector<std::string>{};
-    }
-    if (!it->is_array()) {
-      return bad(field, "must be an array of strings");
-    }
-    std::vector<std::string> out;
-    for (const auto& e : *it) {
-      if (!e.is_string()) {
-        return bad(field, "must be an array of strings");
-      }
-      out.push_back(e.get<std::string>());
-    }
-    return out;
-  }
-
-  Result<int> count(const json& j, const std::string& field, int fallback, int min) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      return fallback;
-    }
-    if (!it->is_number_integer() || it->get<long long>() < min ||
-        it->get<long long>() > 1'000'000) {
-      return bad(field, "must be an integer of at least " + std::to_string(min));
-    }
-    return it->get<int>();
-  }
-
-  Result<std::chrono::milliseconds> seconds(const json& j, const std::string& field,
-                                            std::chrono::milliseconds fallback) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      return fallback;
-    }
-    // The bound keeps the milliseconds (and the nanoseconds of a deadline) within 64 bits.
-    if (!it->is_number() || it->get<double>() <= 0 || it->get<double>() > 1e9) {
-      return bad(field, "must be a positive number of seconds (at most 1e9)");
-    }
-    return std::chrono::milliseconds(static_cast<long long>(it->get<double>() * 1000));
-  }
-};
-
 // {"help", "argv", "timeout", "encoding"}: a command, the setup or the updater.
-Result<CommandSpec> command(const Reader& r, const json& c, const std::string& field) {
+Result<CommandSpec> command(const FieldReader& r, const json& c, const std::string& field) {
   if (!c.is_object()) {
     return r.bad(field, "must be {\"argv\": [...], \"timeout\": seconds}");
   }
@@ -138,7 +64,7 @@ bool valid_env_name(const std::string& name) {
 }
 
 // "limits": {"cpu_seconds": N, "address_space": "2G" | bytes, "open_files": N, "output": "16M"}
-Result<Limits> parse_limits(const Reader& r, const json& j) {
+Result<Limits> parse_limits(const FieldReader& r, const json& j) {
   Limits out;
   if (!j.is_object()) {
     return r.bad("limits", "must be an object {cpu_seconds, address_space, open_files, output}");
@@ -197,7 +123,7 @@ Result<Limits> parse_limits(const Reader& r, const json& j) {
 } // namespace
 
 Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
-  Reader r{(engine_dir / "engine.json").native(), ""};
+  FieldReader r{(engine_dir / "engine.json").native(), ""};
   if (!j.is_object()) {
     return make_error(r.where + ": must be a JSON object");
   }
@@ -350,7 +276,7 @@ Result<Manifest> parse_manifest(const json& j, const fs::path& engine_dir) {
         return r.bad("daemon.reload", "must be an object {command, log, done, failed, timeout}");
       }
       DaemonSpec::Reload reload;
-      const Reader rr = r.nested("daemon.reload");
+      const FieldReader rr = r.nested("daemon.reload");
       reload.command = PSS_TRY(rr.string(*rl, "command", true));
       reload.log = PSS_TRY(rr.string(*rl, "log", true));
       reload.done = PSS_TRY(rr.string(*rl, "done", true));
@@ -454,6 +380,11 @@ std::vector<fs::path> engine_search_path(const fs::path& explicit_dir) {
   }
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  // A binary run from its build tree takes the engines of its source tree, even with a
+  // package installed; an installed one, those installed with it.
+  if (!ec && exe.parent_path() == fs::path(PSS_BUILD_DIR)) {
+    out.emplace_back(PSS_SOURCE_ENGINES_DIR);
+  }
   if (!ec) {
     out.push_back(exe.parent_path().parent_path() / "share" / "pssupervise" / "engines");
   }

@@ -1,5 +1,6 @@
 #include "engine/icap/spec.hpp"
 
+#include "engine/field_reader.hpp"
 #include "util/posix.hpp"
 #include "util/size.hpp"
 
@@ -11,71 +12,19 @@ using nlohmann::json;
 
 namespace {
 
-// Typed field access with errors that name the file and the field ("icap.threats[1].name").
-struct Reader {
-  std::string where;
-  std::string prefix; // "icap." or "icap.threats[1]."
-
-  Error bad(const std::string& field, const std::string& what) const {
-    return make_error(where + ": field '" + prefix + field + "' " + what);
+// A regex field (Perl syntax); empty or missing: none.
+Result<std::optional<boost::regex>> regex(const FieldReader& r, const json& j,
+                                          const std::string& field) {
+  auto text = PSS_TRY(r.string(j, field, false));
+  if (text.empty()) {
+    return std::optional<boost::regex>{};
   }
-
-  Result<std::string> string(const json& j, const std::string& field, bool required,
-                             std::string fallback = {}) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      if (required) {
-        return bad(field, "is missing");
-      }
-      return fallback;
-    }
-    if (!it->is_string()) {
-      return bad(field, "must be a string");
-    }
-    return it->get<std::string>();
+  try {
+    return std::optional<boost::regex>(boost::regex(text, boost::regex::perl));
+  } catch (const boost::regex_error& e) {
+    return r.bad(field, std::string("is not a valid regex: ") + e.what());
   }
-
-  Result<std::vector<std::string>> strings(const json& j, const std::string& field) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      return std::vector<std::string>{};
-    }
-    if (!it->is_array()) {
-      return bad(field, "must be an array of strings");
-    }
-    std::vector<std::string> out;
-    for (const auto& e : *it) {
-      if (!e.is_string()) {
-        return bad(field, "must be an array of strings");
-      }
-      out.push_back(e.get<std::string>());
-    }
-    return out;
-  }
-
-  Result<bool> boolean(const json& j, const std::string& field, bool fallback) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      return fallback;
-    }
-    if (!it->is_boolean()) {
-      return bad(field, "must be true or false");
-    }
-    return it->get<bool>();
-  }
-
-  Result<std::optional<boost::regex>> regex(const json& j, const std::string& field) const {
-    auto text = PSS_TRY(string(j, field, false));
-    if (text.empty()) {
-      return std::optional<boost::regex>{};
-    }
-    try {
-      return std::optional<boost::regex>(boost::regex(text, boost::regex::perl));
-    } catch (const boost::regex_error& e) {
-      return bad(field, std::string("is not a valid regex: ") + e.what());
-    }
-  }
-};
+}
 
 // A header name: RFC 7230 token characters.
 bool is_header_name(const std::string& s) {
@@ -96,7 +45,7 @@ Result<int> parse_max_connections(const std::string& text) {
 }
 
 Result<Spec> parse_spec(const json& j, const std::string& where) {
-  Reader r{where, "icap."};
+  FieldReader r{where, "icap."};
   if (!j.is_object()) {
     return make_error(where +
                       ": field 'icap' must be an object {\"url\": ..., \"threats\": [...]}");
@@ -162,7 +111,7 @@ Result<Spec> parse_spec(const json& j, const std::string& where) {
   }
   for (std::size_t i = 0; i < threats->size(); ++i) {
     const json& t = (*threats)[i];
-    Reader tr{where, "icap.threats[" + std::to_string(i) + "]."};
+    FieldReader tr{where, "icap.threats[" + std::to_string(i) + "]."};
     if (!t.is_object()) {
       return r.bad("threats[" + std::to_string(i) + "]",
                    "must be an object {\"header\": ..., \"name\": regex, \"type\": regex}");
@@ -177,8 +126,8 @@ Result<Spec> parse_spec(const json& j, const std::string& where) {
     if (!is_header_name(h.header)) {
       return tr.bad("header", "must be a header name, not " + quote(h.header));
     }
-    h.name = PSS_TRY(tr.regex(t, "name"));
-    h.type = PSS_TRY(tr.regex(t, "type"));
+    h.name = PSS_TRY(regex(tr, t, "name"));
+    h.type = PSS_TRY(regex(tr, t, "type"));
     h.in_http = s.http_headers;
     if (t.contains("in")) {
       auto in = PSS_TRY(tr.strings(t, "in"));
@@ -219,7 +168,7 @@ Result<Spec> parse_spec(const json& j, const std::string& where) {
   }
   s.blocked = *v;
   if (auto it = j.find("version"); it != j.end() && !it->is_null()) {
-    Reader vr{where, "icap.version."};
+    FieldReader vr{where, "icap.version."};
     if (!it->is_object()) {
       return r.bad("version", "must be an object {\"header\": ..., \"regex\": ...}");
     }
@@ -228,7 +177,7 @@ Result<Spec> parse_spec(const json& j, const std::string& where) {
     if (!is_header_name(vh.header)) {
       return vr.bad("header", "must be a header name, not " + quote(vh.header));
     }
-    vh.regex = PSS_TRY(vr.regex(*it, "regex"));
+    vh.regex = PSS_TRY(regex(vr, *it, "regex"));
     s.version = std::move(vh);
   }
   if (auto it = j.find("request_headers"); it != j.end() && !it->is_null()) {

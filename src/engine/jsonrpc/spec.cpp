@@ -1,52 +1,36 @@
 #include "engine/jsonrpc/spec.hpp"
 
+#include "engine/field_reader.hpp"
+
 namespace pss::engine::jsonrpc {
 
 using nlohmann::json;
 
 namespace {
 
-struct Reader {
-  std::string where;
-
-  Error bad(const std::string& field, const std::string& what) const {
-    return make_error(where + ": field '" + field + "' " + what);
+// A method field: {"method": NAME, "params": {...} or [...]}.
+Result<std::optional<Method>> method(const FieldReader& r, const json& j, const std::string& field,
+                                     bool required) {
+  auto it = j.find(field);
+  if (it == j.end() || it->is_null()) {
+    if (required) {
+      return r.bad(field, "is missing");
+    }
+    return std::optional<Method>{};
   }
-
-  Result<std::string> string(const json& j, const std::string& field, std::string fallback) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      return fallback;
-    }
-    if (!it->is_string()) {
-      return bad(field, "must be a string");
-    }
-    return it->get<std::string>();
+  if (!it->is_object() || !it->contains("method") || !(*it)["method"].is_string()) {
+    return r.bad(field, "must be an object with a \"method\" name");
   }
-
-  Result<std::optional<Method>> method(const json& j, const std::string& field,
-                                       bool required) const {
-    auto it = j.find(field);
-    if (it == j.end() || it->is_null()) {
-      if (required) {
-        return bad(field, "is missing");
-      }
-      return std::optional<Method>{};
+  Method m;
+  m.name = (*it)["method"].get<std::string>();
+  if (auto p = it->find("params"); p != it->end()) {
+    if (!p->is_object() && !p->is_array()) {
+      return r.bad(field + ".params", "must be an object or an array");
     }
-    if (!it->is_object() || !it->contains("method") || !(*it)["method"].is_string()) {
-      return bad(field, "must be an object with a \"method\" name");
-    }
-    Method m;
-    m.name = (*it)["method"].get<std::string>();
-    if (auto p = it->find("params"); p != it->end()) {
-      if (!p->is_object() && !p->is_array()) {
-        return bad(field + ".params", "must be an object or an array");
-      }
-      m.params = *p;
-    }
-    return std::optional<Method>(std::move(m));
+    m.params = *p;
   }
-};
+  return std::optional<Method>(std::move(m));
+}
 
 } // namespace
 
@@ -73,37 +57,37 @@ const json* find_path(const json& j, const std::string& path) {
 }
 
 Result<Spec> parse_spec(const json& j, const std::string& where) {
-  Reader r{where};
+  FieldReader r{where, ""};
   if (!j.is_object()) {
     return make_error(where + ": must be an object");
   }
   Spec s;
-  s.transport = PSS_TRY(r.string(j, "transport", s.transport));
+  s.transport = PSS_TRY(r.string(j, "transport", false, s.transport));
   if (s.transport != "tcp" && s.transport != "stdio") {
     return r.bad("transport", "must be \"tcp\" or \"stdio\", not \"" + s.transport + "\"");
   }
-  s.host = PSS_TRY(r.string(j, "host", s.host));
+  s.host = PSS_TRY(r.string(j, "host", false, s.host));
   if (auto it = j.find("port"); it != j.end() && it->is_number_unsigned()) {
     s.port = std::to_string(it->get<unsigned>());
   } else {
-    s.port = PSS_TRY(r.string(j, "port", s.port));
+    s.port = PSS_TRY(r.string(j, "port", false, s.port));
   }
-  auto framing = parse_framing(PSS_TRY(r.string(j, "framing", "line")));
+  auto framing = parse_framing(PSS_TRY(r.string(j, "framing", false, "line")));
   if (!framing) {
     return r.bad("framing", framing.error().message);
   }
   s.wire.framing = *framing;
-  std::string enc = PSS_TRY(r.string(j, "encoding", "utf-8"));
+  std::string enc = PSS_TRY(r.string(j, "encoding", false, "utf-8"));
   auto e = text::parse_encoding(enc);
   if (!e) {
     return r.bad("encoding", "must be utf-8, cp1252, utf-16le or detect, not \"" + enc + "\"");
   }
   s.wire.encoding = *e;
 
-  s.scan = *PSS_TRY(r.method(j, "scan", true));
+  s.scan = *PSS_TRY(method(r, j, "scan", true));
   const json& scan = j["scan"];
-  s.verdict_field = PSS_TRY(r.string(scan, "verdict", s.verdict_field));
-  s.name_field = PSS_TRY(r.string(scan, "name", s.name_field));
+  s.verdict_field = PSS_TRY(r.string(scan, "verdict", false, s.verdict_field));
+  s.name_field = PSS_TRY(r.string(scan, "name", false, s.name_field));
   auto vit = scan.find("verdicts");
   if (vit == scan.end() || !vit->is_object() || vit->empty()) {
     return r.bad("scan.verdicts", "must map the server's verdicts to ours, e.g. "
@@ -117,14 +101,14 @@ Result<Spec> parse_spec(const json& j, const std::string& where) {
     s.verdicts[word] = *v;
   }
 
-  s.version = PSS_TRY(r.method(j, "version", false));
+  s.version = PSS_TRY(method(r, j, "version", false));
   if (s.version) {
     const json& v = j["version"];
-    s.engine_version_field = PSS_TRY(r.string(v, "engine", s.engine_version_field));
-    s.definitions_field = PSS_TRY(r.string(v, "definitions", s.definitions_field));
+    s.engine_version_field = PSS_TRY(r.string(v, "engine", false, s.engine_version_field));
+    s.definitions_field = PSS_TRY(r.string(v, "definitions", false, s.definitions_field));
   }
-  s.ping = PSS_TRY(r.method(j, "ping", false));
-  s.shutdown = PSS_TRY(r.method(j, "shutdown", false));
+  s.ping = PSS_TRY(method(r, j, "ping", false));
+  s.shutdown = PSS_TRY(method(r, j, "shutdown", false));
   return s;
 }
 
