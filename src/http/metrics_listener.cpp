@@ -1,5 +1,6 @@
 #include "http/metrics_listener.hpp"
 
+#include "http/listen.hpp"
 #include "http/metrics.hpp"
 #include "util/log.hpp"
 
@@ -114,27 +115,13 @@ MetricsListener::~MetricsListener() {
 
 Result<std::uint16_t> MetricsListener::listen(const std::string& bind, std::uint16_t port) {
   auto& s = *m_impl;
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(bind, ec);
-  if (ec) {
-    return make_error("not an IP address: '" + bind + "'");
-  }
-  tcp::endpoint ep(addr, port);
-  s.acceptor.open(ep.protocol(), ec);
-  if (!ec) {
-    s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    s.acceptor.bind(ep, ec);
-  }
-  if (!ec) {
-    s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return make_error("cannot listen on " + bind + ":" + std::to_string(port) + ": " +
-                      ec.message());
+  auto bound = listen_on(s.acceptor, bind, port);
+  if (!bound) {
+    return bound.error();
   }
   auto accept = Impl::accept_loop(m_impl);
   asio::co_spawn(s.ex, std::move(accept), asio::detached);
-  return s.acceptor.local_endpoint().port();
+  return bound;
 }
 
 void MetricsListener::stop() {

@@ -4,6 +4,7 @@
 #include "artifact/uri.hpp"
 #include "http/delivery.hpp"
 #include "http/engine_metrics.hpp"
+#include "http/listen.hpp"
 #include "http/metrics.hpp"
 #include "http/slots.hpp"
 #include "http/webhook_request.hpp"
@@ -545,25 +546,7 @@ Webhook::~Webhook() {
 
 Result<std::uint16_t> Webhook::listen() {
   auto& s = *m_impl;
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(s.opts.bind, ec);
-  if (ec) {
-    return make_error("--bind: not an IP address: '" + s.opts.bind + "'");
-  }
-  tcp::endpoint ep(addr, s.opts.port);
-  s.acceptor.open(ep.protocol(), ec);
-  if (!ec) {
-    s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    s.acceptor.bind(ep, ec);
-  }
-  if (!ec) {
-    s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return make_error("cannot listen on " + s.opts.bind + ":" + std::to_string(s.opts.port) + ": " +
-                      ec.message());
-  }
-  return s.acceptor.local_endpoint().port();
+  return listen_on(s.acceptor, s.opts.bind, s.opts.port);
 }
 
 asio::awaitable<void> Webhook::run() {
@@ -579,6 +562,10 @@ asio::awaitable<void> Webhook::run() {
   s.trim_timer.cancel();
   s.fetch_slots.close();
   s.scan_slots.close();
+}
+
+std::size_t Webhook::in_flight() const {
+  return m_impl->active;
 }
 
 void Webhook::stop() {

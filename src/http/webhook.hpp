@@ -63,6 +63,8 @@ public:
   // for at most drain_timeout, then what is left is given up (logged).
   boost::asio::awaitable<void> run();
   void stop();
+  // Bounties accepted and not yet answered (for the service manager's status line).
+  std::size_t in_flight() const;
 
   struct Impl;
 

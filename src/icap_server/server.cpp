@@ -1,3 +1,4 @@
+#include "http/listen.hpp"
 #include "icap_server/server_impl.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -243,23 +244,9 @@ Server::~Server() {
 Result<std::uint16_t> Server::listen() {
   auto& s = *m_impl;
   s.refresh_istag();
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(s.opts.bind, ec);
-  if (ec) {
-    return make_error("--bind: not an IP address: '" + s.opts.bind + "'");
-  }
-  tcp::endpoint ep(addr, s.opts.port);
-  s.acceptor.open(ep.protocol(), ec);
-  if (!ec) {
-    s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    s.acceptor.bind(ep, ec);
-  }
-  if (!ec) {
-    s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  }
-  if (ec) {
-    return make_error("cannot listen on " + s.opts.bind + ":" + std::to_string(s.opts.port) + ": " +
-                      ec.message());
+  auto bound = http::listen_on(s.acceptor, s.opts.bind, s.opts.port);
+  if (!bound) {
+    return bound.error();
   }
   if (s.opts.metrics_port) {
     std::weak_ptr<Impl> weak = m_impl;
@@ -273,7 +260,7 @@ Result<std::uint16_t> Server::listen() {
     }
     s.opts.metrics_port = *port;
   }
-  return s.acceptor.local_endpoint().port();
+  return bound;
 }
 
 std::optional<std::uint16_t> Server::metrics_port() const {
@@ -334,6 +321,14 @@ void Server::stop() {
 void Server::definitions_changed() {
   ++m_impl->generation;
   m_impl->refresh_istag();
+}
+
+std::size_t Server::connections() const {
+  return m_impl->conns.size();
+}
+
+std::size_t Server::scanning() const {
+  return m_impl->scanning;
 }
 
 std::string Server::istag() const {

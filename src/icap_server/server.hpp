@@ -58,6 +58,9 @@ public:
   // The engines' definitions may have changed (a reload): the ISTag is made again.
   void definitions_changed();
   std::string istag() const;
+  // Open connections, and requests being scanned (for the service manager's status line).
+  std::size_t connections() const;
+  std::size_t scanning() const;
 
   struct Impl;
 
