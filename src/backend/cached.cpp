@@ -1,6 +1,7 @@
 #include "backend/cached.hpp"
 
 #include "backend/answers.hpp"
+#include "backend/look_ahead.hpp"
 #include "cache/redis_store.hpp"
 #include "cache/sqlite_store.hpp"
 #include "util/iso8601.hpp"
@@ -86,15 +87,16 @@ struct CachedBackend::Impl {
 
   // A lookup started ahead of its turn.
   struct Ahead {
-    explicit Ahead(asio::any_io_executor ex)
-        : ready(std::move(ex), std::chrono::steady_clock::time_point::max()) {}
+    Ahead(asio::any_io_executor ex, Job j)
+        : ready(std::move(ex), std::chrono::steady_clock::time_point::max()), job(std::move(j)) {}
     asio::steady_timer ready; // cancelled when done
+    Job job;                  // a copy, to answer it should the lookup fail
     std::optional<Looked> result;
     std::exception_ptr error;
   };
 
   std::shared_ptr<Ahead> look_ahead(Job job, asio::any_io_executor ex) {
-    auto a = std::make_shared<Ahead>(ex);
+    auto a = std::make_shared<Ahead>(ex, job);
     asio::co_spawn(ex, look_up(std::move(job)), [a](std::exception_ptr ep, Looked l) {
       a->error = ep;
       if (!ep) {
@@ -347,53 +349,26 @@ asio::awaitable<JobResult> CachedBackend::run_one(Job job) {
 asio::awaitable<void> CachedBackend::run(std::vector<Job> jobs, ResultSink sink) {
   // The identities come from started engines.
   co_await m_impl->inner->start();
-  if (jobs.empty()) {
-    co_return;
-  }
   auto ex = co_await asio::this_coro::executor;
-  std::size_t next = 0;
-  std::size_t running = std::max<std::size_t>(1, std::min(m_impl->opts.concurrency, jobs.size()));
-  asio::steady_timer all_done(ex, std::chrono::steady_clock::time_point::max());
   Impl& s = *m_impl;
-
   // As the local backend does: each worker looks its next job up (reads and hashes it on the
   // pool) while the current one is scanned, so a miss costs the lookup and the write only.
-  auto worker = [&]() -> asio::awaitable<void> {
-    std::shared_ptr<Impl::Ahead> pending;
-    if (next < jobs.size()) {
-      pending = s.look_ahead(std::move(jobs[next++]), ex);
-    }
-    while (pending && !s.cancelled) {
-      auto current = std::move(pending);
-      if (next < jobs.size() && !s.cancelled) {
-        pending = s.look_ahead(std::move(jobs[next++]), ex);
-      }
-      Impl::Looked l = co_await s.looked(current);
-      JobResult r;
-      if (l.answered()) {
-        r = s.from_cache(l);
-      } else {
-        try {
-          auto scan = s.inner->run_one(l.job);
-          r = s.merge(l, co_await std::move(scan));
-        } catch (const std::exception& e) {
-          // A bug must not lose the job: answered unknown, as the inner backend would.
-          r = unknown_result(l.job, job_bounty(l.job), engines_for(l.job, s.inner->engines()),
-                             std::string("internal error: ") + e.what());
+  co_await run_look_ahead(
+      jobs, s.opts.concurrency, s.cancelled, sink,
+      [&](Job job) { return s.look_ahead(std::move(job), ex); },
+      [&](const std::shared_ptr<Impl::Ahead>& a) -> asio::awaitable<JobResult> {
+        Impl::Looked l = co_await s.looked(a);
+        if (l.answered()) {
+          co_return s.from_cache(l);
         }
-      }
-      sink(std::move(r));
-    }
-    if (--running == 0) {
-      all_done.cancel();
-    }
-  };
-  for (std::size_t i = 0, n = running; i < n; ++i) {
-    asio::co_spawn(ex, worker(), asio::detached);
-  }
-  while (running > 0) {
-    co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+        auto scan = s.inner->run_one(l.job);
+        co_return s.merge(l, co_await std::move(scan));
+      },
+      [&](const std::shared_ptr<Impl::Ahead>& a, const std::string& what) {
+        // A bug must not lose the job: answered unknown, as the inner backend would.
+        return unknown_result(a->job, job_bounty(a->job), engines_for(a->job, s.inner->engines()),
+                              "internal error: " + what);
+      });
 }
 
 asio::awaitable<std::optional<JobResult>> CachedBackend::answer_from_cache(const Job& job) {

@@ -3,6 +3,7 @@
 #include "artifact/magic.hpp"
 #include "backend/answers.hpp"
 #include "backend/callbacks.hpp"
+#include "backend/look_ahead.hpp"
 #include "cache/key.hpp"
 #include "model/bounty.hpp"
 #include "util/log.hpp"
@@ -384,53 +385,26 @@ LocalBackend::~LocalBackend() {
 asio::awaitable<void> LocalBackend::run(std::vector<Job> jobs, ResultSink sink) {
   co_await m_impl->start_engines();
   auto ex = co_await asio::this_coro::executor;
-  std::size_t next = 0;
-  std::size_t running = std::max<std::size_t>(1, std::min(m_impl->opts.concurrency, jobs.size()));
-  asio::steady_timer all_done(ex, Clock::time_point::max());
-
-  // Each worker scans one job while the pool fetches its next one: at most 2 x concurrency
-  // artifacts in flight, and neither clamd nor our hashing waits for the other.
-  auto worker = [&]() -> asio::awaitable<void> {
-    std::shared_ptr<Impl::Pending> pending;
-    if (next < jobs.size()) {
-      pending = m_impl->start(std::move(jobs[next++]), ex);
-    }
-    while (pending && !m_impl->cancelled) {
-      auto current = std::move(pending);
-      if (next < jobs.size() && !m_impl->cancelled) {
-        pending = m_impl->start(std::move(jobs[next++]), ex);
-      }
-      JobResult r;
-      try {
-        r = co_await m_impl->finish(current);
-      } catch (const std::exception& e) {
+  Impl& s = *m_impl;
+  // Each worker scans one job while the pool fetches its next one: neither clamd nor our
+  // hashing waits for the other.
+  auto answer = [&](JobResult r) {
+    s.callbacks.fire(r);
+    sink(std::move(r));
+  };
+  co_await run_look_ahead(
+      jobs, s.opts.concurrency, s.cancelled, answer,
+      [&](Job job) { return s.start(std::move(job), ex); },
+      [&](const std::shared_ptr<Impl::Pending>& p) { return s.finish(p); },
+      [&](const std::shared_ptr<Impl::Pending>& p, const std::string& what) {
         // A bug must not lose the bounty: answer it unknown and go on.
-        m_impl->log->error("{}: {}", current->result.input, e.what());
+        s.log->error("{}: {}", p->result.input, what);
         std::vector<EngineInfo> asked;
-        for (const auto& c : current->chosen) {
+        for (const auto& c : p->chosen) {
           asked.push_back(Impl::info_of(c));
         }
-        r = unknown_result(current->job, current->bounty, asked,
-                           std::string("internal error: ") + e.what());
-      }
-      m_impl->callbacks.fire(r);
-      sink(std::move(r));
-    }
-    if (--running == 0) {
-      all_done.cancel();
-    }
-  };
-  if (jobs.empty()) {
-    co_return;
-  }
-  for (std::size_t i = 0, n = running; i < n; ++i) {
-    asio::co_spawn(ex, worker(), asio::detached);
-  }
-  // Workers may finish before we get here (a job that never suspends); cancel() only wakes
-  // a wait already pending, so check the count first. Single-threaded: no race.
-  while (running > 0) {
-    co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+        return unknown_result(p->job, p->bounty, asked, "internal error: " + what);
+      });
 }
 
 } // namespace pss::backend
