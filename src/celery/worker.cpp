@@ -273,6 +273,11 @@ Worker::~Worker() {
   }
 }
 
+std::size_t Worker::in_flight() const {
+  std::lock_guard lock(m_impl->mu);
+  return m_impl->in_flight;
+}
+
 void Worker::stop() {
   {
     std::lock_guard lock(m_impl->mu);

@@ -52,6 +52,8 @@ public:
   boost::asio::awaitable<void> run(std::chrono::milliseconds drain_timeout);
   // Stops taking tasks (from any thread, e.g. a signal handler on the executor).
   void stop();
+  // Tasks received and not yet acknowledged.
+  std::size_t in_flight() const;
 
   struct Impl;
 

@@ -5,9 +5,8 @@
 #include "artifact/walk.hpp"
 #include "backend/callbacks.hpp"
 #include "backend/factory.hpp"
-#include "cli/backend_worker.hpp"
-#include "cli/cache_options.hpp"
 #include "cli/printer.hpp"
+#include "cli/scan_policy.hpp"
 #include "cli/size.hpp"
 #include "model/bounty.hpp"
 #include "util/command_loop.hpp"
@@ -141,29 +140,23 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   if (!tmp) {
     throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
   }
-  backend::BackendOptions bo;
-  bo.name = opts.backend;
-  bo.engines = global.engines;
-  bo.engines_dir = global.engines_dir;
-  bo.cache = cache_options(global).value();
-  backend::LocalOptions& lo = bo.local;
-  lo.concurrency = concurrency;
-  lo.fetch.temp_dir = tmp->path();
-  lo.fetch.max_size = *max_size;
-  lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
-  BackendWorkerOptions worker; // --backend process: one scan at a time in each worker process
-  worker.timeout = opts.timeout;
-  worker.max_size = opts.max_size;
   // libmagic costs ~1 ms per text file, and only JSON and verbose output and the callbacks
   // show the bounty's mimetype: for text output without callbacks, only the engines' need for
   // it (their categories, their own callbacks) decides.
   bool shows_bounty = opts.verbose || global.verbose || opts.format == "json" ||
                       !opts.on_success.empty() || !opts.on_error.empty();
-  lo.identify_only_if_needed = !shows_bounty;
-  worker.no_identify = !shows_bounty;
-  bo.process = process_backend_options(global, concurrency, worker, lo.fetch);
-  bo.celery.broker_url = opts.broker;
-  bo.celery.result_backend_url = opts.result_backend;
+  ScanPolicy policy; // the user's own files and network: nothing is refused
+  policy.backend = opts.backend;
+  policy.concurrency = concurrency;
+  policy.temp_dir = tmp->path();
+  policy.max_size = *max_size;
+  policy.timeout = opts.timeout;
+  policy.allow_private_networks = true;
+  policy.allowed_file_prefixes.reset();
+  policy.identify_only_if_needed = !shows_bounty;
+  policy.broker = opts.broker;
+  policy.result_backend = opts.result_backend;
+  auto bo = backend_options(global, policy);
   bo.celery.queue = opts.queue;
   bo.celery.wait = !opts.no_wait;
   bo.celery.wait_timeout =
@@ -176,7 +169,7 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
     };
   }
 
-  const artifact::FetchOptions fetch = lo.fetch;
+  const artifact::FetchOptions fetch = bo.local.fetch;
   CommandLoop loop;
   auto backend = backend::make_backend(std::move(bo), loop.executor());
 

@@ -36,6 +36,7 @@ struct Row {
   std::string uptime = "-";
   std::string restarts = "-";
   std::string last_update = "-";
+  std::string dir;                 // where its manifest was found
   std::vector<Instance> instances; // a pool's, when it has more than one
   std::unique_ptr<engine::Engine> engine;
 };
@@ -109,6 +110,7 @@ int run_engines(const GlobalOptions& global) {
       continue;
     }
     const auto& m = loaded->manifest;
+    row.dir = m.dir.native();
     row.driver = m.driver;
     row.runtime = m.runtime;
     row.product = m.product + " (" + m.vendor + ")";
@@ -156,6 +158,13 @@ int run_engines(const GlobalOptions& global) {
       }
     }
     std::printf("%s\n", line.c_str());
+  }
+  if (global.verbose) { // where each came from: a package's, the source tree's, --engines-dir
+    std::printf("\n");
+    for (const auto& r : rows) {
+      std::printf("%-*s  %s\n", static_cast<int>(width[0]), r.name.c_str(),
+                  r.dir.empty() ? "-" : r.dir.c_str());
+    }
   }
   return status;
 }

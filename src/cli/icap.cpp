@@ -1,8 +1,7 @@
 #include "cli/icap.hpp"
 
-#include "backend/factory.hpp"
-#include "cli/backend_worker.hpp"
-#include "cli/cache_options.hpp"
+#include "cli/scan_policy.hpp"
+#include "cli/service.hpp"
 #include "cli/size.hpp"
 #include "icap_server/server.hpp"
 #include "pss_config.h"
@@ -147,75 +146,49 @@ int run_icap(const GlobalOptions& global, const IcapCliOptions& opts) {
     throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
   }
   so.temp_dir = tmp->path();
-  backend::BackendOptions bo;
-  bo.name = opts.backend;
-  bo.engines = global.engines;
-  bo.engines_dir = global.engines_dir;
-  bo.cache = cache_options(global).value(); // a proxy sees the same bytes again and again
-  backend::LocalOptions& lo = bo.local;
-  lo.concurrency = so.concurrency;
-  lo.fetch.temp_dir = tmp->path();
-  lo.fetch.max_size = *body_limit;
-  // Nothing is fetched: a body is the request's own file. No bounty names a file or a host.
-  lo.fetch.allowed_file_prefixes.emplace();
-  lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
-  BackendWorkerOptions bw;
-  bw.timeout = opts.timeout;
-  bw.max_size = opts.body_limit;
-  bw.deny_private_networks = true;
-  bw.restrict_files = true;
-  bo.process = process_backend_options(global, so.concurrency, bw, lo.fetch);
-  bo.celery.broker_url = opts.broker;
-  bo.celery.result_backend_url = opts.result_backend;
+  ScanPolicy policy;
+  policy.backend = opts.backend;
+  policy.concurrency = so.concurrency;
+  policy.temp_dir = tmp->path();
+  policy.max_size = *body_limit;
+  policy.timeout = opts.timeout;
+  // Nothing is fetched: a body is the request's own file. No request names a file or a host.
+  policy.broker = opts.broker;
+  policy.result_backend = opts.result_backend;
+  auto bo = backend_options(global, policy); // a proxy sees the same bytes again and again
 
   CommandLoop loop;
   auto backend = backend::make_backend(std::move(bo), loop.executor());
   icap_server::Server server(loop.executor(), so, *backend);
-  bool stop_requested = false;
-  loop.on_signal([&](int sig) {
-    log->warn("signal {}: no new requests; answering those in flight", sig);
-    stop_requested = true;
-    server.stop();
-  });
-  loop.on_reload(
-      [&](bool scheduled) -> asio::awaitable<void> {
-        log->info("{}: reloading the engines' definitions",
-                  scheduled ? "scheduled update" : "SIGHUP");
-        co_await backend->reload(scheduled);
-        server.definitions_changed();
-      },
-      std::chrono::seconds(static_cast<long long>(opts.update_interval)));
-  auto main_task = [&]() -> asio::awaitable<void> {
-    std::exception_ptr ep;
-    try {
-      co_await backend->start();
-      auto port = server.listen();
-      if (!port) {
-        throw Fatal(port.error().message);
-      }
-      log->info("listening on {}:{} ({} backend, {} scans at once, up to {} connections, ISTag "
-                "{})",
-                so.bind, *port, opts.backend, so.concurrency, so.max_connections, server.istag());
-      // Readiness for scripts: lines on stderr whatever the log level (metrics first).
-      if (auto mp = server.metrics_port()) {
-        std::fprintf(stderr, "pssupervise icap: metrics on %s:%u\n", so.bind.c_str(), *mp);
-      }
-      std::fprintf(stderr, "pssupervise icap: listening on %s:%u\n", so.bind.c_str(), *port);
-      std::fflush(stderr);
-      if (stop_requested) {
-        server.stop();
-      }
-      auto run = server.run();
-      co_await std::move(run);
-    } catch (...) {
-      ep = std::current_exception();
+  ServiceHooks hooks;
+  std::uint16_t bound_port = 0;
+  hooks.begin = [&]() -> asio::awaitable<void> {
+    auto port = server.listen();
+    if (!port) {
+      throw Fatal(port.error().message);
     }
-    co_await backend->stop();
-    if (ep) {
-      std::rethrow_exception(ep);
+    bound_port = *port;
+    log->info("listening on {}:{} ({} backend, {} scans at once, up to {} connections, ISTag {})",
+              so.bind, *port, opts.backend, so.concurrency, so.max_connections, server.istag());
+    // Readiness for scripts: lines on stderr whatever the log level (metrics first).
+    if (auto mp = server.metrics_port()) {
+      std::fprintf(stderr, "pssupervise icap: metrics on %s:%u\n", so.bind.c_str(), *mp);
     }
+    std::fprintf(stderr, "pssupervise icap: listening on %s:%u\n", so.bind.c_str(), *port);
+    std::fflush(stderr);
+    co_return;
   };
-  loop.run(main_task());
+  hooks.serve = [&] { return server.run(); };
+  hooks.stop = [&] { server.stop(); };
+  hooks.reloaded = [&] { server.definitions_changed(); };
+  hooks.status = [&] {
+    return "listening on " + so.bind + ":" + std::to_string(bound_port) + "; " +
+           std::to_string(server.connections()) + " connections, " +
+           std::to_string(server.scanning()) + " scanning";
+  };
+  run_service(loop, *backend, *log,
+              std::chrono::seconds(static_cast<long long>(opts.update_interval)), "requests",
+              std::move(hooks));
   return 0;
 }
 

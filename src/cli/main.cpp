@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "cli/engines.hpp"
 #include "cli/icap.hpp"
+#include "cli/man_page.hpp"
 #include "cli/options.hpp"
 #include "cli/update.hpp"
 #include "cli/webhook.hpp"
@@ -25,7 +26,8 @@ namespace {
 constexpr int k_exit_error = 2;
 
 std::string split_help() {
-  return "Engines: a comma-separated list (default: clamav). See `pssupervise engines`.";
+  return "Engines: a comma-separated list (default: $PSS_ENGINES, else clamav). See "
+         "`pssupervise engines`.";
 }
 
 } // namespace
@@ -41,7 +43,9 @@ int main(int argc, char** argv) {
   app.fallthrough();
   GlobalOptions global;
   std::string engines_arg = "clamav";
-  app.add_option("--engine", engines_arg, split_help())->capture_default_str();
+  app.add_option("--engine", engines_arg, split_help())
+      ->envname("PSS_ENGINES")
+      ->capture_default_str();
   app.add_option("--engines-dir", global.engines_dir, "Folder holding engines/<name>/engine.json");
   app.add_flag("-v,--verbose", global.verbose, "More output (analyze: Bounty and Analysis JSON)");
   auto* log_level =
@@ -93,6 +97,8 @@ int main(int argc, char** argv) {
   auto* backend_worker =
       app.add_subcommand("__worker", "A worker of the process backend (internal)")->group("");
   setup_backend_worker(*backend_worker, backend_worker_opts);
+  // Hidden: pssupervise(1) in roff, from this same App (the build installs it).
+  auto* man = app.add_subcommand("__man", "The manual page (roff)")->group("");
 
   try {
     app.parse(argc, argv);
@@ -123,6 +129,10 @@ int main(int argc, char** argv) {
   log::set_format(global.log_format);
 
   try {
+    if (man->parsed()) {
+      std::fputs(man_page(app, PSS_VERSION).c_str(), stdout);
+      return 0;
+    }
     if (analyze->parsed()) {
       return run_analyze(global, analyze_opts);
     }

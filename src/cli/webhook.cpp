@@ -1,8 +1,8 @@
 #include "cli/webhook.hpp"
 
 #include "backend/factory.hpp"
-#include "cli/backend_worker.hpp"
-#include "cli/cache_options.hpp"
+#include "cli/scan_policy.hpp"
+#include "cli/service.hpp"
 #include "cli/size.hpp"
 #include "http/webhook.hpp"
 #include "util/command_loop.hpp"
@@ -116,33 +116,18 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
   if (!tmp) {
     throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
   }
-  backend::BackendOptions bo;
-  bo.name = opts.backend;
-  bo.engines = global.engines;
-  bo.engines_dir = global.engines_dir;
-  bo.cache = cache_options(global).value();
-  backend::LocalOptions& lo = bo.local;
-  lo.concurrency = wo.workers;
-  lo.fetch.temp_dir = tmp->path();
-  lo.fetch.max_size = *max_size;
-  // A bounty comes from the network: it names no local file and no internal address
-  // unless allowed.
-  lo.fetch.allow_private_networks = opts.allow_private_networks;
-  lo.fetch.allowed_file_prefixes.emplace();
-  for (const auto& p : opts.allow_file_prefixes) {
-    lo.fetch.allowed_file_prefixes->push_back(p);
-  }
-  lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
-  BackendWorkerOptions bw; // --backend process: workers started once, bounties sent to them
-  bw.timeout = opts.timeout;
-  bw.max_size = opts.max_size;
-  bw.deny_private_networks = !opts.allow_private_networks;
-  bw.restrict_files = true;
-  bw.allowed_file_prefixes = opts.allow_file_prefixes;
-  bo.process = process_backend_options(global, wo.workers, bw, lo.fetch);
-  bo.celery.broker_url = opts.broker;
-  bo.celery.result_backend_url = opts.result_backend;
-  const artifact::FetchOptions fetch = lo.fetch;
+  ScanPolicy policy;
+  policy.backend = opts.backend;
+  policy.concurrency = wo.workers;
+  policy.temp_dir = tmp->path();
+  policy.max_size = *max_size;
+  policy.timeout = opts.timeout;
+  policy.allow_private_networks = opts.allow_private_networks;
+  policy.allowed_file_prefixes = opts.allow_file_prefixes;
+  policy.broker = opts.broker;
+  policy.result_backend = opts.result_backend;
+  auto bo = backend_options(global, policy);
+  const artifact::FetchOptions fetch = bo.local.fetch;
 
   CommandLoop loop;
   auto backend = backend::make_backend(std::move(bo), loop.executor());
@@ -151,46 +136,30 @@ int run_webhook(const GlobalOptions& global, const WebhookCliOptions& opts) {
     wo.fetch->total_timeout = std::chrono::seconds(static_cast<long long>(opts.fetch_timeout));
   }
   http::Webhook hook(loop.executor(), wo, *backend);
-  bool stop_requested = false;
-  loop.on_signal([&](int sig) {
-    log->warn("signal {}: no new requests; answering the bounties accepted", sig);
-    stop_requested = true;
-    hook.stop();
-  });
-  loop.on_reload(
-      [&](bool scheduled) -> asio::awaitable<void> {
-        log->info("{}: reloading the engines' definitions",
-                  scheduled ? "scheduled update" : "SIGHUP");
-        co_await backend->reload(scheduled);
-      },
-      std::chrono::seconds(static_cast<long long>(opts.update_interval)));
-  auto main_task = [&]() -> asio::awaitable<void> {
-    std::exception_ptr ep;
-    try {
-      co_await backend->start();
-      auto port = hook.listen();
-      if (!port) {
-        throw Fatal(port.error().message);
-      }
-      log->info("listening on {}:{} ({} backend, {} at once, queue up to {})", wo.bind, *port,
-                opts.backend, wo.workers, wo.queue_limit);
-      // Readiness for scripts: one line on stderr whatever the log level.
-      std::fprintf(stderr, "pssupervise webhook: listening on %s:%u\n", wo.bind.c_str(), *port);
-      std::fflush(stderr);
-      if (stop_requested) {
-        hook.stop();
-      }
-      auto run = hook.run();
-      co_await std::move(run);
-    } catch (...) {
-      ep = std::current_exception();
+  ServiceHooks hooks;
+  std::uint16_t bound_port = 0;
+  hooks.begin = [&]() -> asio::awaitable<void> {
+    auto port = hook.listen();
+    if (!port) {
+      throw Fatal(port.error().message);
     }
-    co_await backend->stop();
-    if (ep) {
-      std::rethrow_exception(ep);
-    }
+    bound_port = *port;
+    log->info("listening on {}:{} ({} backend, {} at once, queue up to {})", wo.bind, *port,
+              opts.backend, wo.workers, wo.queue_limit);
+    // Readiness for scripts: one line on stderr whatever the log level.
+    std::fprintf(stderr, "pssupervise webhook: listening on %s:%u\n", wo.bind.c_str(), *port);
+    std::fflush(stderr);
+    co_return;
   };
-  loop.run(main_task());
+  hooks.serve = [&] { return hook.run(); };
+  hooks.stop = [&] { hook.stop(); };
+  hooks.status = [&] {
+    return "listening on " + wo.bind + ":" + std::to_string(bound_port) + "; " +
+           std::to_string(hook.in_flight()) + " bounties in flight";
+  };
+  run_service(loop, *backend, *log,
+              std::chrono::seconds(static_cast<long long>(opts.update_interval)), "bounties",
+              std::move(hooks));
   return 0;
 }
 

@@ -4,8 +4,8 @@
 #include "backend/celery_task.hpp"
 #include "backend/factory.hpp"
 #include "celery/worker.hpp"
-#include "cli/backend_worker.hpp"
-#include "cli/cache_options.hpp"
+#include "cli/scan_policy.hpp"
+#include "cli/service.hpp"
 #include "cli/size.hpp"
 #include "util/command_loop.hpp"
 #include "util/log.hpp"
@@ -93,33 +93,18 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   if (!tmp) {
     throw Fatal(tmp.error().message + " (set TMPDIR to a writable directory)");
   }
-  backend::BackendOptions bo;
-  bo.name = opts.backend;
-  bo.engines = global.engines;
-  bo.engines_dir = global.engines_dir;
-  bo.cache = cache_options(global).value();
-  backend::LocalOptions& lo = bo.local;
-  lo.concurrency = wo.concurrency;
+  ScanPolicy policy;
+  policy.backend = opts.backend;
+  policy.concurrency = wo.concurrency;
+  policy.temp_dir = tmp->path();
+  policy.max_size = *max_size;
+  policy.timeout = opts.timeout;
+  // A task comes from the network, as a webhook's bounty does.
+  policy.allow_private_networks = opts.allow_private_networks;
+  policy.allowed_file_prefixes = opts.allow_file_prefixes;
   // No bounty is printed here: libmagic runs only if an engine's categories need it.
-  lo.identify_only_if_needed = true;
-  lo.fetch.temp_dir = tmp->path();
-  lo.fetch.max_size = *max_size;
-  // A task comes from the network, as a webhook's bounty does: it names no local file and no
-  // internal address unless allowed.
-  lo.fetch.allow_private_networks = opts.allow_private_networks;
-  lo.fetch.allowed_file_prefixes.emplace();
-  for (const auto& p : opts.allow_file_prefixes) {
-    lo.fetch.allowed_file_prefixes->push_back(p);
-  }
-  lo.scan_timeout = std::chrono::seconds(static_cast<long long>(opts.timeout));
-  BackendWorkerOptions bw; // --backend process: the same policy in each worker process
-  bw.timeout = opts.timeout;
-  bw.max_size = opts.max_size;
-  bw.deny_private_networks = !opts.allow_private_networks;
-  bw.restrict_files = true;
-  bw.allowed_file_prefixes = opts.allow_file_prefixes;
-  bw.no_identify = true;
-  bo.process = process_backend_options(global, wo.concurrency, bw, lo.fetch);
+  policy.identify_only_if_needed = true;
+  auto bo = backend_options(global, policy);
   std::string local_files = "refused (no --allow-file-prefix)";
   if (!opts.allow_file_prefixes.empty()) {
     local_files = "only under";
@@ -136,47 +121,34 @@ int run_worker(const GlobalOptions& global, const WorkerCliOptions& opts) {
   CommandLoop loop;
   auto backend = backend::make_backend(std::move(bo), loop.executor());
   std::unique_ptr<celery::Worker> worker;
-  bool stop_requested = false;
-  loop.on_signal([&](int sig) {
-    log->warn("signal {}: no new tasks; finishing those in flight", sig);
-    stop_requested = true;
+  ServiceHooks hooks;
+  hooks.begin = [&]() -> asio::awaitable<void> {
+    worker = std::make_unique<celery::Worker>(
+        loop.executor(), wo,
+        [b = backend.get()](const celery::TaskMessage& m) { return backend::run_task(*b, m); });
+    log->info("{} ready: queue '{}' on {}, {} at once", wo.nodename, wo.queue,
+              celery::describe(wo.broker), wo.concurrency);
+    log->info("artifacts: local files {}; http(s) from {} addresses", local_files,
+              opts.allow_private_networks ? "all" : "public");
+    co_return;
+  };
+  hooks.serve = [&]() -> asio::awaitable<void> {
+    auto run = worker->run(k_drain_timeout);
+    co_await std::move(run);
+    worker.reset();
+  };
+  hooks.status = [&] {
+    return "consuming '" + wo.queue + "' on " + celery::describe(wo.broker) + "; " +
+           std::to_string(worker ? worker->in_flight() : 0) + " tasks in flight";
+  };
+  hooks.stop = [&] {
     if (worker) {
       worker->stop();
     }
-  });
-  loop.on_reload(
-      [&](bool scheduled) -> asio::awaitable<void> {
-        log->info("{}: reloading the engines' definitions",
-                  scheduled ? "scheduled update" : "SIGHUP");
-        co_await backend->reload(scheduled);
-      },
-      std::chrono::seconds(static_cast<long long>(opts.update_interval)));
-  auto main_task = [&]() -> asio::awaitable<void> {
-    std::exception_ptr ep;
-    try {
-      co_await backend->start();
-      worker = std::make_unique<celery::Worker>(
-          loop.executor(), wo,
-          [b = backend.get()](const celery::TaskMessage& m) { return backend::run_task(*b, m); });
-      log->info("{} ready: queue '{}' on {}, {} at once", wo.nodename, wo.queue,
-                celery::describe(wo.broker), wo.concurrency);
-      log->info("artifacts: local files {}; http(s) from {} addresses", local_files,
-                opts.allow_private_networks ? "all" : "public");
-      if (stop_requested) {
-        worker->stop();
-      }
-      auto run = worker->run(k_drain_timeout);
-      co_await std::move(run);
-      worker.reset();
-    } catch (...) {
-      ep = std::current_exception();
-    }
-    co_await backend->stop();
-    if (ep) {
-      std::rethrow_exception(ep);
-    }
   };
-  loop.run(main_task());
+  run_service(loop, *backend, *log,
+              std::chrono::seconds(static_cast<long long>(opts.update_interval)), "tasks",
+              std::move(hooks));
   return 0;
 }
 
