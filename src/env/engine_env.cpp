@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +60,22 @@ std::string xdg_dir(const Getenv& getenv, std::string_view var, std::string_view
   return (fs::path(home && !home->empty() ? *home : "/") / home_rel).native();
 }
 
+// Where this pssupervise's own programs (the Windows test scanners under wine/) are: the build
+// tree for a binary run from it, else the installed copy next to the binary
+// (<prefix>/libexec/pssupervise), else the build tree it came from.
+std::string programs_dir() {
+  static const std::string dir = [] {
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec || exe.parent_path() == fs::path(PSS_BUILD_DIR)) {
+      return std::string(PSS_BUILD_DIR);
+    }
+    fs::path installed = exe.parent_path().parent_path() / "libexec" / "pssupervise";
+    return fs::is_directory(installed, ec) ? installed.native() : std::string(PSS_BUILD_DIR);
+  }();
+  return dir;
+}
+
 } // namespace
 
 Result<EngineEnv> resolve_engine_env(std::string_view engine_name, const fs::path& engine_dir,
@@ -69,8 +86,9 @@ Result<EngineEnv> resolve_engine_env(std::string_view engine_name, const fs::pat
   e.prefix = env_prefix(engine_name);
   e.vars["ENGINE_DIR"] = engine_dir.native();
   e.vars["ENGINE_NAME"] = e.engine;
-  // Where this pssupervise was built: test scanners built with it live there.
-  e.vars["PSS_BUILD_DIR"] = PSS_BUILD_DIR;
+  // Where the test scanners built with this pssupervise live (the name is historical: the
+  // build tree, or their installed folder).
+  e.vars["PSS_BUILD_DIR"] = programs_dir();
   const std::string sub = "pssupervise/" + e.engine;
 
   std::map<std::string, std::string> builtin;
