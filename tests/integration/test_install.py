@@ -156,5 +156,68 @@ class PackageTest(PssTestCase):
             self.assertFalse(os.path.exists(gone), f"{gone} left after dpkg --purge")
 
 
+# What the units' hardening does to the filesystem and the user (env/systemd/hardening.conf),
+# played without systemd: / read-only but the unit's folders (ProtectSystem=strict), /root
+# hidden (ProtectHome), a private /tmp (PrivateTmp), User=pssupervise, NoNewPrivileges. $1: the
+# unit's name, $2: the folder of its state; the rest: the command.
+HARDENED = r"""
+set -e
+unit=$1; state=$2; shift 2
+mount --make-rprivate /
+for d in "$state" /var/cache/pssupervise "/run/$unit"; do mount --bind "$d" "$d"; done
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /root
+mount -o remount,bind,ro /
+exec setpriv --reuid pssupervise --regid pssupervise --init-groups --no-new-privs \
+  env -i PATH=/usr/bin:/bin HOME="$state" XDG_STATE_HOME="$state" XDG_DATA_HOME="$state" \
+  XDG_CACHE_HOME=/var/cache XDG_CONFIG_HOME=/etc XDG_RUNTIME_DIR="/run/$unit" "$@"
+"""
+
+
+class HardeningTest(PssTestCase):
+    def test_clamd_wine_and_yara_work_under_the_units_hardening(self):
+        self.assertEqual(os.geteuid(), 0, "the hardening is played with mount namespaces: root")
+        with open(os.path.join(SOURCE_ROOT, "env", "systemd", "hardening.conf")) as f:
+            conf = f.read()
+        for line in ["User=pssupervise", "ProtectSystem=strict", "ProtectHome=yes",
+                     "PrivateTmp=yes", "NoNewPrivileges=yes"]:
+            self.assertIn(line + "\n", conf)
+        if subprocess.run(["getent", "passwd", "pssupervise"],
+                          capture_output=True).returncode != 0:
+            subprocess.run(["adduser", "--system", "--group", "--quiet", "--no-create-home",
+                            "--home", "/var/lib/pssupervise", "pssupervise"], check=True)
+        unit = "pssupervise-test-" + os.path.basename(self.tmp)
+        state = os.path.join("/var/lib/pssupervise", unit)
+        folders = [state, "/var/cache/pssupervise", os.path.join("/run", unit)]
+        self.addCleanup(lambda: [shutil.rmtree(d, ignore_errors=True) for d in
+                                 (state, os.path.join("/run", unit))])
+        for d in folders:
+            os.makedirs(d, exist_ok=True)
+            shutil.chown(d, "pssupervise", "pssupervise")
+        os.chmod(os.path.join("/run", unit), 0o700)
+        for suffix in ["", "-wal", "-shm"]:  # the cache the units share: made anew here
+            if os.path.exists("/var/cache/pssupervise/results.sqlite" + suffix):
+                os.remove("/var/cache/pssupervise/results.sqlite" + suffix)
+        # The samples where the service user can read them (/tmp is private to it).
+        samples = os.path.join("/var/tmp", unit)
+        self.addCleanup(shutil.rmtree, samples, True)
+        os.makedirs(samples)
+        for name, data in [("eicar.com", EICAR), ("clean.txt", b"hello\n")]:
+            with open(os.path.join(samples, name), "wb") as f:
+                f.write(data)
+        os.chmod(samples, 0o755)
+        cmd = ["unshare", "--mount", "sh", "-c", HARDENED, "sh", unit, state, BINARY,
+               "--engine", "clamav,testvendor,yara", "analyze", samples]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)  # malicious found, no error
+        lines = r.stdout.splitlines()
+        for engine in ["clamav", "testvendor", "yara"]:
+            self.assertIn(f"{samples}/eicar.com: {engine}: malicious", "\n".join(lines))
+            self.assertIn(f"{samples}/clean.txt: {engine}: benign", lines)
+        # The Wine prefix and the cache are where the unit lets them be.
+        self.assertTrue(os.path.isdir(os.path.join(state, "pssupervise", "testvendor")))
+        self.assertTrue(os.path.isfile("/var/cache/pssupervise/results.sqlite"))
+
+
 if __name__ == "__main__":
     unittest.main()
