@@ -366,9 +366,14 @@ class Squid:
     def get(self, url, timeout=PATIENCE, headers=None):
         """GET `url` through the proxy: HttpReply (any status; a body cut short is returned
         with complete=False)."""
+        return self.request("GET", url, timeout=timeout, headers=headers)
+
+    def request(self, method, url, body=None, timeout=PATIENCE, headers=None):
+        """`method` `url` through the proxy, with `body` (bytes; sent with its
+        Content-Length) if given: HttpReply, as get()."""
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            c.request("GET", url, headers=headers or {})
+            c.request(method, url, body=body, headers=headers or {})
             r = c.getresponse()
             try:
                 body, complete = r.read(), True
@@ -398,13 +403,17 @@ class Squid:
 
 class OriginServer:
     """A loopback HTTP/1.1 server (keep-alive) serving the files of `root` (default
-    <tmp>/<name>), counting the requests for each path. Threads of this process: stop() closes
-    the listening socket and every open connection."""
+    <tmp>/<name>), counting the requests for each path. POST and PUT are kept in memory, not
+    written: `uploads(path)` lists the bodies received whole (Content-Length or chunked) at a
+    path, answered 201 "stored N bytes"; `cut(path)` what came of those the client ended
+    early. Threads of this process: stop() closes the listening socket and every open
+    connection."""
 
     def __init__(self, tmp, root=None, name="origin"):
         self.root = root or os.path.join(tmp, name)
         os.makedirs(self.root, exist_ok=True)
         self._hits, self._lock, self._conns = {}, threading.Lock(), set()
+        self._uploads, self._cut = {}, {}
         outer = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
@@ -437,6 +446,46 @@ class OriginServer:
                 self._count()
                 super().do_HEAD()
 
+            def _read_body(self):
+                """(the request's body, True), or (what came of it, False) if the client
+                ended it early."""
+                parts = []
+                try:
+                    if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                        while True:
+                            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                            if not size:
+                                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                    pass  # trailers
+                                return b"".join(parts), True
+                            data = self.rfile.read(size + 2)
+                            parts.append(data[:size])
+                            if len(data) != size + 2:
+                                return b"".join(parts), False
+                    n = int(self.headers.get("Content-Length", "0"))
+                    parts.append(self.rfile.read(n))
+                    return parts[0], len(parts[0]) == n
+                except (OSError, ValueError):
+                    return b"".join(parts), False
+
+            def _upload(self):
+                self._count()
+                body, whole = self._read_body()
+                path = urllib.parse.urlsplit(self.path).path
+                with outer._lock:
+                    (outer._uploads if whole else outer._cut).setdefault(path, []).append(body)
+                if not whole:
+                    self.close_connection = True
+                    return
+                answer = b"stored %d bytes\n" % len(body)
+                self.send_response(201)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_POST = do_PUT = _upload
+
             def log_message(self, *args):
                 pass
 
@@ -467,6 +516,16 @@ class OriginServer:
     def hits(self, path):
         with self._lock:
             return self._hits.get("/" + path.lstrip("/"), 0)
+
+    def uploads(self, path):
+        """The bodies POSTed or PUT whole to `path`, in order."""
+        with self._lock:
+            return list(self._uploads.get("/" + path.lstrip("/"), []))
+
+    def cut(self, path):
+        """What came of each upload to `path` that the client ended early, in order."""
+        with self._lock:
+            return list(self._cut.get("/" + path.lstrip("/"), []))
 
     def stop(self):
         if self.httpd is None:

@@ -1,18 +1,63 @@
 #!/usr/bin/python3
 """Our `icap` engine (an ICAP client) against a real c-icap in front of a real clamd: verdicts,
-versions, keep-alive, preview and 100 Continue, a server that goes down and comes back, and the
-engine started without its URL."""
+versions, keep-alive, preview and 100 Continue, a server that goes down and comes back, the
+engine started without its URL, and engines/c-icap, whose c-icap we start, killed mid-run."""
 import os
 import re
+import signal
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import EICAR, Clamd, PssTestCase, live_pids  # noqa: E402
-from icap_support import CIcap, threat_names  # noqa: E402
+from common import (EICAR, PATIENCE, Clamd, PssTestCase, live_pids,  # noqa: E402
+                    wait_until)
+from icap_support import CIcap, group_pids, threat_names  # noqa: E402
 from test_webhook import EICAR_URI, WebhookTestCase  # noqa: E402
 
 CLEAN_URI = "data:;base64," + __import__("base64").b64encode(b"nothing to see here\n").decode()
+
+
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def children_of(ppid):
+    """pids of the live (not zombie) children of ppid."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and (st := _stat(pid)) and st[0] != "Z" and int(st[1]) == ppid:
+            found.append(int(pid))
+    return found
+
+
+def mapped_shm(pid):
+    """The /dev/shm files that process pid maps (c-icap: its children's queue)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return sorted(set(re.findall(r"(/dev/shm/\S+)", f.read())))
+    except OSError:
+        return []
+
+
+def remove_files(paths):
+    for path in paths:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+
+def comm_of(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 class IcapServerMixin:
@@ -134,9 +179,10 @@ class AnalyzeTest(IcapServerMixin, PssTestCase):
         self.assertIn(f"ICAP server {url}: cannot connect: Connection refused", r.stderr)
 
 
-class DaemonTest(PssTestCase):
+class DaemonTest(WebhookTestCase):
     """engines/c-icap: pssupervise starts c-icap itself, from a config template naming {port},
-    in front of the test's clamd (C_ICAP_CLAMD_SOCKET), and stops it at the end."""
+    in front of the test's clamd (C_ICAP_CLAMD_SOCKET), restarts it when it dies, and stops it
+    at the end."""
 
     def test_c_icap_started_by_the_supervisor(self):
         clamd = Clamd(self.tmp)
@@ -161,6 +207,91 @@ class DaemonTest(PssTestCase):
         pid = int(re.search(r"started c-icap \(pid (\d+)\)", r.stderr).group(1))
         self.assertRegex(r.stderr, rf"c-icap \(pid {pid}\) stopped: exited with status 0")
         self.assertGone(pid, "c-icap")
+        self.assertEqual(live_pids("cmdline", runtime.encode()), [])
+
+    def test_c_icap_killed_mid_run_is_restarted_and_no_file_is_lost(self):
+        """A webhook on engines/c-icap; SIGKILL to the c-icap it started while c-icap holds
+        scans (the test's clamd is stopped, SIGSTOP, before those bounties come and until the
+        new c-icap exists: the kill surely lands mid-scan). c-icap is started again and every
+        bounty gets one answer with its right verdict: those answered before the kill, those
+        held during it (the killed c-icap's children finish them), and those sent once only
+        the new c-icap is left."""
+        clamd = Clamd(self.tmp)
+        self.addCleanup(clamd.stop)
+        self.addCleanup(os.kill, clamd.proc.pid, signal.SIGCONT)  # runs before its stop
+        runtime = os.path.join(self.tmp, "c-icap-runtime")
+        os.mkdir(runtime, 0o700)
+        receiver = self.receiver()
+        self.start("--concurrency", "4", engine="c-icap",
+                   env={"C_ICAP_CLAMD_SOCKET": clamd.socket, "C_ICAP_RUNTIME_DIR": runtime})
+        infected = {}
+
+        def post(bids):
+            for bid in bids:
+                infected[bid] = bid % 4 == 1
+                uri = EICAR_URI if infected[bid] else "data:,clean%20file%20" + str(bid)
+                status, _, body = self.request(
+                    body=self.bounty(uri=uri, bid=bid, response_url=receiver.url))
+                self.assertEqual(status, 202, body)
+
+        def c_icaps():
+            """pids of the c-icap processes whose parent is our pssupervise."""
+            return [p for p in children_of(self.proc.pid) if comm_of(p) == "c-icap"]
+
+        def alive():
+            self.assertIsNone(self.proc.poll(), f"the webhook exited\n{self.read_log()}")
+            return True
+
+        # Answered by the first c-icap.
+        post(range(1, 9))
+        receiver.wait(8)
+        first = c_icaps()
+        self.assertEqual(len(first), 1, self.read_log())
+        # Held in c-icap: clamd answers nothing until the new c-icap exists. A scan is in
+        # c-icap once its body is in a temp file of c-icap's TmpDir: the webhook's four at once.
+        os.kill(clamd.proc.pid, signal.SIGSTOP)
+        post(range(9, 25))
+        wait_until(lambda: alive() and len(os.listdir(os.path.join(runtime, "tmp"))) >= 4,
+                   what="four scans held in c-icap", details=self.read_log)
+        self.assertEqual(len(receiver.answers), 8)
+        # c-icap removes its shared memory only when it exits cleanly: after SIGKILL, this test
+        # does (c-icap's children, which live on, do not).
+        self.addCleanup(remove_files, mapped_shm(first[0]))
+        os.kill(first[0], signal.SIGKILL)
+        second = wait_until(lambda: alive() and [p for p in c_icaps() if p != first[0]],
+                            what="c-icap started again", details=self.read_log)
+        self.assertEqual(len(second), 1)
+        os.kill(clamd.proc.pid, signal.SIGCONT)
+        receiver.wait(24)
+        # Once nothing of the first c-icap is left (its children finish what they hold, then
+        # exit), the new one alone answers.
+        wait_until(lambda: not group_pids(first[0]), what="the first c-icap's children to exit",
+                   details=lambda: str([(p, comm_of(p)) for p in group_pids(first[0])]))
+        post(range(25, 33))
+        answers = receiver.wait(32)
+
+        by_bid = {}
+        for headers, got in answers:
+            by_bid.setdefault(int(headers["X-POLYSWARM-BOUNTY"]), []).append(got)
+        self.assertEqual(sorted(by_bid), sorted(infected), answers)
+        for bid, bad in infected.items():
+            self.assertEqual(len(by_bid[bid]), 1, (bid, by_bid[bid]))  # one answer each
+            got = by_bid[bid][0]
+            if bad:
+                self.assertEqual((got["verdict"], got["metadata"].get("malware_family")),
+                                 ("malicious", "Eicar-Test-Signature.UNOFFICIAL"), (bid, got))
+            else:
+                self.assertEqual(got["verdict"], "benign", (bid, got))
+        self.assertEqual(receiver.bad_signatures, 0)
+        log = self.read_log()
+        self.assertIn(f"c-icap (pid {first[0]}) killed by signal 9", log)
+        self.assertIn(f"started c-icap (pid {second[0]})", log)
+        self.assertEqual(c_icaps(), second, log)
+        # SIGTERM: the webhook stops c-icap; nothing of either is left.
+        self.proc.terminate()
+        self.assertEqual(self.proc.wait(PATIENCE), 0, self.read_log())
+        self.assertIn(f"c-icap (pid {second[0]}) stopped: exited with status 0", self.read_log())
+        self.assertGone(second[0], "c-icap")
         self.assertEqual(live_pids("cmdline", runtime.encode()), [])
 
 

@@ -2,10 +2,12 @@
 """`pssupervise icap` with real clients only: c-icap-client against our server with our own
 clamd (EICAR, a clean file, OPTIONS), Squid as a forward proxy in front of a loopback origin
 (EICAR blocked with 403, a clean 4 MiB file byte-identical, 200 requests over a few kept-alive
-ICAP connections), malformed input (wrong Encapsulated offsets, lying chunk sizes, a preview
-longer than announced, a 100 KB request line, a client that stops mid-body, 10,000 idle
-connections) that never crashes it, two engines in one answer, SIGHUP changing the ISTag,
---on-unknown, --body-limit, and a SIGTERM drain."""
+ICAP connections; REQMOD: an infected upload blocked before the origin, clean ones delivered
+byte for byte), --backend celery with a real Redis and a `pssupervise worker`, malformed
+input (wrong Encapsulated offsets, lying chunk sizes, a preview longer than announced, a
+100 KB request line, a client that stops mid-body, 10,000 idle connections) that never
+crashes it, two engines in one answer, SIGHUP changing the ISTag, --on-unknown,
+--body-limit, and a SIGTERM drain."""
 import os
 import re
 import resource
@@ -23,6 +25,7 @@ from common import (BINARY, EICAR, PATIENCE, SANITIZED, SOURCE_ROOT, PssTestCase
                     fake_engine, pid_alive, runs_of, wait_until)
 from icap_support import (IcapClient, OriginServer, Squid, c_icap_client,  # noqa: E402
                           respmod_request, threat_names)
+from test_celery import CeleryTestCase  # noqa: E402
 
 YARA_RULES = os.path.join(SOURCE_ROOT, "engines", "yara", "rules")
 
@@ -183,6 +186,124 @@ class SquidTest(IcapServerCase):
         # Squid kept its ICAP connections alive: a few for 200 requests.
         self.assertLessEqual(self.metric("pss_icap_connections_total") - before, 10)
         self.assertAnswers()
+
+    def test_squid_reqmod_blocks_an_infected_upload_and_passes_a_clean_one(self):
+        self.start()
+        origin = OriginServer(self.tmp)
+        self.addCleanup(origin.stop)
+        squid = Squid(self.tmp, self.url, method="reqmod_precache")
+        self.addCleanup(squid.stop)
+
+        # EICAR in a POST body: Squid answers with our 403 page; the origin sees nothing.
+        bad = (b"--b\r\nContent-Disposition: form-data; name=f; filename=e.com\r\n\r\n" + EICAR
+               + b"\r\n--b--\r\n")
+        r = squid.request("POST", origin.url("upload/eicar"), bad,
+                          headers={"Content-Type": "multipart/form-data; boundary=b"})
+        self.assertEqual(r.status, 403, squid.log())
+        self.assertIn(b"Eicar-Test-Signature", r.body)
+        self.assertIn(b"clamav", r.body)
+        # A clean body of each size: under the preview, under Squid's 64 KiB copy (Allow: 204),
+        # and far over it (the answer begun before the verdict): byte for byte at the origin.
+        clean = {"small": b"a=1&b=2", "medium": os.urandom(50000), "large": os.urandom(3 << 20)}
+        for name, body in clean.items():
+            r = squid.request("POST", origin.url(f"upload/{name}"), body,
+                              headers={"Content-Type": "application/octet-stream"})
+            self.assertEqual((r.status, r.body), (201, b"stored %d bytes\n" % len(body)),
+                             f"{name}\n{squid.log()}")
+            self.assertEqual(origin.uploads(f"upload/{name}"), [body], name)
+        # PUT too.
+        r = squid.request("PUT", origin.url("upload/put-eicar"), EICAR)
+        self.assertEqual(r.status, 403, squid.log())
+        r = squid.request("PUT", origin.url("upload/put-clean"), b"just text\n")
+        self.assertEqual(r.status, 201, squid.log())
+        self.assertEqual(origin.uploads("upload/put-clean"), [b"just text\n"])
+
+        # The infected uploads never reached the origin, not even their request line.
+        for path in ("upload/eicar", "upload/put-eicar"):
+            self.assertEqual(origin.hits(path), 0, path)
+            self.assertEqual(origin.uploads(path), [], path)
+        # An infected upload over 64 KiB: the answer (the request unmodified) had begun before
+        # the verdict (for Squid 5.7, bug 5352), so the ICAP connection is cut instead. Squid
+        # answers with its own error page, not ours, and the origin gets the request's head and
+        # a few bytes of its body (one per 64 KiB), never the body whole nor EICAR.
+        r = squid.request("POST", origin.url("upload/late"), os.urandom(1 << 20) + EICAR)
+        self.assertNotEqual(r.status // 100, 2, squid.log())
+        wait_until(lambda: "connection closed after the head" in self.log(), details=self.log)
+        wait_until(lambda: origin.cut("upload/late") or origin.uploads("upload/late"),
+                   what="the origin to see the upload end")
+        self.assertEqual(origin.uploads("upload/late"), [])
+        self.assertNotIn(EICAR, b"".join(origin.cut("upload/late")))
+        self.assertEqual(self.metric("pss_scans_total", '{engine="clamav",verdict="malicious"}'), 3)
+        self.assertNotIn('method="RESPMOD"', self.metrics())  # REQMOD only: uploads
+        self.assertAnswers()
+
+
+class CeleryBackendTest(IcapServerCase, CeleryTestCase):
+    """--backend celery: the server scans nothing itself; a `pssupervise worker` on the same
+    Redis does. The body travels in the task (a data: URI), so the worker needs no access to
+    the server's files (no --allow-file-prefix, no shared TMPDIR)."""
+
+    def test_worker_scans_the_bodies_over_redis(self):
+        # The worker's own clamd, in its own runtime dir (the server's must stay empty).
+        worker_runtime = os.path.join(self.tmp, "worker-runtime")
+        os.mkdir(worker_runtime, 0o700)
+        worker_tmp = os.path.join(self.tmp, "worker-tmp")
+        os.mkdir(worker_tmp)
+        worker = self.start_worker("--concurrency", "2", files=(),
+                                   env={"CLAMAV_RUNTIME_DIR": worker_runtime,
+                                        "TMPDIR": worker_tmp})
+        self.own_worker = (worker, worker_runtime)
+        self.start("--backend", "celery", "--broker", self.redis.url,
+                   "--result-backend", self.redis.url)
+        self.assertRegex(self.log(), r"listening on 127\.0\.0\.1:\d+ \(celery backend")
+
+        eicar = self.write("eicar.com", EICAR)
+        clean = self.write("clean.bin", os.urandom(100000))
+        r = c_icap_client(self.url, eicar)
+        self.assertEqual(r.status, 200, r.stderr + self.read_log(worker))
+        self.assertEqual(r.headers["X-Infection-Found"],
+                         "Type=0; Resolution=2; Threat=Eicar-Test-Signature;")
+        self.assertRegex(r.http_status_line, r"^HTTP/1\.[01] 403 Forbidden$")
+        self.assertIn(b"Eicar-Test-Signature", r.body)
+        r = c_icap_client(self.url, clean)
+        self.assertEqual(r.status, 204, r.stderr + self.read_log(worker))
+        self.assertNotIn("X-Scan-Error", r.headers)
+        # Our own client: EICAR late in a larger body, sent after a preview and 100 Continue.
+        late = os.urandom(300000) + EICAR
+        r = self.client.respmod(late, preview=1024, allow204=True)
+        self.assertEqual(r.http_status, 403)
+        self.assertEqual(threat_names(r.headers), ["Eicar-Test-Signature"])
+        r = self.client.respmod(b"nothing to see here\n", allow204=True)
+        self.assertEqual(r.status, 204)
+
+        # The worker made every verdict: four tasks, and no clamd beside the server.
+        self.assertEqual(self.metric("pss_scans_total", '{engine="clamav",verdict="malicious"}'), 2)
+        self.assertEqual(self.metric("pss_scans_total", '{engine="clamav",verdict="benign"}'), 2)
+        self.assertFalse(os.path.exists(os.path.join(self.runtime, "clamd.pid")))
+        self.assertEqual(len(re.findall(r"task \S+ \(pssupervise\.analyze\) received",
+                                        self.read_log(worker))), 4, self.read_log(worker))
+        self.assertAnswers()
+        self.stop_worker(*self.own_worker)
+
+    def tearDown(self):
+        try:
+            if getattr(self, "own_worker", None):
+                self.stop_worker(*self.own_worker)
+        finally:
+            super().tearDown()
+
+    def stop_worker(self, worker, runtime):
+        """SIGTERM: the worker drains and stops its clamd (checked by its pid file)."""
+        if worker.poll() is None:
+            worker.terminate()
+            worker.wait(PATIENCE)
+        pidfile = os.path.join(runtime, "clamd.pid")
+        if os.path.exists(pidfile):
+            with open(pidfile) as f:
+                pid = int(f.read().strip() or 0)
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+                self.fail(f"the worker's clamd (pid {pid}) outlived the worker")
 
 
 class BadInputTest(IcapServerCase):
