@@ -187,7 +187,11 @@ struct Service::Impl : std::enable_shared_from_this<Impl> {
     } else {
       self->log->warn("{} (pid {}) {}", self->spec.program, c->pid(), st->describe());
     }
-    (void)gen;
+    // The dead run's health timer would otherwise keep the loop busy (and our exit waiting)
+    // for up to one health interval after the server is gone.
+    if (gen == self->generation && self->health_timer) {
+      self->health_timer->cancel();
+    }
     self->feed({Event::Kind::exited, Clock::now(), st->describe()});
   }
 
