@@ -159,18 +159,23 @@ class PackageTest(PssTestCase):
 # What the units' hardening does to the filesystem and the user (env/systemd/hardening.conf),
 # played without systemd: / read-only but the unit's folders (ProtectSystem=strict), /root
 # hidden (ProtectHome), a private /tmp (PrivateTmp), User=pssupervise, NoNewPrivileges. $1: the
-# unit's name, $2: the folder of its state; the rest: the command.
+# unit's name, $2: the folder of its state, $3: the tree under test; the rest: the command.
 HARDENED = r"""
 set -e
-unit=$1; state=$2; shift 2
+unit=$1; state=$2; tree=$3; shift 3
 mount --make-rprivate /
 for d in "$state" /var/cache/pssupervise "/run/$unit"; do mount --bind "$d" "$d"; done
+# The tree under test (source and build) may itself be under /tmp: kept visible in the
+# private /tmp, as an installed binary's folders would be.
+mount -t tmpfs tmpfs /mnt
+mkdir /mnt/tree
+mount --bind "$tree" /mnt/tree
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p "$tree"
+mount --bind /mnt/tree "$tree"
 mount -t tmpfs -o mode=0755 tmpfs /root
 mount -o remount,bind,ro /
-exec setpriv --reuid pssupervise --regid pssupervise --init-groups --no-new-privs \
-  env -i PATH=/usr/bin:/bin HOME="$state" XDG_STATE_HOME="$state" XDG_DATA_HOME="$state" \
-  XDG_CACHE_HOME=/var/cache XDG_CONFIG_HOME=/etc XDG_RUNTIME_DIR="/run/$unit" "$@"
+exec setpriv --reuid pssupervise --regid pssupervise --init-groups --no-new-privs env -i PATH=/usr/bin:/bin HOME="$state" XDG_STATE_HOME="$state" XDG_DATA_HOME="$state" XDG_CACHE_HOME=/var/cache XDG_CONFIG_HOME=/etc XDG_RUNTIME_DIR="/run/$unit" "$@"
 """
 
 
@@ -206,7 +211,8 @@ class HardeningTest(PssTestCase):
             with open(os.path.join(samples, name), "wb") as f:
                 f.write(data)
         os.chmod(samples, 0o755)
-        cmd = ["unshare", "--mount", "sh", "-c", HARDENED, "sh", unit, state, BINARY,
+        tree = os.path.commonpath([SOURCE_ROOT, os.path.realpath(BUILD_DIR)])
+        cmd = ["unshare", "--mount", "sh", "-c", HARDENED, "sh", unit, state, tree, BINARY,
                "--engine", "clamav,testvendor,yara", "analyze", samples]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)  # malicious found, no error
