@@ -96,7 +96,9 @@ class PackageTest(PssTestCase):
         return r.returncode == 0 and "install ok installed" in r.stdout
 
     def test_build_lint_install_use_and_remove(self):
-        self.assertFalse(self.dpkg_installed(), "pssupervise is installed already on this machine")
+        # A run cut short (a killed CI job) may have left it installed: start from none.
+        subprocess.run(["dpkg", "--purge", "pssupervise"], capture_output=True, timeout=PATIENCE)
+        self.assertFalse(self.dpkg_installed(), "pssupervise cannot be purged from this machine")
         out = os.path.join(self.tmp, "out")
         r = subprocess.run([os.path.join(SOURCE_ROOT, "env", "package"), out],
                            capture_output=True, text=True, timeout=1800,
