@@ -159,13 +159,8 @@ class WorkerNotifyTest(ServiceCase):
     def setUp(self):
         super().setUp()
         self.redis = RedisServer(self.tmp)  # started
-
-    def tearDown(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(60)
-        self.redis.stop()
-        super().tearDown()
+        # Cleanups run after tearDown: the worker is gone before its broker is.
+        self.addCleanup(self.redis.stop)
 
     def test_ready_once_the_engines_answered_then_stopping(self):
         self.start("--engine", "clamav", "worker", "--broker", self.redis.url)
