@@ -152,6 +152,8 @@ int run_icap(const GlobalOptions& global, const IcapCliOptions& opts) {
   policy.temp_dir = tmp->path();
   policy.max_size = *body_limit;
   policy.timeout = opts.timeout;
+  // An ICAP answer carries no mimetype: libmagic only if an engine's categories need it.
+  policy.identify_only_if_needed = true;
   // Nothing is fetched: a body is the request's own file. No request names a file or a host.
   policy.broker = opts.broker;
   policy.result_backend = opts.result_backend;

@@ -60,6 +60,7 @@ void Server::Impl::keep_body(Body& b, std::string_view bytes) {
     b.spool.reset();
     return;
   }
+  b.hash.update(bytes);
   b.kept += bytes.size();
 }
 
@@ -242,6 +243,7 @@ asio::awaitable<bool> Server::Impl::handle_request(std::shared_ptr<Impl> self,
   } else if (!body.error.empty()) {
     verdict.errors.push_back(body.error);
   } else {
+    body.sha256 = body.hash.hex_digest();
     auto scan = s.scan(self, r, body, engines);
     verdict = co_await std::move(scan);
   }

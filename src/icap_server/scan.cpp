@@ -3,7 +3,6 @@
 #include "icap_server/server_impl.hpp"
 #include "model/bounty.hpp"
 #include "util/base64.hpp"
-#include "util/sha256.hpp"
 
 #include <unistd.h>
 
@@ -56,7 +55,8 @@ asio::awaitable<Verdict> Server::Impl::scan(std::shared_ptr<Impl> self, const ic
   job.input = input_name(r);
   job.engines = engines;
   if (backend->scans_here()) {
-    job.fetched = backend::FetchedArtifact{body.spool->path(), body.kept, {}, {}, body.spool};
+    job.fetched =
+        backend::FetchedArtifact{body.spool->path(), body.kept, body.sha256, {}, body.spool};
   } else if (auto b = remote_bounty(body)) {
     job.bounty = std::move(*b);
   } else {
@@ -82,7 +82,7 @@ Result<model::Bounty> Server::Impl::remote_bounty(const Body& body) {
     return make_error("cannot read back the spooled body");
   }
   model::Bounty b;
-  b.sha256 = sha256_hex(bytes);
+  b.sha256 = body.sha256;
   b.id = model::local_bounty_id(*b.sha256);
   b.artifact_uri = "data:application/octet-stream;base64," + base64_encode(bytes);
   b.expiration = std::chrono::system_clock::now() + k_remote_expiry;

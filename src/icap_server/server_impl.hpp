@@ -11,6 +11,7 @@
 #include "icap_server/answer.hpp"
 #include "icap_server/server.hpp"
 #include "util/log.hpp"
+#include "util/sha256.hpp"
 #include "util/temp_file.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -146,6 +147,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t sent = 0; // its first bytes sent before the verdict (k_trickle_every)
     bool over = false;      // over --body-limit: the rest was read and dropped
     std::string error;      // the spool could not be written
+    Sha256 hash;            // of what was kept, as it came: the scan needs not read it again
+    std::string sha256;     // its digest, once the body is complete
   };
 
   void keep_body(Body& b, std::string_view bytes);
