@@ -3,8 +3,8 @@
 
 throughput: every file of a corpus (clamd_bench's mix: random data, ELF programs, text, zips,
   EICAR carriers; 512 B to 4 MiB) sent as a RESPMOD over --concurrency keep-alive
-  connections, closed loop, the way a proxy sends it (OPTIONS first, then its Preview and
-  Allow: 204). Requests/s, p50 and p99 latency (first byte sent -> final answer received),
+  connections, each its own client process, closed loop, the way a proxy sends it (OPTIONS
+  first, then its Preview and Allow: 204). Requests/s, p50 and p99 latency (first byte sent -> final answer received),
   and MB/s. Every answer is checked: the corpus's EICAR carriers infected, the rest 204; a
   benchmark of wrong answers would mean nothing. The baseline is c-icap 0.5.10's virus_scan
   (mode=simple, clamd_mod) on the clamd. Other servers in the same rounds: --ours starts
@@ -30,6 +30,7 @@ Usage: icap_bench.py [PSSUPERVISE] [--ours] [--server NAME=URL]... [--server-cmd
 (PSSUPERVISE, default build/pssupervise, is only run with --ours.)
 """
 import argparse
+import multiprocessing
 import os
 import re
 import resource
@@ -39,7 +40,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -144,69 +144,82 @@ def verdict(r):
     return f"error: {r.status_line}"
 
 
+def _client(client, preview, allow204, work, nxt, out):
+    """One load-generating connection, in its own process: takes the next file of `work`
+    (the shared counter `nxt`) until none is left; puts its (latencies, verdicts, errors,
+    bytes sent) on `out`."""
+    conn = None
+    latencies, verdicts, errors, sent = [], {}, [], 0
+    while True:
+        with nxt.get_lock():
+            if nxt.value >= len(work):
+                break
+            path = work[nxt.value]
+            nxt.value += 1
+        with open(path, "rb") as f:
+            body = f.read()
+        t = time.perf_counter()
+        try:
+            if conn is None:
+                conn = client.connect()
+            r = conn.respmod(body, preview=preview, allow204=allow204,
+                             http_url=f"http://origin.test/{os.path.basename(path)}")
+            v = verdict(r)
+            if r.headers.get("Connection", "").lower() == "close":
+                conn.close()
+                conn = None
+        except (OSError, IcapError) as e:
+            v = f"error: {type(e).__name__}: {e}"[:300]
+            if conn is not None:
+                conn.close()
+            conn = None
+        latencies.append(time.perf_counter() - t)
+        sent += len(body)
+        if v.startswith("error"):
+            errors.append((path, v))
+        verdicts[path] = v
+    if conn is not None:
+        conn.close()
+    out.put((latencies, verdicts, errors, sent))
+
+
 def measure(host, port, service, files, concurrency=4, passes=1, timeout=READY_TIMEOUT):
     """Sends every file of `files` `passes` times as RESPMODs over `concurrency` keep-alive
     connections (closed loop; a connection the server closes is opened again) and returns
     {requests, errors, seconds, rps, p50, p99 (seconds), mbps, verdicts {path: verdict},
-    client_cpu (share of one core this process used)}. Preview and Allow: 204 as the
-    server's OPTIONS offers them."""
+    client_cpu (share of one core the clients used)}. Preview and Allow: 204 as the
+    server's OPTIONS offers them. Each connection is its own process: threads of one
+    process would share one interpreter lock, and a client busy sending a large body would
+    delay the others' requests, by amounts that depend on the server's timing."""
     client = IcapClient(host, port, service, timeout=timeout)
     _, opts = client.options()
     preview = int(opts["Preview"]) if "Preview" in opts else None
     allow204 = "204" in opts.get("Allow", "")
     work = [f for _ in range(passes) for f in files]
-    lock = threading.Lock()
-    latencies, verdicts, errors, sent = [], {}, [], [0]
-    nxt = [0]
-
-    def worker():
-        conn = None
-        while True:
-            with lock:
-                if nxt[0] >= len(work):
-                    break
-                path = work[nxt[0]]
-                nxt[0] += 1
-            with open(path, "rb") as f:
-                body = f.read()
-            t = time.perf_counter()
-            try:
-                if conn is None:
-                    conn = client.connect()
-                r = conn.respmod(body, preview=preview, allow204=allow204,
-                                 http_url=f"http://origin.test/{os.path.basename(path)}")
-                v = verdict(r)
-                if r.headers.get("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, IcapError) as e:
-                v = f"error: {type(e).__name__}: {e}"[:300]
-                if conn is not None:
-                    conn.close()
-                conn = None
-            elapsed = time.perf_counter() - t
-            with lock:
-                latencies.append(elapsed)
-                sent[0] += len(body)
-                if v.startswith("error"):
-                    errors.append((path, v))
-                verdicts[path] = v
-        if conn is not None:
-            conn.close()
-
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    ctx = multiprocessing.get_context("fork")
+    nxt = ctx.Value("l", 0)
+    out = ctx.Queue()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    procs = [ctx.Process(target=_client, args=(client, preview, allow204, work, nxt, out))
+             for _ in range(concurrency)]
+    for p in procs:
+        p.start()
+    parts = [out.get() for _ in procs]  # before join: a full queue pipe would block them
     seconds = time.perf_counter() - t0
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    for p in procs:
+        p.join()
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    latencies, verdicts, errors, sent = [], {}, [], 0
+    for lat, ver, err, n in parts:
+        latencies += lat
+        verdicts.update(ver)
+        errors += err
+        sent += n
     return {"requests": len(work), "errors": errors, "seconds": seconds,
             "rps": len(work) / seconds, "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99), "mbps": sent[0] / seconds / 1e6,
+            "p99": percentile(latencies, 99), "mbps": sent / seconds / 1e6,
             "verdicts": verdicts, "client_cpu": cpu / seconds}
 
 

@@ -7,7 +7,8 @@ byte for byte), --backend celery with a real Redis and a `pssupervise worker`, m
 input (wrong Encapsulated offsets, lying chunk sizes, a preview longer than announced, a
 100 KB request line, a client that stops mid-body, 10,000 idle connections) that never
 crashes it, two engines in one answer, SIGHUP changing the ISTag, --on-unknown,
---body-limit, and a SIGTERM drain."""
+--body-limit, the result cache (a repeated body not scanned again, one changed byte scanned),
+and a SIGTERM drain."""
 import os
 import re
 import resource
@@ -465,6 +466,30 @@ class EnginesTest(IcapServerCase):
         self.assertIn("fake:", r.headers["X-Scan-Error"])
         r = c_icap_client(self.url, self.write("e.com", EICAR))
         self.assertEqual(threat_names(r.headers), ["Eicar.Fake"])
+
+    def test_the_result_cache_answers_the_same_bytes_and_only_them(self):
+        # The server hashes a body as it arrives (preview, then the rest): a repeat is answered
+        # from the cache without a scan; one byte changed at the end is scanned again.
+        engines = os.path.join(self.tmp, "engines")
+        runs = os.path.join(self.tmp, "runs.txt")
+        defs = self.write("fake.defs", b"version 1")  # a definitions version: cacheable
+        fake_engine(engines, name="fake", runs=runs, definitions={"files": [defs]})
+        self.start(engine="fake", env={"PSS_ENGINES_DIR": engines,
+                                       "PSS_CACHE": os.path.join(self.tmp, "cache.sqlite")})
+        body = os.urandom(300 * 1024)
+        tail = body[:-1] + bytes([body[-1] ^ 1])
+        infected = EICAR + os.urandom(5000)
+        for preview in (None, 1024):
+            self.assertEqual(self.client.respmod(body, preview=preview).status, 204)
+        self.assertEqual(len(runs_of(runs)), 1)
+        self.assertEqual(self.metric("pss_cache_lookups_total", '{engine="fake",result="hit"}'), 1)
+        self.assertEqual(self.client.respmod(tail, preview=1024).status, 204)
+        self.assertEqual(len(runs_of(runs)), 2)
+        for _ in range(2):
+            r = self.client.respmod(infected, preview=1024)
+            self.assertEqual(threat_names(r.headers), ["Eicar.Fake"])
+        self.assertEqual(len(runs_of(runs)), 3)
+        self.assertEqual(self.metric("pss_cache_lookups_total", '{engine="fake",result="hit"}'), 2)
 
     def test_sigterm_answers_the_requests_in_flight(self):
         engines = os.path.join(self.tmp, "engines")
