@@ -7,7 +7,7 @@ byte for byte), --backend celery with a real Redis and a `pssupervise worker`, m
 input (wrong Encapsulated offsets, lying chunk sizes, a preview longer than announced, a
 100 KB request line, a client that stops mid-body, 10,000 idle connections) that never
 crashes it, two engines in one answer, SIGHUP changing the ISTag, --on-unknown,
---body-limit, the result cache (a repeated body not scanned again, one changed byte scanned),
+--body-limit, --backend process, the result cache (a repeated body not scanned again, one changed byte scanned),
 and a SIGTERM drain."""
 import os
 import re
@@ -490,6 +490,30 @@ class EnginesTest(IcapServerCase):
             self.assertEqual(threat_names(r.headers), ["Eicar.Fake"])
         self.assertEqual(len(runs_of(runs)), 3)
         self.assertEqual(self.metric("pss_cache_lookups_total", '{engine="fake",result="hit"}'), 2)
+
+    def test_process_backend_scans_in_its_workers(self):
+        # --backend process: a worker process scans the spooled body by its path.
+        engines = os.path.join(self.tmp, "engines")
+        runs = os.path.join(self.tmp, "runs.txt")
+        fake_engine(engines, name="fake", runs=runs)
+        self.start("--backend", "process", "--concurrency", "2", engine="fake",
+                   env={"PSS_ENGINES_DIR": engines})
+        r = self.client.respmod(EICAR + os.urandom(3000), preview=1024)
+        self.assertEqual(threat_names(r.headers), ["Eicar.Fake"])
+        clean = os.urandom(200 * 1024)
+        r = self.client.respmod(clean, preview=1024, allow204=False)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.http_body, clean)
+        self.assertEqual(self.client.respmod(b"tiny", preview=1024).status, 204)
+        self.assertEqual(len(runs_of(runs)), 3)
+        # The workers scanned the server's spool files, which go once answered (just after
+        # the answer is sent).
+        self.assertTrue(all(os.path.basename(p).startswith("icap-body-") for p in runs_of(runs)),
+                        runs_of(runs))
+        wait_until(lambda: not any(os.path.exists(p) for p in runs_of(runs)),
+                   what="the spool files to be removed",
+                   details=lambda: str([p for p in runs_of(runs) if os.path.exists(p)]))
+        self.assertAnswers()
 
     def test_sigterm_answers_the_requests_in_flight(self):
         engines = os.path.join(self.tmp, "engines")
