@@ -147,7 +147,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t sent = 0; // its first bytes sent before the verdict (k_trickle_every)
     bool over = false;      // over --body-limit: the rest was read and dropped
     std::string error;      // the spool could not be written
-    Sha256 hash;            // of what was kept, as it came: the scan needs not read it again
+    Sha256 hash;            // of what was kept, as it came: the scan need not read it again
     std::string sha256;     // its digest, once the body is complete
   };
 
