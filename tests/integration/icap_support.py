@@ -152,6 +152,32 @@ def _make_traversable(path, top):
 
 # -------------------------------------------------------------------------------- c-icap --
 
+def c_icap_leftovers(pids):
+    """What c-icap processes `pids` remove only when they exit cleanly: ([the shared memory
+    they map, /dev/shm/c-icap-shared-kids-queue.N], [their accept lock,
+    /tmp/icap_lock_accept.XXXXXX, a folder c-icap hard-codes whatever its TmpDir])."""
+    shm, locks = set(), set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                shm |= set(re.findall(r"(/dev/shm/c-icap\S+)", f.read()))
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("/tmp/icap_lock_"):
+                    locks.add(target)
+        except OSError:
+            pass  # gone meanwhile
+    return sorted(shm), sorted(locks)
+
+
+def remove_files(paths):
+    for path in paths:
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+
+
 class CIcap:
     """c-icap with virus_scan.so and clamd_mod.so in front of a clamd (`clamd_socket`: its unix
     socket path, which clamd_mod uses with FILDES; or (host, port), when clamd_mod sends file
@@ -210,7 +236,7 @@ class CIcap:
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.client = IcapClient("127.0.0.1", self.port, self.SERVICE)
-        self.shm = []
+        self.shm, self.locks = [], []
         self._log = open(self.stdout_log, "ab")
         # -N: foreground. As root, without a User line, c-icap keeps running as root.
         self.proc = subprocess.Popen([C_ICAP, "-N", "-f", self.conf], stdout=self._log,
@@ -222,9 +248,8 @@ class CIcap:
         except BaseException:
             self.stop()
             raise
-        # Its shared memory (/dev/shm/c-icap-shared-kids-queue.N): removed by c-icap itself on
-        # a clean exit, by stop() after a SIGKILL.
-        self.shm = self._mapped_shm()
+        # What c-icap removes itself on a clean exit, and stop() after a SIGKILL.
+        self.shm, self.locks = c_icap_leftovers([self.proc.pid] + group_pids(self.proc.pid))
 
     def _answers_options(self):
         try:
@@ -232,16 +257,6 @@ class CIcap:
             return status_line.split(" ")[1] == "200"
         except (OSError, IcapError):
             return False
-
-    def _mapped_shm(self):
-        found = set()
-        for pid in [self.proc.pid] + group_pids(self.proc.pid):
-            try:
-                with open(f"/proc/{pid}/maps") as f:
-                    found |= set(re.findall(r"(/dev/shm/c-icap\S+)", f.read()))
-            except OSError:
-                pass
-        return sorted(found)
 
     @property
     def url(self):
@@ -268,11 +283,7 @@ class CIcap:
         if getattr(self, "proc", None) is None:
             return
         if stop_process(self.proc):
-            for path in self.shm:
-                try:
-                    os.remove(path)
-                except OSError:
-                    pass
+            remove_files(self.shm + self.locks)
         self.proc = None
         self._log.close()
 

@@ -225,12 +225,13 @@ class StopTest(unittest.TestCase):
         self.addCleanup(clamd.stop)
         c = CIcap(tmp, clamd.socket)
         self.assertTrue(c.shm, "c-icap maps its kids queue in /dev/shm")
+        self.assertTrue(c.locks, "c-icap holds its accept lock in /tmp")
         pid = c.proc.pid
         self.assertGreaterEqual(len(group_pids(pid)), 2)  # the main process and a child
         c.stop()
         c.stop()
         self.assertEqual(group_pids(pid), [])
-        self.assertFalse([p for p in c.shm if os.path.exists(p)])
+        self.assertFalse([p for p in c.shm + c.locks if os.path.exists(p)])
         with open(c.server_log) as f:
             self.assertIn("term signal", f.read())
 

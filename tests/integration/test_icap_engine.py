@@ -11,7 +11,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (EICAR, PATIENCE, Clamd, PssTestCase, live_pids,  # noqa: E402
                     wait_until)
-from icap_support import CIcap, group_pids, threat_names  # noqa: E402
+from icap_support import (CIcap, c_icap_leftovers, group_pids,  # noqa: E402
+                          remove_files, threat_names)
 from test_webhook import EICAR_URI, WebhookTestCase  # noqa: E402
 
 CLEAN_URI = "data:;base64," + __import__("base64").b64encode(b"nothing to see here\n").decode()
@@ -33,23 +34,6 @@ def children_of(ppid):
         if pid.isdigit() and (st := _stat(pid)) and st[0] != "Z" and int(st[1]) == ppid:
             found.append(int(pid))
     return found
-
-
-def mapped_shm(pid):
-    """The /dev/shm files that process pid maps (c-icap: its children's queue)."""
-    try:
-        with open(f"/proc/{pid}/maps") as f:
-            return sorted(set(re.findall(r"(/dev/shm/\S+)", f.read())))
-    except OSError:
-        return []
-
-
-def remove_files(paths):
-    for path in paths:
-        try:
-            os.remove(path)
-        except FileNotFoundError:
-            pass
 
 
 def comm_of(pid):
@@ -254,9 +238,10 @@ class DaemonTest(WebhookTestCase):
         wait_until(lambda: alive() and len(os.listdir(os.path.join(runtime, "tmp"))) >= 4,
                    what="four scans held in c-icap", details=self.read_log)
         self.assertEqual(len(receiver.answers), 8)
-        # c-icap removes its shared memory only when it exits cleanly: after SIGKILL, this test
-        # does (c-icap's children, which live on, do not).
-        self.addCleanup(remove_files, mapped_shm(first[0]))
+        # c-icap removes its shared memory and accept lock only when it exits cleanly: after
+        # SIGKILL, this test does (c-icap's children, which live on, do not).
+        shm, locks = c_icap_leftovers([first[0]])
+        self.addCleanup(remove_files, shm + locks)
         os.kill(first[0], signal.SIGKILL)
         second = wait_until(lambda: alive() and [p for p in c_icaps() if p != first[0]],
                             what="c-icap started again", details=self.read_log)
