@@ -154,8 +154,9 @@ def _make_traversable(path, top):
 
 def c_icap_leftovers(pids):
     """What c-icap processes `pids` remove only when they exit cleanly: ([the shared memory
-    they map, /dev/shm/c-icap-shared-kids-queue.N], [their accept lock,
-    /tmp/icap_lock_accept.XXXXXX, a folder c-icap hard-codes whatever its TmpDir])."""
+    they map, /dev/shm/c-icap-shared-kids-queue.N], [their lock files,
+    /tmp/icap_lock_accept.XXXXXX and /tmp/icap_lock_children-queue.XXXXXX: c-icap hard-codes
+    /tmp whatever its TmpDir])."""
     shm, locks = set(), set()
     for pid in pids:
         try:

@@ -238,7 +238,7 @@ class DaemonTest(WebhookTestCase):
         wait_until(lambda: alive() and len(os.listdir(os.path.join(runtime, "tmp"))) >= 4,
                    what="four scans held in c-icap", details=self.read_log)
         self.assertEqual(len(receiver.answers), 8)
-        # c-icap removes its shared memory and accept lock only when it exits cleanly: after
+        # c-icap removes its shared memory and lock files only when it exits cleanly: after
         # SIGKILL, this test does (c-icap's children, which live on, do not).
         shm, locks = c_icap_leftovers([first[0]])
         self.addCleanup(remove_files, shm + locks)
