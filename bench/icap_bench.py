@@ -4,10 +4,11 @@
 throughput: every file of a corpus (clamd_bench's mix: random data, ELF programs, text, zips,
   EICAR carriers; 512 B to 4 MiB) sent as a RESPMOD over --concurrency keep-alive
   connections, each its own client process, closed loop, the way a proxy sends it (OPTIONS
-  first, then its Preview and Allow: 204). Requests/s, p50 and p99 latency (first byte sent -> final answer received),
-  and MB/s. Every answer is checked: the corpus's EICAR carriers infected, the rest 204; a
-  benchmark of wrong answers would mean nothing. The baseline is c-icap 0.5.10's virus_scan
-  (mode=simple, clamd_mod) on the clamd. Other servers in the same rounds: --ours starts
+  first, then its Preview and Allow: 204). Requests/s, p50 and p99 latency (first byte
+  sent -> final answer received), and MB/s. Every answer is checked: the corpus's EICAR
+  carriers infected, the rest 204; a benchmark of wrong answers would mean nothing. The
+  baseline is c-icap 0.5.10's virus_scan (mode=simple, clamd_mod) on the clamd. Other
+  servers in the same rounds: --ours starts
   `pssupervise --engine clamav icap -p PORT` (CLAMD_SOCKET: the same clamd; --server-cmd
   changes the command), --server NAME=icap://HOST:PORT/SERVICE names one already running.
   Ratios server / c-icap are computed within a round. c-icap-stretch, the c-icap project's

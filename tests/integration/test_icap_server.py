@@ -7,8 +7,8 @@ byte for byte), --backend celery with a real Redis and a `pssupervise worker`, m
 input (wrong Encapsulated offsets, lying chunk sizes, a preview longer than announced, a
 100 KB request line, a client that stops mid-body, 10,000 idle connections) that never
 crashes it, two engines in one answer, SIGHUP changing the ISTag, --on-unknown,
---body-limit, --backend process, the result cache (a repeated body not scanned again, one changed byte scanned),
-and a SIGTERM drain."""
+--body-limit, --backend process, the result cache (a repeated body not scanned again, one
+changed byte scanned), and a SIGTERM drain."""
 import os
 import re
 import resource
@@ -505,14 +505,15 @@ class EnginesTest(IcapServerCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.http_body, clean)
         self.assertEqual(self.client.respmod(b"tiny", preview=1024).status, 204)
-        self.assertEqual(len(runs_of(runs)), 3)
+        scanned = runs_of(runs)
+        self.assertEqual(len(scanned), 3)
         # The workers scanned the server's spool files, which go once answered (just after
         # the answer is sent).
-        self.assertTrue(all(os.path.basename(p).startswith("icap-body-") for p in runs_of(runs)),
-                        runs_of(runs))
-        wait_until(lambda: not any(os.path.exists(p) for p in runs_of(runs)),
+        self.assertTrue(all(os.path.basename(p).startswith("icap-body-") for p in scanned),
+                        scanned)
+        wait_until(lambda: not any(os.path.exists(p) for p in scanned),
                    what="the spool files to be removed",
-                   details=lambda: str([p for p in runs_of(runs) if os.path.exists(p)]))
+                   details=lambda: str([p for p in scanned if os.path.exists(p)]))
         self.assertAnswers()
 
     def test_sigterm_answers_the_requests_in_flight(self):
