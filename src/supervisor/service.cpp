@@ -180,6 +180,9 @@ struct Service::Impl : std::enable_shared_from_this<Impl> {
     std::optional<process::ExitStatus> st;
     while (!(st = co_await c->wait_for(24h))) {
     }
+    // Its helpers die with it: a worker it forked would otherwise live on, holding the port
+    // or socket the next run needs, or scanning with a database nobody supervises.
+    c->kill_stragglers();
     co_await process::sleep_for(self->ex, k_last_lines_grace);
     bool stopping = self->machine.state() == State::stopping;
     if (stopping) {

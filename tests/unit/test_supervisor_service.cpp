@@ -49,6 +49,17 @@ bool alive(int pid) {
   return pid > 0 && ::kill(pid, 0) == 0;
 }
 
+// Alive and not a zombie: an orphan waits for whoever adopted it to reap it.
+bool running(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (pid <= 0 || !std::getline(stat, line)) {
+    return false;
+  }
+  auto close = line.rfind(')'); // the name may hold spaces and parentheses
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
 // Polls `done` until it holds: false only after `bound`, which just stops a hung test.
 template <typename Pred>
 asio::awaitable<bool> eventually(asio::any_io_executor ex, Pred done,
@@ -136,6 +147,27 @@ TEST_CASE("a process that dies is restarted and acquire() waits for it") {
     CHECK(st.restarts == 1);
     CHECK(st.pid != first);
     CHECK(st.last_exit == "killed by signal 9 (SIGKILL)");
+    co_await svc.stop();
+  });
+}
+
+TEST_CASE("a server that dies takes the helpers it forked with it") {
+  run([](asio::any_io_executor ex) -> asio::awaitable<void> {
+    FlagDir flags;
+    const std::string helper_file = flags.file("helper.pid");
+    // A helper in the server's process group (as c-icap's children), its pid in a file; it
+    // would outlive the wait below.
+    auto spec = sh_service("sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > " + helper_file +
+                           "; echo up; exec sleep 1000");
+    spec.ready_line = "^up$";
+    Service svc(ex, spec);
+    REQUIRE(co_await svc.start());
+    int helper = 0;
+    std::ifstream(helper_file) >> helper;
+    REQUIRE(running(helper));
+    ::kill(svc.status().pid, SIGKILL); // the server alone
+    REQUIRE(co_await svc.acquire(Clock::now() + 120s));
+    CHECK(co_await eventually(ex, [&] { return !running(helper); }));
     co_await svc.stop();
   });
 }
