@@ -5,8 +5,12 @@ Prints wall-clock means (hyperfine) and the ratios pssupervise / clamdscan (< 1.
 each the median of --rounds rounds (with their range): every round times all the commands
 again, so a ratio compares runs made moments apart on a machine that may be busy.
 Usage: clamd_bench.py PSSUPERVISE_BINARY [--files N] [--runs N] [--rounds N] [--compare BINARY]...
+[--floor FILDES_FLOOR]
 (--compare: other pssupervise binaries timed in the same rounds, e.g. the build before a change;
-each is named "pssupervise#1", "#2", ... and must print the same output.)
+each is named "pssupervise#1", "#2", ... and must print the same output. --floor: bench/
+fildes_floor, by default the one built next to PSSUPERVISE_BINARY: the least a per-file client
+does, FILDES on two connections and nothing else, timed as "floor unix"; pssupervise / floor is
+the dispatch's own cost, floor / multiscan what one request per file costs clamd.)
 """
 import argparse
 import io
@@ -88,7 +92,21 @@ RATIOS = [
     ("warm", "pssupervise unix", "clamdscan --stream unix", None),
     ("warm", "pssupervise tcp", "clamdscan --multiscan", None),
     ("cold", "pssupervise unix", "clamdscan --stream unix", None),
+    ("warm", "pssupervise unix", "floor unix", None),
+    ("cold", "pssupervise unix", "floor unix", None),
+    ("warm", "floor unix", "clamdscan --multiscan", None),
+    ("cold", "floor unix", "clamdscan --multiscan", None),
 ]
+
+
+def ratio_rows(binaries):
+    """(mode, ours, baseline, target) for every binary compared, each row once."""
+    rows = []
+    for (mode, ours, base, target), (name, _) in itertools.product(RATIOS, binaries):
+        row = (mode, ours.replace("pssupervise", name), base, target)
+        if row not in rows:
+            rows.append(row)
+    return rows
 
 
 def infected(lines, strip_prefix=""):
@@ -110,11 +128,12 @@ def infected(lines, strip_prefix=""):
 
 def check_answers(commands, corpus):
     """Each pssupervise command once: the same output on either socket and from every binary
-    compared, and the same infected files and names as clamdscan. A benchmark of wrong answers
-    would mean nothing."""
+    compared, and the same infected files and names as clamdscan (the floor client: as many).
+    A benchmark of wrong answers would mean nothing."""
     outputs = {}
     for name, cmd in commands:
-        if name.startswith("pssupervise") or name == "clamdscan --multiscan":
+        if (name.startswith("pssupervise") or name == "clamdscan --multiscan"
+                or name.startswith("floor")):
             argv = cmd.split()
             if name.startswith("clamdscan"):
                 argv = [a for a in argv if a != "--quiet"] + ["--infected"]
@@ -127,6 +146,9 @@ def check_answers(commands, corpus):
     got = infected(ours[0].splitlines())
     if got != want or not got:
         sys.exit(f"pssupervise and clamdscan disagree: {sorted(got ^ want)[:5]}")
+    for name, out in outputs.items():
+        if name.startswith("floor") and not out.endswith(f", {len(want)} FOUND\n"):
+            sys.exit(f"the floor client does not find the {len(want)} infected files: {out}")
     return len(got)
 
 
@@ -144,7 +166,12 @@ def main():
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--compare", action="append", default=[], metavar="BINARY")
+    ap.add_argument("--floor", metavar="FILDES_FLOOR")
     args = ap.parse_args()
+    floor = args.floor or os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench",
+                                       "fildes_floor")
+    if not os.access(floor, os.X_OK):
+        sys.exit(f"{floor} is missing: build it (ninja -C BUILD bench/fildes_floor) or give --floor")
     binaries = [("pssupervise", args.binary)] + [(f"pssupervise#{i + 1}", b)
                                                  for i, b in enumerate(args.compare)]
     for name, b in binaries[1:]:
@@ -186,6 +213,7 @@ def main():
                      f"clamdscan -c {unix_conf} --multiscan {scan} {corpus}"),
                     ("clamdscan --stream unix",
                      f"clamdscan -c {unix_conf} --stream {scan} {corpus}"),
+                    ("floor unix", f"{floor} {clamd.socket} {corpus} 2"),
                 ]
                 if port:
                     tcp_conf = os.path.join(tmp, f"clamdscan-{mode}-tcp.conf")
@@ -207,12 +235,10 @@ def main():
                                     os.path.join(tmp, f"hyperfine-{mode}-{r}.json"))
                     for name, v in res.items():
                         times.setdefault((mode, name), []).extend(v["times"])
-                    for m, ours, base, _ in RATIOS:
-                        for name, _ in binaries:
-                            us = ours.replace("pssupervise", name)
-                            if m == mode and us in res and base in res:
-                                ratios.setdefault((m, us, base), []).append(
-                                    res[us]["mean"] / res[base]["mean"])
+                    for m, us, base, _ in ratio_rows(binaries):
+                        if m == mode and us in res and base in res:
+                            ratios.setdefault((m, us, base), []).append(
+                                res[us]["mean"] / res[base]["mean"])
         finally:
             for clamd in started:
                 clamd.stop()
@@ -222,8 +248,7 @@ def main():
             med, lo, hi = spread(ts)
             print(f"{mode:<5} {name:<24}{med:>9.3f}{lo:>7.3f}{hi:>7.3f}{args.files / med:>9.0f}")
         print(f"\nratios, median of {args.rounds} rounds [min-max] (< 1: pssupervise is faster)")
-        for (mode, ours, base, target), (name, _) in itertools.product(RATIOS, binaries):
-            ours = ours.replace("pssupervise", name)
+        for mode, ours, base, target in ratio_rows(binaries):
             if (mode, ours, base) not in ratios:
                 continue
             med, lo, hi = spread(ratios[(mode, ours, base)])
