@@ -448,8 +448,18 @@ Result<Artifact> fetch_to_temp(const std::string& input, const std::string& labe
 Result<Artifact> fetch_local(const std::string& input, const std::string& label, LocalFile file,
                              const FetchOptions& opts) {
   Collector c(opts.max_size, nullptr, nullptr);
-  if (auto r = read_all(file.fd.get(), c, label); !r) {
-    return r.error();
+  std::uint64_t size = 0;
+  if (opts.digest) {
+    if (auto r = read_all(file.fd.get(), c, label); !r) {
+      return r.error();
+    }
+    size = c.size();
+  } else {
+    struct stat st {};
+    if (::fstat(file.fd.get(), &st) != 0) {
+      return errno_with_label(label);
+    }
+    size = static_cast<std::uint64_t>(st.st_size);
   }
   file.fd.reset();
   Artifact a;
@@ -465,8 +475,10 @@ Result<Artifact> fetch_local(const std::string& input, const std::string& label,
   if (!mime) {
     return with_label(label, mime.error());
   }
-  a.size = c.size();
-  a.sha256 = c.digest();
+  a.size = size;
+  if (opts.digest) {
+    a.sha256 = c.digest();
+  }
   a.mimetype = std::move(*mime);
   return a;
 }

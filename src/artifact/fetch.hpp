@@ -37,6 +37,10 @@ struct FetchOptions {
   // False: no libmagic mimetype (it costs ~1 ms per text file); for callers whose engines
   // scan every type and who print no bounty (a Celery worker, the webhook).
   bool identify = true;
+  // False: a local file is not read before the scan, so its Artifact has no sha256 (its size
+  // is fstat's); for callers that show no bounty and whose engines do not use the digest.
+  // Bytes we download or spool (http, data:, stdin) are hashed as they arrive regardless.
+  bool digest = true;
   // Set to true (from any thread): an http(s) download in progress ends within about a
   // second ("cancelled"), e.g. when a service's drain is over.
   std::shared_ptr<const std::atomic<bool>> cancel;

@@ -40,6 +40,7 @@ fs::path default_cache_path() {
 artifact::FetchOptions cache_fetch_options(const LocalOptions& local) {
   artifact::FetchOptions f = local.fetch;
   f.identify = local.fetch.identify && !local.identify_only_if_needed;
+  f.digest = true; // the key
   return f;
 }
 

@@ -24,6 +24,10 @@ namespace pss::backend {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
+bool engines_need_sha256(const std::vector<engine::Engine*>& engines) {
+  return std::ranges::any_of(engines, [](const engine::Engine* e) { return e->uses_sha256(); });
+}
+
 bool engines_need_mimetype(const std::vector<engine::Engine*>& engines) {
   return std::ranges::any_of(engines, [](const engine::Engine* e) {
     const auto& c = e->manifest().categories;
@@ -45,6 +49,8 @@ struct LocalBackend::Impl {
   mutable std::map<std::string, std::string> settings; // by engine: cache::settings_digest
 
   artifact::FetchOptions own_files; // for FetchedArtifact files: the caller's, not the bounty's
+  // The same two, hashing: for a job whose bounty gives a sha256 to check.
+  artifact::FetchOptions fetch_digest, own_files_digest;
 
   Impl(LocalOptions o, std::vector<engine::Engine*> e, std::unique_ptr<engine::EngineSet> set)
       : opts(std::move(o)), owned(std::move(set)), engines(owned ? owned->engines() : e),
@@ -57,15 +63,24 @@ struct LocalBackend::Impl {
       infos.push_back(engine_info(m));
       callbacks.set_for_engine(m.name, {m.on_success, m.on_error, m.callback_timeout}, m.dir);
     }
-    apply_identify();
+    apply_needs();
   }
 
-  void apply_identify() {
+  // What nobody reads is not computed. An engine's own callbacks get the bounty, mimetype and
+  // sha256 included.
+  void apply_needs() {
     if (opts.identify_only_if_needed) {
-      // An engine's own callbacks get the bounty, mimetype included.
       opts.fetch.identify = engines_need_mimetype(engines) || !callbacks.empty();
       own_files.identify = opts.fetch.identify; // a spooled artifact is no exception
     }
+    if (opts.digest_only_if_needed) {
+      opts.fetch.digest = engines_need_sha256(engines) || !callbacks.empty();
+      own_files.digest = opts.fetch.digest;
+    }
+    fetch_digest = opts.fetch;
+    fetch_digest.digest = true;
+    own_files_digest = own_files;
+    own_files_digest.digest = true;
   }
 
   asio::awaitable<void> start_engines() {
@@ -184,6 +199,9 @@ struct LocalBackend::Impl {
       source = f.path.string();
       fetch_opts = &own_files;
     }
+    if (p->bounty.sha256 && !fetch_opts->digest) { // the bytes must match it
+      fetch_opts = fetch_opts == &own_files ? &own_files_digest : &fetch_digest;
+    }
     complete_on_pool(p, fetch_task(std::move(source), fetch_opts), io);
     return p;
   }
@@ -250,7 +268,9 @@ struct LocalBackend::Impl {
       co_return std::move(p->result);
     }
     complete_local_bounty(bounty, p->job, art);
-    bounty.sha256 = art.sha256;
+    if (!art.sha256.empty()) { // empty: not computed, nobody reads it
+      bounty.sha256 = art.sha256;
+    }
     if (!bounty.mimetype && !art.mimetype.empty()) {
       bounty.mimetype = art.mimetype;
     }

@@ -20,6 +20,10 @@ struct LocalOptions {
   std::chrono::seconds scan_timeout{0}; // 0: each engine's own scan_timeout
   // libmagic only when an engine's categories need the mimetype (nothing prints the bounty)
   bool identify_only_if_needed = false;
+  // A local file's sha256 only when an engine or a callback uses it or a bounty gives one to
+  // check (nothing prints the bounty, no result cache): otherwise it is not read before the
+  // scan
+  bool digest_only_if_needed = false;
 };
 
 class LocalBackend final : public Backend {

@@ -142,7 +142,9 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   }
   // libmagic costs ~1 ms per text file, and only JSON and verbose output and the callbacks
   // show the bounty's mimetype: for text output without callbacks, only the engines' need for
-  // it (their categories, their own callbacks) decides.
+  // it (their categories, their own callbacks) decides. The same for a local file's sha256
+  // (reading and hashing it costs more CPU than clamd's answer from its cache); the result
+  // cache hashes what it looks up itself.
   bool shows_bounty = opts.verbose || global.verbose || opts.format == "json" ||
                       !opts.on_success.empty() || !opts.on_error.empty();
   ScanPolicy policy; // the user's own files and network: nothing is refused
@@ -154,6 +156,7 @@ int run_analyze(const GlobalOptions& global, const AnalyzeOptions& opts) {
   policy.allow_private_networks = true;
   policy.allowed_file_prefixes.reset();
   policy.identify_only_if_needed = !shows_bounty;
+  policy.digest_only_if_needed = !shows_bounty;
   policy.broker = opts.broker;
   policy.result_backend = opts.result_backend;
   auto bo = backend_options(global, policy);

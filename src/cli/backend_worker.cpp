@@ -25,6 +25,8 @@ void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts) {
   app.add_option("--allow-file-prefix", opts.allowed_file_prefixes, "A folder files may be in");
   app.add_flag("--no-identify", opts.no_identify,
                "libmagic only when an engine's categories need the mimetype");
+  app.add_flag("--no-digest", opts.no_digest,
+               "A local file's sha256 only when an engine or a bounty needs it");
   app.add_option("--max-size", opts.max_size, "Largest artifact fetched (e.g. 512M, 2G)")
       ->capture_default_str();
 }
@@ -47,6 +49,7 @@ int run_backend_worker(const GlobalOptions& global, const BackendWorkerOptions& 
   }
   lo.fetch.allow_private_networks = !opts.deny_private_networks;
   lo.identify_only_if_needed = opts.no_identify;
+  lo.digest_only_if_needed = opts.no_digest;
   if (opts.restrict_files) {
     lo.fetch.allowed_file_prefixes.emplace(opts.allowed_file_prefixes.begin(),
                                            opts.allowed_file_prefixes.end());
@@ -88,6 +91,9 @@ backend::ProcessOptions process_backend_options(const GlobalOptions& global, std
   }
   if (worker.no_identify) {
     po.argv.push_back("--no-identify");
+  }
+  if (worker.no_digest) {
+    po.argv.push_back("--no-digest");
   }
   po.engines = global.engines;
   po.engines_dir = global.engines_dir;

@@ -21,6 +21,7 @@ struct BackendWorkerOptions {
   bool restrict_files = false; // then only under these folders:
   std::vector<std::string> allowed_file_prefixes;
   bool no_identify = false; // libmagic only when an engine's categories need it
+  bool no_digest = false;   // a local file's sha256 only when an engine or a bounty needs it
 };
 
 void setup_backend_worker(CLI::App& app, BackendWorkerOptions& opts);

@@ -14,6 +14,7 @@ backend::BackendOptions backend_options(const GlobalOptions& global, const ScanP
   backend::LocalOptions& lo = bo.local;
   lo.concurrency = policy.concurrency;
   lo.identify_only_if_needed = policy.identify_only_if_needed;
+  lo.digest_only_if_needed = policy.digest_only_if_needed;
   lo.fetch.temp_dir = policy.temp_dir;
   lo.fetch.max_size = policy.max_size;
   lo.fetch.allow_private_networks = policy.allow_private_networks;
@@ -29,6 +30,7 @@ backend::BackendOptions backend_options(const GlobalOptions& global, const ScanP
   bw.restrict_files = policy.allowed_file_prefixes.has_value();
   bw.allowed_file_prefixes = policy.allowed_file_prefixes.value_or(std::vector<std::string>{});
   bw.no_identify = policy.identify_only_if_needed;
+  bw.no_digest = policy.digest_only_if_needed;
   bo.process = process_backend_options(global, policy.concurrency, bw, lo.fetch);
   bo.celery.broker_url = policy.broker;
   bo.celery.result_backend_url = policy.result_backend;

@@ -25,6 +25,7 @@ struct ScanPolicy {
   bool allow_private_networks = false;
   std::optional<std::vector<std::string>> allowed_file_prefixes = std::vector<std::string>{};
   bool identify_only_if_needed = false; // libmagic only when an engine's categories need it
+  bool digest_only_if_needed = false;   // a local file's sha256 only when an engine needs it
   std::string broker, result_backend;   // --backend celery
 };
 

@@ -76,6 +76,10 @@ boost::asio::awaitable<model::Analysis> analyze(Engine& engine, const artifact::
   co_return a;
 }
 
+bool Engine::uses_sha256() const {
+  return manifest().raw.dump().find("{sha256}") != std::string::npos;
+}
+
 std::map<std::string, std::string> artifact_placeholders(const artifact::Artifact& artifact) {
   return {
       {"path", artifact.path.native()},

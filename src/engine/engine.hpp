@@ -78,6 +78,10 @@ public:
     }
     return {};
   }
+  // Whether its scans read the artifact's sha256 (a {sha256} placeholder in its manifest, or
+  // a driver that sends it): when none does and nothing shows the bounty, nobody reads local
+  // files before the scan.
+  virtual bool uses_sha256() const;
   // Runs one of the manifest's commands with extra arguments (after start()).
   virtual boost::asio::awaitable<CommandOutput> run_command(const std::string& name,
                                                             const std::vector<std::string>& args);

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """One-shot engines end to end: clamscan, yara, several engines at once, and a fake native
 scanner (written by the test, engines as data) for timeouts, crashes and leftovers."""
+import hashlib
 import json
 import os
 import sys
@@ -178,6 +179,21 @@ class FakeEngineTest(PssTestCase):
         self.assertEqual(r.code, 2, r)
         self.assertIn("rules[0].pattern", r.stderr)
         self.assertIn("engine.json", r.stderr)
+
+
+class Sha256PlaceholderTest(PssTestCase):
+    def test_text_output_still_hashes_for_an_engine_that_uses_sha256(self):
+        """Text output shows no digest, so analyze reads no file to hash it, unless an engine's
+        argv asks for {sha256}: this scanner logs to a file named by the digest it gets."""
+        engines = os.path.join(self.tmp, "engines")
+        fake_engine(engines, runs=os.path.join(self.tmp, "by-sha-{sha256}.log"))
+        files = {self.write("a.txt", b"first"): hashlib.sha256(b"first").hexdigest(),
+                 self.write("b.txt", b"second"): hashlib.sha256(b"second").hexdigest()}
+        r = self.pss("--engines-dir", engines, "--engine", "fake", "analyze", *files)
+        self.assertEqual(r.code, 0, r)
+        self.assertEqual(sorted(r.stdout.splitlines()), sorted(f"{f}: benign" for f in files))
+        for f, digest in files.items():
+            self.assertEqual(runs_of(os.path.join(self.tmp, f"by-sha-{digest}.log")), [f])
 
 
 class ShippedEnginesTest(PssTestCase):

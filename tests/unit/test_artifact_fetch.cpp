@@ -250,6 +250,28 @@ TEST_CASE("artifact::fetch") {
     CHECK(count_entries(temps) == 0);
   }
 
+  SUBCASE("without digest a plain file is not read: no sha256, its size from the file system") {
+    opts.digest = false;
+    auto a = fetch(eicar.native(), opts);
+    REQUIRE(a.has_value());
+    CHECK(a->path == eicar);
+    CHECK(a->size == k_eicar.size());
+    CHECK(a->sha256.empty());
+    CHECK(a->mimetype == "text/plain");
+    auto dir = fetch(files.native(), opts); // still refused: a folder is not an artifact
+    REQUIRE(!dir);
+    CHECK(contains(dir.error().message, "not a regular file"));
+    auto missing = fetch((files / "missing").native(), opts);
+    REQUIRE(!missing);
+  }
+
+  SUBCASE("without digest, bytes written to a temp file are still hashed") {
+    opts.digest = false;
+    auto a = fetch("data:application/octet-stream;base64," + k_eicar_base64, opts);
+    REQUIRE(a.has_value());
+    CHECK(a->sha256 == k_eicar_sha256);
+  }
+
   SUBCASE("a symlink to a file is followed") {
     fs::create_symlink(eicar, files / "link");
     auto a = fetch((files / "link").native(), opts);

@@ -175,6 +175,47 @@ TEST_CASE("backend::LocalBackend with identify_only_if_needed: identified when a
   }
 }
 
+TEST_CASE("backend::LocalBackend with digest_only_if_needed: a local file is not hashed unless "
+          "an engine uses its sha256 or a bounty gives one to check") {
+  LocalOptions opts;
+  opts.digest_only_if_needed = true;
+  SUBCASE("no engine uses it: no sha256 anywhere, the scan as usual") {
+    FakeEngine every("every", {"*"});
+    auto r = run_one(opts, {&every}, path_job());
+    CHECK_FALSE(r.bounty.sha256);
+    REQUIRE(every.scans() == 1);
+    CHECK(every.seen()[0].sha256.empty());
+    CHECK(every.seen()[0].path == k_text);
+    REQUIRE(r.analyses.size() == 1);
+    CHECK(r.analyses[0].analysis.result == model::Verdict::benign);
+  }
+  SUBCASE("an engine whose manifest has a {sha256} placeholder: hashed") {
+    FakeEngine every("every", {"*"});
+    every.manifest().raw = {{"scan", {{"argv", {"scanner", "--hash", "{sha256}", "{path}"}}}}};
+    auto r = run_one(opts, {&every}, path_job());
+    CHECK(r.bounty.sha256.value_or("") == sha256_file(k_text).value());
+    REQUIRE(every.scans() == 1);
+    CHECK(every.seen()[0].sha256 == sha256_file(k_text).value());
+  }
+  SUBCASE("a bounty's sha256 is checked all the same") {
+    FakeEngine every("every", {"*"});
+    Job good = path_job();
+    good.bounty = model::Bounty{};
+    good.bounty->artifact_uri = k_text.string();
+    good.bounty->sha256 = sha256_file(k_text).value();
+    auto r = run_one(opts, {&every}, good);
+    REQUIRE(r.analyses.size() == 1);
+    CHECK(r.analyses[0].analysis.result == model::Verdict::benign);
+    Job bad = good;
+    bad.bounty->sha256 = std::string(64, '0');
+    auto w = run_one(opts, {&every}, bad);
+    REQUIRE(w.analyses.size() == 1);
+    CHECK(w.analyses[0].analysis.result == model::Verdict::unknown);
+    CHECK(w.analyses[0].analysis.error.value_or("").find("sha256 mismatch") != std::string::npos);
+    CHECK(every.scans() == 1); // the mismatch is not scanned
+  }
+}
+
 TEST_CASE("backend::LocalBackend::run: every job gets one result, with its index and input") {
   Inputs in;
   FakeEngine alpha("alpha");

@@ -69,6 +69,7 @@ public:
   ~IcapEngine() override = default; // a daemon still running is killed by ~Service
 
   const Manifest& manifest() const override { return m_manifest; }
+  bool uses_sha256() const override { return true; } // the request line names the body by it
   const env::EngineEnv& env() const override { return m_env; }
   EngineVersions versions() const override { return m_versions; }
 
