@@ -2,6 +2,8 @@
 // file of a folder on its own request (one connection, FILDES, read the reply), N at a time.
 // No hashing, no identification, no output but a count: clamd_bench.py times it next to
 // `pssupervise analyze` to split our dispatch's own cost from what per-file requests cost clamd.
+// Standalone on purpose (its FILDES message is written out again, not taken from
+// src/engine/clamd): a floor must not share the code it measures.
 // Usage: fildes_floor SOCKET FOLDER [CONNECTIONS]; prints "<files> files, <n> FOUND".
 #include <algorithm>
 #include <array>
