@@ -171,7 +171,7 @@ def main():
     floor = args.floor or os.path.join(os.path.dirname(os.path.abspath(args.binary)), "bench",
                                        "fildes_floor")
     if not os.access(floor, os.X_OK):
-        sys.exit(f"{floor} is missing: build it (ninja -C BUILD bench/fildes_floor) or give --floor")
+        sys.exit(f"{floor} is missing: ninja -C BUILD bench/fildes_floor, or give --floor")
     binaries = [("pssupervise", args.binary)] + [(f"pssupervise#{i + 1}", b)
                                                  for i, b in enumerate(args.compare)]
     for name, b in binaries[1:]:
