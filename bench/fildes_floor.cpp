@@ -64,7 +64,12 @@ bool scan(const std::string& socket_path, const std::string& file) {
   std::array<char, 4096> buf{};
   while (reply.find('\0') == std::string::npos) {
     ssize_t n = ::read(s, buf.data(), buf.size());
-    if (n <= 0) {
+    if (n == 0) {
+      std::fprintf(stderr, "fildes_floor: clamd closed the connection before answering %s\n",
+                   file.c_str());
+      std::exit(2);
+    }
+    if (n < 0) {
       die("read the reply for " + file);
     }
     reply.append(buf.data(), static_cast<std::size_t>(n));

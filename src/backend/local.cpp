@@ -49,8 +49,6 @@ struct LocalBackend::Impl {
   mutable std::map<std::string, std::string> settings; // by engine: cache::settings_digest
 
   artifact::FetchOptions own_files; // for FetchedArtifact files: the caller's, not the bounty's
-  // The same two, hashing: for a job whose bounty gives a sha256 to check.
-  artifact::FetchOptions fetch_digest, own_files_digest;
 
   Impl(LocalOptions o, std::vector<engine::Engine*> e, std::unique_ptr<engine::EngineSet> set)
       : opts(std::move(o)), owned(std::move(set)), engines(owned ? owned->engines() : e),
@@ -77,10 +75,6 @@ struct LocalBackend::Impl {
       opts.fetch.digest = engines_need_sha256(engines) || !callbacks.empty();
       own_files.digest = opts.fetch.digest;
     }
-    fetch_digest = opts.fetch;
-    fetch_digest.digest = true;
-    own_files_digest = own_files;
-    own_files_digest.digest = true;
   }
 
   asio::awaitable<void> start_engines() {
@@ -110,7 +104,12 @@ struct LocalBackend::Impl {
   }
 
   static asio::awaitable<Result<artifact::Artifact>>
-  fetch_task(std::string source, const artifact::FetchOptions* opts) {
+  fetch_task(std::string source, const artifact::FetchOptions* opts, bool digest) {
+    if (digest && !opts->digest) { // a bounty's sha256 to check: the bytes must match it
+      artifact::FetchOptions hashing = *opts;
+      hashing.digest = true;
+      co_return artifact::fetch(source, hashing);
+    }
     co_return artifact::fetch(source, *opts);
   }
 
@@ -199,10 +198,8 @@ struct LocalBackend::Impl {
       source = f.path.string();
       fetch_opts = &own_files;
     }
-    if (p->bounty.sha256 && !fetch_opts->digest) { // the bytes must match it
-      fetch_opts = fetch_opts == &own_files ? &own_files_digest : &fetch_digest;
-    }
-    complete_on_pool(p, fetch_task(std::move(source), fetch_opts), io);
+    complete_on_pool(p, fetch_task(std::move(source), fetch_opts, p->bounty.sha256.has_value()),
+                     io);
     return p;
   }
 
