@@ -29,6 +29,22 @@ os.environ.setdefault("PSS_CACHE", "off")
 # time, and never sleep in the hope that something has happened: they wait for it.
 PATIENCE = 120
 
+_wine_state_lock = None
+
+
+def hold_wine_state():
+    """Takes the run's Wine state (PSS_WINE_STATE, the prefixes every Wine test shares) for
+    this process's whole life. Meson runs integration tests side by side: two tests driving
+    one prefix would start and kill each other's wineservers and count each other's
+    processes, so the tests that use it take turns. Idempotent within a process."""
+    global _wine_state_lock
+    if _wine_state_lock is None:
+        import fcntl
+        state = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
+        os.makedirs(state, exist_ok=True)
+        _wine_state_lock = open(os.path.join(state, ".lock"), "w")
+        fcntl.flock(_wine_state_lock, fcntl.LOCK_EX)  # released when the process exits
+
 
 # The tests' one fake native scanner (engines as data). $1: the file; $2: a log it appends the
 # file's path to at each run ("-": none); $3: a tag that marks the test's processes (leftover

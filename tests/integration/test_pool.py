@@ -15,7 +15,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, EICAR, PATIENCE, live_pids, wait_until  # noqa: E402
+from common import (BINARY, EICAR, PATIENCE, hold_wine_state, live_pids,  # noqa: E402
+                    wait_until)
 from test_lifecycle import WebhookStream  # noqa: E402
 from test_supervisor import ENGINE, ServerTestCase  # noqa: E402
 from test_webhook import WebhookTestCase  # noqa: E402
@@ -146,4 +147,5 @@ class PoolUpdateTest(WebhookTestCase, WebhookStream):
 
 
 if __name__ == "__main__":
+    hold_wine_state()
     unittest.main(verbosity=2)

@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BINARY, EICAR, MARKER, PATIENCE, SOURCE_ROOT, PssTestCase,  # noqa: E402
-                    live_pids, wait_until)
+                    hold_wine_state, live_pids, wait_until)
 
 WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 SERVER = os.environ["PSS_TESTVENDOR_SERVER"]
@@ -291,4 +291,5 @@ class FailureTest(ServerTestCase):
 
 
 if __name__ == "__main__":
+    hold_wine_state()
     unittest.main(verbosity=2)

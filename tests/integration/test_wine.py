@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BINARY, EICAR, MARKER, PATIENCE, SAMPLES, PssTestCase,  # noqa: E402
-                    live_pids, wait_until)
+                    hold_wine_state, live_pids, wait_until)
 
 WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
@@ -367,4 +367,5 @@ class TestvendorServerTest(WineTestCase):
 
 
 if __name__ == "__main__":
+    hold_wine_state()
     unittest.main(verbosity=2)
