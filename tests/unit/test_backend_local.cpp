@@ -2,6 +2,7 @@
 // each engine scans, one result per job, its answers for jobs it cannot scan, cancel().
 #include "backend/local.hpp"
 #include "unit/fake_engine.hpp"
+#include "unit/samples.hpp"
 #include "util/sha256.hpp"
 #include "util/temp_file.hpp"
 
@@ -25,7 +26,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-const std::filesystem::path k_text = std::filesystem::path(PSS_TEST_SAMPLES) / "hello.txt";
+const std::filesystem::path k_text = pss::test::samples_dir() / "hello.txt";
 
 JobResult run_one(LocalOptions opts, std::vector<engine::Engine*> engines, Job job) {
   asio::io_context io;

@@ -2,6 +2,7 @@
 // not ask the engine at all.
 #include "engine/engine.hpp"
 #include "unit/fake_engine.hpp"
+#include "unit/samples.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -20,7 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-const std::filesystem::path k_text = std::filesystem::path(PSS_TEST_SAMPLES) / "hello.txt";
+const std::filesystem::path k_text = pss::test::samples_dir() / "hello.txt";
 
 artifact::Artifact text_artifact(std::string mimetype = "text/plain") {
   artifact::Artifact a;

@@ -2,6 +2,7 @@
 #include "engine/icap/spec.hpp"
 #include "engine/manifest.hpp"
 #include "env/engine_env.hpp"
+#include "unit/samples.hpp"
 
 #include <doctest/doctest.h>
 #include <filesystem>
@@ -13,7 +14,7 @@ using nlohmann::json;
 namespace {
 
 const std::filesystem::path k_engines =
-    std::filesystem::path(PSS_TEST_SAMPLES).parent_path().parent_path() / "engines";
+    pss::test::samples_dir().parent_path().parent_path() / "engines";
 
 json minimal() {
   return json{{"url", "${ICAP_URL}"}, {"threats", json::array({{{"header", "X-Virus-ID"}}})}};

@@ -6,6 +6,7 @@
 #include "engine/icap/verdict.hpp"
 #include "engine/manifest.hpp"
 #include "icap/response_reader.hpp"
+#include "unit/samples.hpp"
 
 #include <doctest/doctest.h>
 #include <filesystem>
@@ -19,7 +20,7 @@ namespace wire = pss::icap;
 namespace {
 
 const std::filesystem::path k_engines =
-    std::filesystem::path(PSS_TEST_SAMPLES).parent_path().parent_path() / "engines";
+    pss::test::samples_dir().parent_path().parent_path() / "engines";
 const std::string k_server = "icap://127.0.0.1:1344/avscan";
 
 Spec spec_of(const std::string& engine) {

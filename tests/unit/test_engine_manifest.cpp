@@ -1,4 +1,5 @@
 #include "engine/manifest.hpp"
+#include "unit/samples.hpp"
 #include "unit/support.hpp"
 
 #include <doctest/doctest.h>
@@ -39,7 +40,7 @@ TEST_CASE("engine::parse_manifest") {
 }
 
 TEST_CASE("engine::shipped manifests load") {
-  auto dir = std::filesystem::path(PSS_TEST_SAMPLES).parent_path().parent_path() / "engines";
+  auto dir = pss::test::samples_dir().parent_path().parent_path() / "engines";
   auto names = list_engines({dir});
   REQUIRE_FALSE(names.empty());
   for (const auto& name : names) {
