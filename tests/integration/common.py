@@ -1,4 +1,5 @@
 """Helpers for integration tests: run the real binary, start real servers on loopback."""
+import fcntl
 import json
 import os
 import shutil
@@ -29,6 +30,8 @@ os.environ.setdefault("PSS_CACHE", "off")
 # time, and never sleep in the hope that something has happened: they wait for it.
 PATIENCE = 120
 
+# The Wine prefixes the Wine tests of a run share (one per engine), made once.
+WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 _wine_state_lock = None
 
 
@@ -39,10 +42,8 @@ def hold_wine_state():
     processes, so the tests that use it take turns. Idempotent within a process."""
     global _wine_state_lock
     if _wine_state_lock is None:
-        import fcntl
-        state = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
-        os.makedirs(state, exist_ok=True)
-        _wine_state_lock = open(os.path.join(state, ".lock"), "w")
+        os.makedirs(WINE_STATE, exist_ok=True)
+        _wine_state_lock = open(os.path.join(WINE_STATE, ".lock"), "w")
         fcntl.flock(_wine_state_lock, fcntl.LOCK_EX)  # released when the process exits
 
 

@@ -15,8 +15,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BINARY, EICAR, PATIENCE, hold_wine_state, live_pids,  # noqa: E402
-                    wait_until)
+from common import (BINARY, EICAR, PATIENCE, WINE_STATE, hold_wine_state,  # noqa: E402
+                    live_pids, wait_until)
 from test_lifecycle import WebhookStream  # noqa: E402
 from test_supervisor import ENGINE, ServerTestCase  # noqa: E402
 from test_webhook import WebhookTestCase  # noqa: E402
@@ -99,7 +99,7 @@ class PoolUpdateTest(WebhookTestCase, WebhookStream):
 
     def setUp(self):
         super().setUp()
-        state = os.path.join(os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state"), ENGINE)
+        state = os.path.join(WINE_STATE, ENGINE)
         os.makedirs(state, exist_ok=True)
         self.prefix = os.path.join(state, "wineprefix")
         # The state folder is the shared Wine prefix's: the update's record goes with the test.

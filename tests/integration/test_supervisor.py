@@ -14,10 +14,9 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BINARY, EICAR, MARKER, PATIENCE, SOURCE_ROOT, PssTestCase,  # noqa: E402
-                    hold_wine_state, live_pids, wait_until)
+from common import (BINARY, EICAR, MARKER, PATIENCE, SOURCE_ROOT, WINE_STATE,  # noqa: E402
+                    PssTestCase, hold_wine_state, live_pids, wait_until)
 
-WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 SERVER = os.environ["PSS_TESTVENDOR_SERVER"]
 MANIFEST = os.path.join(SOURCE_ROOT, "engines", "testvendor-server", "engine.json")
 HANG = b"PSS-TESTVENDOR-HANG-c41d"

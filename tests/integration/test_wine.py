@@ -11,10 +11,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BINARY, EICAR, MARKER, PATIENCE, SAMPLES, PssTestCase,  # noqa: E402
-                    hold_wine_state, live_pids, wait_until)
+from common import (BINARY, EICAR, MARKER, PATIENCE, SAMPLES, WINE_STATE,  # noqa: E402
+                    PssTestCase, hold_wine_state, live_pids, wait_until)
 
-WINE_STATE = os.environ.get("PSS_WINE_STATE", "/tmp/pss-wine-state")
 TESTVENDOR = os.environ.get("PSS_TESTVENDOR", "")
 TESTVENDOR_SERVER = os.environ.get("PSS_TESTVENDOR_SERVER", "")
 
