@@ -13,6 +13,8 @@ each is named "pssupervise#1", "#2", ... and must print the same output. --floor
 fildes_floor, by default the one built next to PSSUPERVISE_BINARY: the least a per-file client
 does, FILDES on two connections and nothing else, timed as "floor unix"; pssupervise / floor is
 the dispatch's own cost, floor / multiscan what one request per file costs clamd.)
+After the rounds, each command runs 3 times more (or --runs), alone, with the CPU seconds clamd spent
+on it read from /proc (and the client's own): where the time goes, not only how much.
 """
 import argparse
 import io
@@ -98,6 +100,7 @@ RATIOS = [
     ("cold", "pssupervise unix", "floor unix", None),
     ("warm", "floor unix", "clamdscan --multiscan", None),
     ("cold", "floor unix", "clamdscan --multiscan", None),
+    ("warm", "floor unix 1", "clamdscan --multiscan", None),
     # What a user's second run costs with both tools' defaults: clamd answers from its cache,
     # pssupervise from its own result cache (on by default), without asking clamd.
     ("warm", "pssupervise unix cached", "clamdscan --multiscan", None),
@@ -155,6 +158,26 @@ def check_answers(commands, corpus):
         if name.startswith("floor") and not out.endswith(f", {len(want)} FOUND\n"):
             sys.exit(f"the floor client does not find the {len(want)} infected files: {out}")
     return len(got)
+
+
+def cpu_seconds(clamd, cmd, runs):
+    """(clamd's, the client's) CPU seconds for one run of cmd, median of `runs` runs."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def clamd_cpu():
+        with open(f"/proc/{clamd.proc.pid}/stat") as f:
+            fields = f.read().rpartition(") ")[2].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+    server, client = [], []
+    for _ in range(runs):
+        before, children = clamd_cpu(), os.times()
+        subprocess.run(cmd.split(), stdout=subprocess.DEVNULL, check=False)
+        after = os.times()
+        server.append(clamd_cpu() - before)
+        client.append(after.children_user + after.children_system
+                      - children.children_user - children.children_system)
+    return statistics.median(server), statistics.median(client)
 
 
 def spread(values):
@@ -219,6 +242,8 @@ def main():
                     ("clamdscan --stream unix",
                      f"clamdscan -c {unix_conf} --stream {scan} {corpus}"),
                     ("floor unix", f"{floor} {clamd.socket} {corpus} 2"),
+                    # One request in flight: what a second one costs clamd, and gains.
+                    ("floor unix 1", f"{floor} {clamd.socket} {corpus} 1"),
                 ]
                 if mode == "warm":
                     cache = os.path.join(tmp, "results.sqlite")  # filled by check_answers
@@ -249,6 +274,8 @@ def main():
                         if m == mode and us in res and base in res:
                             ratios.setdefault((m, us, base), []).append(
                                 res[us]["mean"] / res[base]["mean"])
+            cpu = {(mode, name): cpu_seconds(clamd, cmd, max(3, args.runs))
+                   for mode, (clamd, commands) in clamds.items() for name, cmd in commands}
         finally:
             for clamd in started:
                 clamd.stop()
@@ -268,6 +295,10 @@ def main():
                            "met (median)" if med <= target else "NOT met")
                 goal = f"  target <= {target:.2f}: {verdict}"
             print(f"{mode:<5} {ours + ' / ' + base:<48}{med:>6.2f} [{lo:.2f}-{hi:.2f}]{goal}")
+        print(f"\nCPU seconds per run, median of {max(3, args.runs)} runs of each command alone")
+        print(f"{'mode':<5} {'command':<24}{'clamd':>8}{'client':>8}")
+        for (mode, name), (clamd_s, client_s) in cpu.items():
+            print(f"{mode:<5} {name:<24}{clamd_s:>8.2f}{client_s:>8.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
