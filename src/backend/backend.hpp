@@ -19,18 +19,6 @@ namespace pss::backend {
 
 using ResultSink = std::function<void(JobResult)>;
 
-// An engine as a backend answers for it, and as /metrics shows it.
-struct EngineState {
-  std::string engine;
-  std::string state = "ok"; // a supervised server's state ("ready", "restarting", ...)
-  int restarts = 0;
-  int updates_ok = 0; // definitions reloads (and updates) that took, and that failed
-  int updates_failed = 0;
-  // Result cache lookups (backend/cached.hpp): answered from it, and scanned.
-  std::uint64_t cache_hits = 0;
-  std::uint64_t cache_misses = 0;
-};
-
 class Backend {
 public:
   virtual ~Backend() = default;

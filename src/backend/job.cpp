@@ -255,6 +255,51 @@ Result<WorkerHello> worker_hello_from_json(const nlohmann::json& j) {
   return h;
 }
 
+nlohmann::json to_json(const std::vector<EngineState>& states) {
+  json list = json::array();
+  for (const auto& s : states) {
+    list.push_back({{"engine", s.engine},
+                    {"state", s.state},
+                    {"restarts", s.restarts},
+                    {"updates_ok", s.updates_ok},
+                    {"updates_failed", s.updates_failed},
+                    {"cache_hits", s.cache_hits},
+                    {"cache_misses", s.cache_misses}});
+  }
+  return {{"states", std::move(list)}};
+}
+
+bool is_states_line(const nlohmann::json& j) {
+  return j.is_object() && j.contains("states");
+}
+
+Result<std::vector<EngineState>> states_from_json(const nlohmann::json& j) {
+  auto it = is_states_line(j) ? j.find("states") : j.end();
+  if (it == j.end() || !it->is_array()) {
+    return make_error("expected {\"states\": [...]}");
+  }
+  std::vector<EngineState> out;
+  for (const auto& e : *it) {
+    if (!e.is_object() || !e.contains("engine") || !e["engine"].is_string()) {
+      return make_error("a state without its engine's name");
+    }
+    EngineState s;
+    s.engine = e["engine"].get<std::string>();
+    try { // counts of the wrong type are a broken worker
+      s.state = e.value("state", s.state);
+      s.restarts = e.value("restarts", 0);
+      s.updates_ok = e.value("updates_ok", 0);
+      s.updates_failed = e.value("updates_failed", 0);
+      s.cache_hits = e.value("cache_hits", std::uint64_t{0});
+      s.cache_misses = e.value("cache_misses", std::uint64_t{0});
+    } catch (const json::exception& x) {
+      return make_error("engine " + s.engine + ": " + x.what());
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 nlohmann::json to_json(const JobResult& result) {
   json j = json::object();
   j["index"] = result.index;

@@ -49,6 +49,19 @@ struct EngineInfo {
   std::string vendor;
 };
 
+// An engine as a backend answers for it, and as /metrics shows it.
+struct EngineState {
+  std::string engine;
+  std::string state = "ok"; // a supervised server's state ("ready", "starting", ...)
+  int restarts = 0;
+  int updates_ok = 0; // definitions reloads (and updates) that took, and that failed
+  int updates_failed = 0;
+  // Result cache lookups (backend/cached.hpp): answered from it, and scanned.
+  std::uint64_t cache_hits = 0;
+  std::uint64_t cache_misses = 0;
+  bool operator==(const EngineState&) const = default;
+};
+
 struct EngineAnalysis {
   std::string engine;
   model::Analysis analysis;
@@ -89,6 +102,14 @@ struct WorkerHello {
 nlohmann::json to_json(const WorkerHello& hello);
 // Error: neither form (a worker that prints something else is broken).
 Result<WorkerHello> worker_hello_from_json(const nlohmann::json& j);
+
+// A worker's engines as it sees them, sent after its hello and again whenever they change
+// (a restart, a reload, a cache lookup), so that the parent's /metrics shows them:
+// {"states": [{"engine", "state", "restarts", "updates_ok", "updates_failed", "cache_hits",
+// "cache_misses"}, ...]}. Told from a JobResult by its "states" key.
+nlohmann::json to_json(const std::vector<EngineState>& states);
+bool is_states_line(const nlohmann::json& j);
+Result<std::vector<EngineState>> states_from_json(const nlohmann::json& j);
 
 // One line of the pipe protocol: compact JSON (never a raw newline inside), no trailing '\n'.
 // Never throws (what to_json left invalid, e.g. a non-UTF-8 object key, is replaced).

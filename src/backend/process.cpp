@@ -70,6 +70,7 @@ struct Worker {
   bool close_after_write = false;
   std::vector<fs::path> dirs; // made for it (runtime dirs), removed once it is gone
   Clock::time_point started = Clock::now();
+  std::vector<EngineState> states; // its engines, as its last "states" line said
 };
 
 // ${NAME}_RUNTIME_DIR of one engine, and the folder the workers' own ones go under.
@@ -138,6 +139,10 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   bool starting = true;                     // first start of every slot: a failure fails the run
   std::optional<std::string> start_error;
   std::string last_death;
+  // By engine, the counts /metrics would lose otherwise: those of workers gone (their last
+  // "states" line), one restart per worker that died (its replacement restarts every engine),
+  // and the updaters that failed here.
+  std::map<std::string, EngineState> kept;
   bool running = false;
   bool cancelled = false;
   bool stopping = false;
@@ -335,6 +340,15 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
 
   void on_result(const std::shared_ptr<Worker>& w, const std::string& line) {
     auto j = nlohmann::json::parse(line, nullptr, false);
+    if (is_states_line(j)) {
+      if (auto st = states_from_json(j)) {
+        w->states = std::move(*st);
+      } else { // only /metrics would be wrong: not worth a worker
+        log->warn("worker {} (pid {}) sent unreadable engine states: {}", w->number, w->pid,
+                  st.error().message);
+      }
+      return;
+    }
     auto r = j.is_discarded() ? Result<JobResult>(make_error("not JSON")) : job_result_from_json(j);
     if (!r) {
       // A broken protocol: stop trusting it; its jobs are retried on a replacement.
@@ -364,6 +378,7 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
   // A worker's stdout ended: it exited (or is about to). Settles what it held.
   asio::awaitable<void> ended(std::shared_ptr<Worker> w, std::string failure) {
     w->gone = true;
+    keep_states(*w);
     bool was_ready = w->ready;
     w->ready = false;
     close_quietly(w->from.get());
@@ -396,8 +411,23 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
                  tail_text(*w->child));
   }
 
+  void keep_states(Worker& w) {
+    for (const auto& st : w.states) {
+      auto& r = kept[st.engine];
+      r.restarts += st.restarts;
+      r.updates_ok += st.updates_ok;
+      r.updates_failed += st.updates_failed;
+      r.cache_hits += st.cache_hits;
+      r.cache_misses += st.cache_misses;
+    }
+    w.states.clear();
+  }
+
   void died(Worker& w, const std::string& reason) {
     last_death = reason;
+    for (const auto& e : engines) {
+      ++kept[e.name].restarts;
+    }
     auto& slot = slots[w.slot];
     slot.worker.reset();
     bool held = !w.in_flight.empty();
@@ -778,6 +808,61 @@ ProcessBackend::ProcessBackend(ProcessOptions opts)
 
 ProcessBackend::~ProcessBackend() = default;
 
+namespace {
+
+// The best first: the workers are a pool, and an engine answers while one of them can.
+int rank(std::string_view state) {
+  if (state == "ready" || state == "ok") {
+    return 0;
+  }
+  if (state == "starting") {
+    return 1;
+  }
+  if (state == "stopping") {
+    return 2;
+  }
+  return state == "down" ? 3 : 4;
+}
+
+} // namespace
+
+std::vector<EngineState> ProcessBackend::states() const {
+  std::vector<EngineState> out;
+  for (const auto& e : m_impl->engines) {
+    EngineState total{e.name, "down"};
+    if (auto r = m_impl->kept.find(e.name); r != m_impl->kept.end()) {
+      total = r->second;
+      total.engine = e.name;
+      total.state = "down";
+    }
+    auto consider = [&](std::string_view state) {
+      if (rank(state) < rank(total.state)) {
+        total.state = std::string(state);
+      }
+    };
+    for (const auto& slot : m_impl->slots) {
+      const auto& w = slot.worker;
+      if (!w || w->gone) {
+        consider(slot.abandoned ? "failed" : "down");
+        continue;
+      }
+      auto st = std::ranges::find(w->states, e.name, &EngineState::engine);
+      if (!w->ready || st == w->states.end()) {
+        consider("starting");
+        continue;
+      }
+      consider(st->state);
+      total.restarts += st->restarts;
+      total.updates_ok += st->updates_ok;
+      total.updates_failed += st->updates_failed;
+      total.cache_hits += st->cache_hits;
+      total.cache_misses += st->cache_misses;
+    }
+    out.push_back(std::move(total));
+  }
+  return out;
+}
+
 const std::vector<EngineInfo>& ProcessBackend::engines() const {
   return m_impl->engines;
 }
@@ -818,6 +903,7 @@ ProcessBackend::reload(bool run_updaters) {
     o.ok = r.has_value();
     if (!r) {
       failed = true;
+      ++m_impl->kept[o.engine].updates_failed;
       o.message = r.error().message;
       m_impl->log->error("{}: update failed; the old definitions go on serving: {}", o.engine,
                          o.message);

@@ -58,6 +58,10 @@ public:
   // engines); run() returns once they are gone. Jobs not answered by then get no result.
   void cancel() override;
   boost::asio::awaitable<std::vector<engine::UpdateOutcome>> reload(bool run_updaters) override;
+  // Each engine as the workers last said (job.hpp, "states"): the best state among them (a
+  // pool answers while one can), their counts summed with those of workers gone; a worker
+  // that died counts as a restart of each engine.
+  std::vector<EngineState> states() const override;
   // After start(): the jobs submitted are answered, then the workers go (EOF on their stdin).
   boost::asio::awaitable<void> stop() override;
 

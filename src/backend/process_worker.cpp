@@ -7,6 +7,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <deque>
 #include <fcntl.h>
+#include <memory>
 #include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -32,6 +34,8 @@ namespace {
 constexpr int k_exit_error = 2;
 constexpr std::size_t k_max_line = 64 * 1024 * 1024; // one job (a bounty with its metadata)
 constexpr std::chrono::seconds k_unwind_limit{30};   // after a signal stopped the engines
+// How often the engines' states are looked at between scans (a server restarted, a reload).
+constexpr std::chrono::seconds k_states_every{1};
 
 // Our ends of the job channel, taken off fds 0 and 1 so that nothing else can read the jobs
 // or write into the results: fd 0 becomes /dev/null, fd 1 a copy of stderr.
@@ -130,6 +134,38 @@ private:
   bool m_broken = false;
 };
 
+// The engines' states, as the parent's /metrics shows them: sent when they differ from what
+// was sent last (job.hpp, the "states" line).
+class StateReporter {
+public:
+  StateReporter(const Backend& backend, LineWriter& out) : m_backend(backend), m_out(out) {}
+
+  void report() {
+    auto now = m_backend.states();
+    if (now != m_told) {
+      m_told = std::move(now);
+      m_out.send(to_json_line(to_json(m_told)));
+    }
+  }
+
+private:
+  const Backend& m_backend;
+  LineWriter& m_out;
+  std::vector<EngineState> m_told;
+};
+
+// Reports until `*on` is false; its timer is cancelled then, so it ends at once.
+asio::awaitable<void> report_states_every(std::shared_ptr<asio::steady_timer> timer,
+                                          std::shared_ptr<bool> on, StateReporter& reporter) {
+  while (*on) {
+    timer->expires_after(k_states_every);
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (*on) {
+      reporter.report();
+    }
+  }
+}
+
 WorkerHello hello(const std::vector<EngineInfo>& engines) {
   WorkerHello h;
   h.pid = ::getpid();
@@ -143,7 +179,7 @@ JobResult internal_error(const Job& job, const std::vector<EngineInfo>& engines,
   return unknown_result(job, job_bounty(job), engines_for(job, engines), "internal error: " + what);
 }
 
-asio::awaitable<void> scan_one(Backend& backend, Job job, LineWriter& out) {
+asio::awaitable<void> scan_one(Backend& backend, Job job, LineWriter& out, StateReporter& states) {
   JobResult r;
   try {
     r = co_await backend.run_one(job);
@@ -152,6 +188,7 @@ asio::awaitable<void> scan_one(Backend& backend, Job job, LineWriter& out) {
     r = internal_error(job, backend.engines(), e.what());
   }
   out.send(to_json_line(to_json(r)));
+  states.report(); // its cache lookup; a server restarted while it scanned
 }
 
 } // namespace
@@ -194,6 +231,7 @@ int run_process_worker(ProcessWorkerOptions opts) {
     return fail(e.what());
   }
   LineWriter out(loop.executor(), channel.out);
+  StateReporter states(*backend, out);
   asio::posix::stream_descriptor in(loop.executor(), channel.in);
   int exit_code = 0;
   bool stopping = false; // a signal: no further job; the engines are being stopped
@@ -218,12 +256,16 @@ int run_process_worker(ProcessWorkerOptions opts) {
       co_return;
     }
     out.send(to_json_line(to_json(hello(backend->engines()))));
+    states.report();
+    auto tick = std::make_shared<asio::steady_timer>(ex);
+    auto ticking = std::make_shared<bool>(true);
+    asio::co_spawn(ex, report_states_every(tick, ticking, states), asio::detached);
     std::size_t running = 0;
     std::deque<Job> queued; // read ahead (the parent prefetches), not started yet
     asio::steady_timer changed(ex, Clock::time_point::max());
     std::function<void(Job)> start = [&](Job job) {
       ++running;
-      auto task = scan_one(*backend, std::move(job), out);
+      auto task = scan_one(*backend, std::move(job), out, states);
       asio::co_spawn(ex, std::move(task), [&](std::exception_ptr ep) {
         if (ep) {
           log->error("a scan ended with an exception");
@@ -278,6 +320,8 @@ int run_process_worker(ProcessWorkerOptions opts) {
     while (running > 0) {
       co_await changed.async_wait(asio::as_tuple(asio::use_awaitable));
     }
+    *ticking = false;
+    tick->cancel();
     co_await out.drain();
     if (!stopping) {
       co_await backend->stop();
@@ -289,6 +333,7 @@ int run_process_worker(ProcessWorkerOptions opts) {
   loop.on_reload([&](bool) -> asio::awaitable<void> {
     if (!stopping) {
       co_await backend->reload(false);
+      states.report();
     }
   });
   // SIGTERM (the parent stopping us, or its death signal): stop the engines at once, so that

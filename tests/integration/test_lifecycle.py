@@ -399,6 +399,8 @@ class WebhookReloadTest(WebhookTestCase, WebhookStream):
         self.start("--backend", "process", "--concurrency", "2")
         self.run_stream(self.send_one, self.answers, self.read_log, self.proc, reloads=2)
         self.assertIn("asked 2 worker(s) to reload their engines", self.read_log())
+        # Each worker counts its own reload; /metrics sums them.
+        self.wait_metric('pss_engine_updates_total{engine="clamav",result="ok"} 2')
 
     def test_a_new_signature_under_a_steady_stream(self):
         self.check(broken=False)

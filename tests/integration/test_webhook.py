@@ -10,6 +10,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BINARY, EICAR, MARKER, PATIENCE, PssTestCase, fake_engine,  # noqa: E402
-                    runs_of, wait_until)
+                    live_pids, runs_of, wait_until)
 
 SECRET = "t0p-s3cret"
 EICAR_URI = "data:;base64," + __import__("base64").b64encode(EICAR).decode()
@@ -397,6 +398,43 @@ class BackendsTest(WebhookTestCase):
             self.assertEqual(EicarHandler.served, 1)
         finally:
             artifacts.shutdown()
+
+    def test_process_backend_metrics_show_what_the_workers_did(self):
+        # The workers scan and look up the result cache; the webhook's /metrics counts it all,
+        # and keeps the counts of a worker that died.
+        self.env["PSS_CACHE"] = os.path.join(self.tmp, "results.sqlite")
+        recv = self.receiver()
+        self.start("--backend", "process", "--concurrency", "2")
+        for bid in (1, 2):  # the second, once the first is answered: a cache hit
+            self.assertEqual(self.request("/", self.bounty(response_url=recv.url, bid=bid))[0],
+                             202)
+            answers = recv.wait(bid)
+        self.assertEqual([a["verdict"] for _, a in answers], ["malicious"] * 2)
+        self.wait_metric('pss_engine_up{engine="clamav",state="ready"} 1')
+        self.wait_metric('pss_cache_lookups_total{engine="clamav",result="miss"} 1')
+        self.wait_metric('pss_cache_lookups_total{engine="clamav",result="hit"} 1')
+        self.assertIn('pss_engine_restarts{engine="clamav"} 0', self.metrics())
+        workers = self.workers()
+        self.assertEqual(len(workers), 2, workers)
+        os.kill(workers[0], signal.SIGKILL)
+        self.wait_metric('pss_engine_restarts{engine="clamav"} 1')
+        m = self.metrics()
+        self.assertIn('pss_cache_lookups_total{engine="clamav",result="miss"} 1', m)
+        self.assertIn('pss_cache_lookups_total{engine="clamav",result="hit"} 1', m)
+        self.assertIn('pss_engine_up{engine="clamav",state="ready"} 1', m)  # the other one
+
+    def workers(self):
+        """The webhook's worker processes (`__worker`)."""
+        found = []
+        for pid in live_pids("cmdline", b"__worker"):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    ppid = int(f.read().rpartition(") ")[2].split()[1])
+            except OSError:
+                continue  # gone meanwhile
+            if ppid == self.proc.pid:
+                found.append(pid)
+        return found
 
     def test_process_backend_scans_each_bounty_with_its_route_engine_only(self):
         # Two engines in every worker process; a bounty routed to one is scanned by it alone.

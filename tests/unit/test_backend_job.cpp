@@ -388,3 +388,25 @@ TEST_CASE("a worker's hello: ready with its engines, or why it cannot start") {
   CHECK_FALSE(worker_hello_from_json(json::parse(R"({"index": 3})")).has_value());
   CHECK_FALSE(worker_hello_from_json(json::parse(R"("ready")")).has_value());
 }
+
+TEST_CASE("a worker's engine states: every count comes back, and a bad line is refused") {
+  std::vector<EngineState> states(2);
+  states[0] = {"clamav", "ready", 2, 3, 1, 40, 7};
+  states[1] = {"fake", "ok", 0, 0, 0, 0, 1};
+  auto j = json::parse(to_json_line(to_json(states)));
+  CHECK(is_states_line(j));
+  auto back = states_from_json(j);
+  REQUIRE_MESSAGE(back.has_value(), error_of(back));
+  CHECK(*back == states);
+
+  // A result is not a states line, and is not read as one.
+  CHECK_FALSE(is_states_line(json::parse(R"({"index": 0, "input": "x", "analyses": []})")));
+  CHECK_FALSE(states_from_json(json::parse(R"({"index": 0})")).has_value());
+  CHECK(error_of(states_from_json(json::parse(R"({"states": {}})"))) ==
+        "expected {\"states\": [...]}");
+  CHECK(error_of(states_from_json(json::parse(R"({"states": [{"state": "ready"}]})"))) ==
+        "a state without its engine's name");
+  auto bad = states_from_json(json::parse(R"({"states": [{"engine": "e", "restarts": "2"}]})"));
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(error_of(bad).starts_with("engine e: "));
+}
