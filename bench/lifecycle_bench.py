@@ -605,9 +605,9 @@ def part_reload(args, tmp):
         rel = webhook_run(args, tmp, f"{rnd}-reload", reload=True)
         rows.append((steady, rel))
     ms = lambda v: v * 1000  # noqa: E731
-    print(f"\nanswers checked: every bounty answered once, signed, clean benign, EICAR "
-          f"malicious; the new sample benign before the SIGHUP, PssBench once the log said "
-          f"'new definitions in use'")
+    print("\nanswers checked: every bounty answered once, signed, clean benign, EICAR "
+          "malicious; the new sample benign before the SIGHUP, PssBench once the log said "
+          "'new definitions in use'")
     print(f"{args.rate:g} bounties/s (data: URIs, clean/EICAR/new in turn) for {args.seconds} s "
           f"per run, webhook --concurrency 2, clamd MaxThreads 2; latency = POST sent -> answer "
           f"at the loopback receiver; reload window = SIGHUP -> 'new definitions in use', its "

@@ -6,7 +6,6 @@ is set aside and the scans go on; the process backend's workers share one cache.
 import glob
 import hashlib
 import http.server
-import json
 import os
 import sys
 import threading

@@ -4,11 +4,8 @@ hangs and memory stays bounded. The README's matrix lists what each one gets."""
 import io
 import os
 import resource
-import signal
-import stat
 import subprocess
 import sys
-import threading
 import unittest
 import zipfile
 

@@ -4,7 +4,6 @@ directory per bounty (and per daemon start) removed afterwards, leftovers of a c
 removed at start, and the manifest's resource limits (CPU, open files, output)."""
 import json
 import os
-import resource
 import stat
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BINARY, PATIENCE, SANITIZED, SAMPLES, PssTestCase, pid_alive  # noqa
+from common import BINARY, PATIENCE, SANITIZED, SAMPLES, PssTestCase  # noqa: E402
 
 SECRET = "do-not-leak-7f3a"
 

@@ -3,7 +3,6 @@
 server under real Wine with a persistent wineserver. Slow starts, crashes, hangs, refusals,
 SIGTERM, and the `engines` table. Failure modes use a variant of the shipped manifest with
 the server's test switches added to its argv."""
-import copy
 import json
 import os
 import re
