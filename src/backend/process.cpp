@@ -73,6 +73,15 @@ struct Worker {
   std::vector<EngineState> states; // its engines, as its last "states" line said
 };
 
+// Adds `from`'s counts (restarts, reloads, cache lookups) to `to`'s; its state is left alone.
+void add_counts(EngineState& to, const EngineState& from) {
+  to.restarts += from.restarts;
+  to.updates_ok += from.updates_ok;
+  to.updates_failed += from.updates_failed;
+  to.cache_hits += from.cache_hits;
+  to.cache_misses += from.cache_misses;
+}
+
 // ${NAME}_RUNTIME_DIR of one engine, and the folder the workers' own ones go under.
 struct RuntimeVar {
   std::string engine;
@@ -413,12 +422,7 @@ struct ProcessBackend::Impl : std::enable_shared_from_this<Impl> {
 
   void keep_states(Worker& w) {
     for (const auto& st : w.states) {
-      auto& r = kept[st.engine];
-      r.restarts += st.restarts;
-      r.updates_ok += st.updates_ok;
-      r.updates_failed += st.updates_failed;
-      r.cache_hits += st.cache_hits;
-      r.cache_misses += st.cache_misses;
+      add_counts(kept[st.engine], st);
     }
     w.states.clear();
   }
@@ -831,9 +835,7 @@ std::vector<EngineState> ProcessBackend::states() const {
   for (const auto& e : m_impl->engines) {
     EngineState total{e.name, "down"};
     if (auto r = m_impl->kept.find(e.name); r != m_impl->kept.end()) {
-      total = r->second;
-      total.engine = e.name;
-      total.state = "down";
+      add_counts(total, r->second);
     }
     auto consider = [&](std::string_view state) {
       if (rank(state) < rank(total.state)) {
@@ -852,11 +854,7 @@ std::vector<EngineState> ProcessBackend::states() const {
         continue;
       }
       consider(st->state);
-      total.restarts += st->restarts;
-      total.updates_ok += st->updates_ok;
-      total.updates_failed += st->updates_failed;
-      total.cache_hits += st->cache_hits;
-      total.cache_misses += st->cache_misses;
+      add_counts(total, *st);
     }
     out.push_back(std::move(total));
   }

@@ -136,14 +136,29 @@ def free_port():
         return s.getsockname()[1]
 
 
-def pid_alive(pid):
-    """True if pid exists and is not a zombie."""
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, ...), or None
+    if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def pid_alive(pid):
+    """True if pid exists and is not a zombie."""
+    st = proc_stat(pid)
+    return st is not None and st[0] != "Z"
+
+
+def children_of(ppid):
+    """pids of the live (not zombie) children of ppid."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and (st := proc_stat(pid)) and st[0] != "Z" and int(st[1]) == ppid:
+            found.append(int(pid))
+    return found
 
 
 def live_pids(proc_file, needle):

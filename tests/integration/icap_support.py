@@ -40,7 +40,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
-from common import PATIENCE, free_port
+from common import PATIENCE, free_port, proc_stat
 from icap_client import (Headers, IcapClient, IcapConnection, IcapError, IcapResponse,
                          chunked, parse_encapsulated, parse_head, respmod_parts,
                          respmod_request, threat_names)
@@ -70,14 +70,7 @@ def group_pids(pgid):
     """Live processes in process group pgid."""
     found = []
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        if pid.isdigit() and (st := proc_stat(pid)) and st[0] != "Z" and int(st[2]) == pgid:
             found.append(int(pid))
     return found
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BINARY, EICAR, PATIENCE, SAMPLES, PssTestCase, RedisServer,  # noqa: E402
-                    fake_engine, live_pids, wait_until)
+                    children_of, fake_engine, live_pids, wait_until)
 
 import redis  # noqa: E402
 from celery import Celery  # noqa: E402
@@ -251,10 +251,7 @@ class InteropTest(CeleryTestCase):
         self.assertEqual((a1["result"], a1["result_name"], a1["product"]),
                          ("malicious", "Eicar-Test-Signature", "ClamAV"))
         self.assertEqual(a2["result"], "benign")
-        def parent_of(pid):
-            with open(f"/proc/{pid}/stat") as f:
-                return int(f.read().rsplit(")", 1)[1].split()[1])
-        workers = [p for p in live_pids("cmdline", b"__worker") if parent_of(p) == w.pid]
+        workers = [p for p in children_of(w.pid) if p in live_pids("cmdline", b"__worker")]
         self.assertEqual(len(workers), 2, "two worker processes scan the tasks")
 
     def test_a_failing_task_raises_in_python(self):

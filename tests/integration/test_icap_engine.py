@@ -9,31 +9,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (EICAR, PATIENCE, Clamd, PssTestCase, live_pids,  # noqa: E402
+from common import (EICAR, PATIENCE, Clamd, PssTestCase, children_of, live_pids,  # noqa: E402
                     wait_until)
 from icap_support import (CIcap, c_icap_leftovers, group_pids,  # noqa: E402
                           remove_files, threat_names)
 from test_webhook import EICAR_URI, WebhookTestCase  # noqa: E402
 
 CLEAN_URI = "data:;base64," + __import__("base64").b64encode(b"nothing to see here\n").decode()
-
-
-def _stat(pid):
-    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def children_of(ppid):
-    """pids of the live (not zombie) children of ppid."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and (st := _stat(pid)) and st[0] != "Z" and int(st[1]) == ppid:
-            found.append(int(pid))
-    return found
 
 
 def comm_of(pid):

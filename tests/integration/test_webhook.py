@@ -21,8 +21,8 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (BINARY, EICAR, MARKER, PATIENCE, PssTestCase, fake_engine,  # noqa: E402
-                    live_pids, runs_of, wait_until)
+from common import (BINARY, EICAR, MARKER, PATIENCE, PssTestCase, children_of,  # noqa: E402
+                    fake_engine, live_pids, runs_of, wait_until)
 
 SECRET = "t0p-s3cret"
 EICAR_URI = "data:;base64," + __import__("base64").b64encode(EICAR).decode()
@@ -425,16 +425,7 @@ class BackendsTest(WebhookTestCase):
 
     def workers(self):
         """The webhook's worker processes (`__worker`)."""
-        found = []
-        for pid in live_pids("cmdline", b"__worker"):
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    ppid = int(f.read().rpartition(") ")[2].split()[1])
-            except OSError:
-                continue  # gone meanwhile
-            if ppid == self.proc.pid:
-                found.append(pid)
-        return found
+        return [p for p in children_of(self.proc.pid) if p in live_pids("cmdline", b"__worker")]
 
     def test_process_backend_scans_each_bounty_with_its_route_engine_only(self):
         # Two engines in every worker process; a bounty routed to one is scanned by it alone.
